@@ -1,0 +1,69 @@
+# Roomcast. `make run` starts the demo gateway; `make test` runs everything.
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+FUZZTIME ?= 5s
+LONGFUZZTIME ?= 2m
+CLIENT_JS := demo/static/vendor/socket.io.min.js
+
+.PHONY: all build run test deps lint unit fuzz fuzz-short interop bench clean
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(CLIENT_JS): node_modules/.package-lock.json
+	mkdir -p $(dir $@)
+	cp node_modules/socket.io-client/dist/socket.io.min.js $@
+
+build: $(CLIENT_JS)
+	$(GO) build -o bin/gateway ./cmd/gateway
+
+## run: the gateway with the chat demo on http://localhost:8080 (single node, no Redis)
+run: build
+	./bin/gateway --demo --allow-anonymous --addr :8080 --admin-addr :9090
+
+## test: install what the tests need, then lint, unit (race), short fuzz, interop and browser tests
+test: deps lint unit fuzz-short interop
+
+deps:
+	./scripts/install-deps.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './node_modules/*')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
+
+unit: $(CLIENT_JS)
+	$(GO) test -race -count=1 -timeout 10m ./...
+
+# Every fuzz target, briefly (make fuzz runs them longer).
+FUZZ_TARGETS := \
+	./engineio:FuzzDecodePacket \
+	./engineio:FuzzDecodePayload \
+	./internal/parser:FuzzDecoder \
+	./internal/auth:FuzzVerify \
+	./internal/auth:FuzzMatch
+
+fuzz-short:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=$(LONGFUZZTIME)
+
+interop: build
+	GATEWAY_BIN=$(CURDIR)/bin/gateway node --test --test-concurrency=1 interop/
+
+## bench: codec and broadcast micro-benchmarks
+bench: $(CLIENT_JS)
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter ./socketio
+
+clean:
+	rm -rf bin $(CLIENT_JS)

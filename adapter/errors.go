@@ -1,0 +1,12 @@
+package adapter
+
+import "errors"
+
+var (
+	// ErrUnavailable is returned when the adapter cannot reach its broker.
+	ErrUnavailable = errors.New("adapter: redis unavailable")
+	// ErrAckTimeout is returned when some acknowledgements did not arrive in time.
+	ErrAckTimeout = errors.New("adapter: operation has timed out")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("adapter: closed")
+)

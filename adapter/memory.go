@@ -1,0 +1,239 @@
+package adapter
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/room"
+)
+
+// MemoryConfig configures a Memory adapter.
+type MemoryConfig struct {
+	// Node names this node in SocketInfo.Node. Defaults to "local".
+	Node string
+	// Metrics records broadcasts and deliveries. Defaults to none.
+	Metrics *metrics.Metrics
+	// OnRoomCreated and OnRoomEmptied are told when a room gains its first
+	// local member and loses its last one (a sharded adapter subscribes and
+	// unsubscribes there). Optional.
+	OnRoomCreated func(room string) error
+	OnRoomEmptied func(room string)
+}
+
+// Memory is the single-node adapter, and the local half of the Redis ones.
+type Memory struct {
+	nsp   Namespace
+	cfg   MemoryConfig
+	index *room.Index[Socket]
+
+	broadcastsLocal  prometheus.Counter
+	broadcastsRemote prometheus.Counter
+}
+
+var _ Adapter = (*Memory)(nil)
+
+// NewMemory returns a Memory adapter for nsp.
+func NewMemory(nsp Namespace, cfg MemoryConfig) *Memory {
+	if cfg.Node == "" {
+		cfg.Node = "local"
+	}
+	a := &Memory{nsp: nsp, cfg: cfg, index: room.New[Socket]()}
+	if cfg.Metrics != nil {
+		a.broadcastsLocal = cfg.Metrics.Broadcasts.WithLabelValues("local")
+		a.broadcastsRemote = cfg.Metrics.Broadcasts.WithLabelValues("remote")
+	}
+	return a
+}
+
+// MemoryFactory returns a Factory of Memory adapters.
+func MemoryFactory(cfg MemoryConfig) Factory {
+	return func(nsp Namespace) (Adapter, error) { return NewMemory(nsp, cfg), nil }
+}
+
+// Node returns the node name.
+func (a *Memory) Node() string { return a.cfg.Node }
+
+// AddAll implements Adapter.
+func (a *Memory) AddAll(s Socket, rooms ...string) error {
+	created := a.index.Join(s, rooms...)
+	if a.cfg.OnRoomCreated != nil {
+		for _, r := range created {
+			if err := a.cfg.OnRoomCreated(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Del implements Adapter.
+func (a *Memory) Del(s Socket, room string) {
+	if a.index.Leave(s, room) && a.cfg.OnRoomEmptied != nil {
+		a.cfg.OnRoomEmptied(room)
+	}
+}
+
+// DelAll implements Adapter.
+func (a *Memory) DelAll(s Socket) {
+	emptied := a.index.Remove(s)
+	if a.cfg.OnRoomEmptied != nil {
+		for _, r := range emptied {
+			a.cfg.OnRoomEmptied(r)
+		}
+	}
+}
+
+// Rooms implements Adapter.
+func (a *Memory) Rooms(id string) []string { return a.index.Rooms(id) }
+
+// Socket implements Adapter.
+func (a *Memory) Socket(id string) (Socket, bool) { return a.index.Get(id) }
+
+// LocalRooms implements Adapter.
+func (a *Memory) LocalRooms() []string { return a.index.AllRooms() }
+
+// HasRoom reports whether room has a member on this node.
+func (a *Memory) HasRoom(room string) bool { return a.index.RoomLen(room) > 0 }
+
+// Broadcast implements Adapter.
+func (a *Memory) Broadcast(_ context.Context, m *Message, opts Options) error {
+	a.DeliverLocal(m, opts, false)
+	return nil
+}
+
+// DeliverLocal fans m out to the selected local sockets and returns how many
+// were handed the packet. remote says whether m came from another node.
+func (a *Memory) DeliverLocal(m *Message, opts Options, remote bool) int {
+	m.Frames() // encode before taking any lock
+	volatile := opts.Volatile
+	n := 0
+	a.index.Each(opts.Rooms, opts.Except, func(s Socket) {
+		if s.Deliver(m, volatile) {
+			n++
+		}
+	})
+	a.observe(m, n, remote)
+	return n
+}
+
+func (a *Memory) observe(m *Message, n int, remote bool) {
+	mt := a.cfg.Metrics
+	if mt == nil {
+		return
+	}
+	if remote {
+		a.broadcastsRemote.Inc()
+	} else {
+		a.broadcastsLocal.Inc()
+	}
+	mt.Deliveries.Add(float64(n))
+	if !m.Published.IsZero() {
+		mt.BroadcastLatency.Observe(time.Since(m.Published).Seconds())
+	}
+}
+
+// DeliverLocalWithAck fans m out to the selected local sockets, calling onAck
+// for each answer, and returns how many sockets were sent the packet.
+func (a *Memory) DeliverLocalWithAck(m *Message, opts Options, onAck func([]any), remote bool) int {
+	m.Frames()
+	n := 0
+	a.index.Each(opts.Rooms, opts.Except, func(s Socket) {
+		if s.DeliverWithAck(m, onAck) {
+			n++
+		}
+	})
+	a.observe(m, n, remote)
+	return n
+}
+
+// BroadcastWithAck implements Adapter.
+func (a *Memory) BroadcastWithAck(ctx context.Context, m *Message, opts Options) ([][]any, error) {
+	c := NewCollector()
+	c.Expect(a.DeliverLocalWithAck(m, opts, c.Add, false))
+	return c.Wait(ctx, 1)
+}
+
+// Select returns the selected local sockets.
+func (a *Memory) Select(opts Options) []Socket {
+	var out []Socket
+	a.index.Each(opts.Rooms, opts.Except, func(s Socket) { out = append(out, s) })
+	return out
+}
+
+// FetchLocal describes the selected local sockets.
+func (a *Memory) FetchLocal(opts Options) []SocketInfo {
+	socks := a.Select(opts)
+	out := make([]SocketInfo, 0, len(socks))
+	for _, s := range socks {
+		info := s.Info()
+		info.Rooms = a.index.Rooms(s.ID())
+		info.Node = a.cfg.Node
+		out = append(out, info)
+	}
+	return out
+}
+
+// FetchSockets implements Adapter.
+func (a *Memory) FetchSockets(_ context.Context, opts Options) ([]SocketInfo, error) {
+	return a.FetchLocal(opts), nil
+}
+
+// AddLocal makes the selected local sockets join rooms.
+func (a *Memory) AddLocal(opts Options, rooms []string) error {
+	var first error
+	for _, s := range a.Select(opts) {
+		if err := a.AddAll(s, rooms...); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// AddSockets implements Adapter.
+func (a *Memory) AddSockets(_ context.Context, opts Options, rooms []string) error {
+	return a.AddLocal(opts, rooms)
+}
+
+// DelLocal makes the selected local sockets leave rooms.
+func (a *Memory) DelLocal(opts Options, rooms []string) {
+	for _, s := range a.Select(opts) {
+		for _, r := range rooms {
+			a.Del(s, r)
+		}
+	}
+}
+
+// DelSockets implements Adapter.
+func (a *Memory) DelSockets(_ context.Context, opts Options, rooms []string) error {
+	a.DelLocal(opts, rooms)
+	return nil
+}
+
+// DisconnectLocal disconnects the selected local sockets.
+func (a *Memory) DisconnectLocal(opts Options, close bool) {
+	for _, s := range a.Select(opts) {
+		s.Disconnect(close)
+	}
+}
+
+// DisconnectSockets implements Adapter.
+func (a *Memory) DisconnectSockets(_ context.Context, opts Options, close bool) error {
+	a.DisconnectLocal(opts, close)
+	return nil
+}
+
+// ServerSideEmit implements Adapter: with one node there is nobody to tell.
+func (a *Memory) ServerSideEmit(context.Context, []any) error { return nil }
+
+// ServerSideEmitWithAck implements Adapter: with one node there are no answers.
+func (a *Memory) ServerSideEmitWithAck(context.Context, []any) ([][]any, error) {
+	return nil, nil
+}
+
+// ServerCount implements Adapter.
+func (a *Memory) ServerCount(context.Context) (int, error) { return 1, nil }
+
+// Close implements Adapter.
+func (a *Memory) Close() error { return nil }

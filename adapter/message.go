@@ -1,0 +1,60 @@
+package adapter
+
+import (
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/internal/parser"
+)
+
+// Message is one Socket.IO packet on its way to many sockets. Its frames are
+// encoded once, on first use, and shared by every recipient.
+type Message struct {
+	// Packet is the EVENT (or BINARY_EVENT) packet; its Namespace is set.
+	Packet parser.Packet
+	// Published is when the broadcast started, for the latency histogram.
+	Published time.Time
+
+	once   sync.Once
+	frames []engineio.Frame
+}
+
+// NewMessage builds the EVENT packet of event and args for namespace nsp.
+// A []byte anywhere in args becomes a binary attachment.
+func NewMessage(nsp, event string, args []any) (*Message, error) {
+	data, atts, typ, err := parser.MarshalArgs(event, args, false)
+	if err != nil {
+		return nil, err
+	}
+	return &Message{
+		Packet: parser.Packet{
+			Type: typ, Namespace: nsp, ID: parser.NoID, Data: data, Attachments: atts,
+		},
+		Published: time.Now(),
+	}, nil
+}
+
+// Frames returns the encoded frames: the text frame, then the attachments.
+// The slice and its bytes must not be modified.
+func (m *Message) Frames() []engineio.Frame {
+	m.once.Do(func() {
+		text := parser.AppendText([]byte{'4'}, &m.Packet)
+		frames := make([]engineio.Frame, 0, 1+len(m.Packet.Attachments))
+		frames = append(frames, engineio.Frame{Data: text})
+		for _, a := range m.Packet.Attachments {
+			frames = append(frames, engineio.Frame{Binary: true, Data: a})
+		}
+		m.frames = frames
+	})
+	return m.frames
+}
+
+// Size is the number of bytes the frames put on a send queue.
+func (m *Message) Size() int {
+	n := 0
+	for _, f := range m.Frames() {
+		n += len(f.Data)
+	}
+	return n
+}

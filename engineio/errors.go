@@ -1,0 +1,110 @@
+package engineio
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+)
+
+// Sentinel errors. OnClose receives them (possibly wrapped) as its err
+// argument; Send returns ErrClosed and ErrSlowConsumer.
+var (
+	// ErrClosed is returned by Send once the session has ended or is ending.
+	ErrClosed = errors.New("engineio: connection closed")
+	// ErrSlowConsumer is returned by Send when the frames would push the
+	// connection's send queue over Config.MaxQueueBytes; the connection is
+	// closed with reason "slow consumer".
+	ErrSlowConsumer = errors.New("engineio: slow consumer")
+	// ErrInvalidConfig is wrapped by New for a Config it cannot use.
+	ErrInvalidConfig = errors.New("engineio: invalid config")
+	// ErrPayloadTooLarge: an HTTP body or websocket message over Config.MaxPayload.
+	ErrPayloadTooLarge = errors.New("engineio: payload too large")
+	// ErrParse: a packet or payload that is not valid Engine.IO v4.
+	ErrParse = errors.New("engineio: malformed packet")
+	// ErrPollOverlap: a second GET or POST while one is pending (the client
+	// must not have more than one of each in flight).
+	ErrPollOverlap = errors.New("engineio: overlapping polling requests")
+	// ErrPollAborted: the client went away while its request was pending.
+	ErrPollAborted = errors.New("engineio: polling request aborted")
+	// ErrBinaryPost: a POST with Content-Type application/octet-stream, which
+	// Engine.IO v4 does not allow (binary goes base64 in the text payload).
+	ErrBinaryPost = errors.New("engineio: binary polling body")
+	// ErrHeartbeatDirection: the client sent a ping; in v4 only the server pings.
+	ErrHeartbeatDirection = errors.New("engineio: invalid heartbeat direction")
+)
+
+// Close reasons passed to Handlers.OnClose, as engine.io names them.
+const (
+	ReasonTransportClose = "transport close"
+	ReasonTransportError = "transport error"
+	ReasonPingTimeout    = "ping timeout"
+	ReasonParseError     = "parse error"
+	ReasonForcedClose    = "forced close"
+	ReasonServerShutdown = "server shutting down"
+	ReasonSlowConsumer   = "slow consumer"
+)
+
+// ErrorCode is the "code" of the JSON body of a refused HTTP request, as
+// engine.io numbers them.
+type ErrorCode int
+
+// Engine.IO error codes. CodeShuttingDown is a Roomcast extension used with
+// HTTP 503 while the server drains.
+const (
+	CodeUnknownTransport    ErrorCode = 0
+	CodeUnknownSID          ErrorCode = 1
+	CodeBadHandshakeMethod  ErrorCode = 2
+	CodeBadRequest          ErrorCode = 3
+	CodeForbidden           ErrorCode = 4
+	CodeUnsupportedProtocol ErrorCode = 5
+	CodeShuttingDown        ErrorCode = 6
+)
+
+var codeMessages = [...]string{
+	CodeUnknownTransport:    "Transport unknown",
+	CodeUnknownSID:          "Session ID unknown",
+	CodeBadHandshakeMethod:  "Bad handshake method",
+	CodeBadRequest:          "Bad request",
+	CodeForbidden:           "Forbidden",
+	CodeUnsupportedProtocol: "Unsupported protocol version",
+	CodeShuttingDown:        "Server shutting down",
+}
+
+// Message returns the message engine.io sends with the code.
+func (c ErrorCode) Message() string {
+	if c < 0 || int(c) >= len(codeMessages) {
+		return "Unknown error"
+	}
+	return codeMessages[c]
+}
+
+// status is the HTTP status a refusal with code c is answered with.
+func (c ErrorCode) status() int {
+	switch c {
+	case CodeForbidden:
+		return http.StatusForbidden
+	case CodeShuttingDown:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+// errorBodies holds the pre-encoded JSON body of every code.
+var errorBodies = func() [len(codeMessages)][]byte {
+	var out [len(codeMessages)][]byte
+	for i, msg := range codeMessages {
+		out[i] = []byte(`{"code":` + strconv.Itoa(i) + `,"message":` + strconv.Quote(msg) + `}`)
+	}
+	return out
+}()
+
+// writeError answers a refused request with engine.io's JSON error body.
+func writeError(w http.ResponseWriter, code ErrorCode) {
+	body := errorBodies[code]
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(code.status())
+	_, _ = w.Write(body)
+}

@@ -1,0 +1,330 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/socketio"
+)
+
+// apiError is the body of every API error: {"error":{"code","message"}}.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+func badRequest(format string, args ...any) *apiError {
+	return &apiError{http.StatusBadRequest, codeBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func (g *Gateway) apiHandler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern, name string, fn func(r *http.Request) (any, error)) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			status := http.StatusOK
+			v, err := fn(r)
+			if err != nil {
+				var ae *apiError
+				if !errors.As(err, &ae) {
+					ae = &apiError{http.StatusServiceUnavailable, codeUnavailable, err.Error()}
+				}
+				status = ae.status
+				v = errorAck(ae.code, ae.message)
+			}
+			g.metrics.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+			writeJSON(w, status, v)
+		})
+	}
+	route("POST /api/v1/emit", "emit", g.apiEmit)
+	route("GET /api/v1/sockets", "sockets", g.apiSockets)
+	route("POST /api/v1/sockets/join", "sockets_join", g.apiSocketsJoin)
+	route("POST /api/v1/sockets/leave", "sockets_leave", g.apiSocketsLeave)
+	route("POST /api/v1/sockets/disconnect", "sockets_disconnect", g.apiSocketsDisconnect)
+	route("GET /api/v1/rooms", "rooms", g.apiRooms)
+	route("GET /api/v1/nodes", "nodes", g.apiNodes)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.cfg.APIToken == "" {
+			writeJSON(w, http.StatusNotFound, errorAck("not_found", "the HTTP API is off: start the gateway with --api-token"))
+			return
+		}
+		const prefix = "Bearer "
+		h := r.Header.Get("Authorization")
+		if len(h) <= len(prefix) || h[:len(prefix)] != prefix ||
+			subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(g.cfg.APIToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="roomcast"`)
+			g.metrics.APIRequests.WithLabelValues("unauthorized", "401").Inc()
+			writeJSON(w, http.StatusUnauthorized, errorAck("unauthorized", "missing or wrong bearer token"))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxPayload)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return &apiError{http.StatusRequestEntityTooLarge, "too_large", "body over the maximum payload"}
+		}
+		return badRequest("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+func (g *Gateway) namespace(name string) (*socketio.Namespace, error) {
+	if name == "" {
+		name = "/"
+	}
+	nsp, err := g.sio.Namespace(name)
+	if err != nil {
+		return nil, &apiError{http.StatusNotFound, "unknown_namespace", "unknown namespace " + quote(name)}
+	}
+	return nsp, nil
+}
+
+// selector picks sockets: in any of rooms, sockets (ids) or users, and in none of except.
+type selector struct {
+	Namespace string   `json:"namespace"`
+	Rooms     []string `json:"rooms"`
+	Except    []string `json:"except"`
+	Sockets   []string `json:"sockets"`
+	Users     []string `json:"users"`
+}
+
+func (s selector) options() adapter.Options {
+	rooms := append([]string(nil), s.Rooms...)
+	rooms = append(rooms, s.Sockets...)
+	for _, u := range s.Users {
+		rooms = append(rooms, userRoom(u))
+	}
+	return adapter.Options{Rooms: rooms, Except: s.Except}
+}
+
+func (s selector) empty() bool { return len(s.Rooms)+len(s.Sockets)+len(s.Users) == 0 }
+
+type emitRequest struct {
+	selector
+	Event    string            `json:"event"`
+	Args     []json.RawMessage `json:"args"`
+	Volatile bool              `json:"volatile"`
+}
+
+func (g *Gateway) apiEmit(r *http.Request) (any, error) {
+	var req emitRequest
+	if err := decodeBody(r, &req); err != nil {
+		return nil, err
+	}
+	if req.Event == "" {
+		return nil, badRequest("event is required")
+	}
+	if err := socketio.CheckEvent(req.Event); err != nil {
+		return nil, badRequest("%v", err)
+	}
+	nsp, err := g.namespace(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(req.Args))
+	for i, a := range req.Args {
+		args[i] = a
+	}
+	op := nsp.To(req.selector.options().Rooms...).Except(req.Except...)
+	if req.Volatile {
+		op = op.Volatile()
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := op.EmitContext(ctx, req.Event, args...); err != nil {
+		return nil, err
+	}
+	return okAck, nil
+}
+
+type socketView struct {
+	ID    string   `json:"id"`
+	User  string   `json:"user"`
+	Name  string   `json:"name,omitempty"`
+	Rooms []string `json:"rooms"`
+	Node  string   `json:"node"`
+}
+
+func (g *Gateway) fetch(ctx context.Context, nsp *socketio.Namespace, opts adapter.Options) ([]socketView, error) {
+	op := nsp.To(opts.Rooms...).Except(opts.Except...)
+	socks, err := op.FetchSockets(ctx)
+	out := make([]socketView, 0, len(socks))
+	for _, s := range socks {
+		sess := sessionFromInfo(s.Data)
+		rooms := append([]string{}, s.Rooms...)
+		sort.Strings(rooms)
+		out = append(out, socketView{ID: s.ID, User: sess.User, Name: sess.Name, Rooms: rooms, Node: s.Node})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, err
+}
+
+func (g *Gateway) apiSockets(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	nsp, err := g.namespace(q.Get("namespace"))
+	if err != nil {
+		return nil, err
+	}
+	var opts adapter.Options
+	if room := q.Get("room"); room != "" {
+		opts.Rooms = []string{room}
+	}
+	if user := q.Get("user"); user != "" {
+		opts.Rooms = append(opts.Rooms, userRoom(user))
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	socks, err := g.fetch(ctx, nsp, opts)
+	if err != nil && len(socks) == 0 {
+		return nil, err
+	}
+	return map[string]any{"sockets": socks}, nil
+}
+
+type roomsRequest struct {
+	selector
+	Join  []string `json:"join"`
+	Leave []string `json:"leave"`
+	Close bool     `json:"close"`
+}
+
+func (g *Gateway) selected(r *http.Request, req *roomsRequest) (*socketio.Namespace, socketio.BroadcastOperator, error) {
+	if err := decodeBody(r, req); err != nil {
+		return nil, socketio.BroadcastOperator{}, err
+	}
+	if req.empty() {
+		return nil, socketio.BroadcastOperator{}, badRequest("select sockets with rooms, sockets or users")
+	}
+	nsp, err := g.namespace(req.Namespace)
+	if err != nil {
+		return nil, socketio.BroadcastOperator{}, err
+	}
+	opts := req.options()
+	return nsp, nsp.To(opts.Rooms...).Except(opts.Except...), nil
+}
+
+func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
+	var req roomsRequest
+	_, op, err := g.selected(r, &req)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Join) == 0 {
+		return nil, badRequest("join lists the rooms to join")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := op.SocketsJoin(ctx, req.Join...); err != nil {
+		return nil, err
+	}
+	return okAck, nil
+}
+
+func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
+	var req roomsRequest
+	_, op, err := g.selected(r, &req)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Leave) == 0 {
+		return nil, badRequest("leave lists the rooms to leave")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := op.SocketsLeave(ctx, req.Leave...); err != nil {
+		return nil, err
+	}
+	return okAck, nil
+}
+
+func (g *Gateway) apiSocketsDisconnect(r *http.Request) (any, error) {
+	var req roomsRequest
+	_, op, err := g.selected(r, &req)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := op.DisconnectSockets(ctx, req.Close); err != nil {
+		return nil, err
+	}
+	return okAck, nil
+}
+
+func (g *Gateway) apiRooms(r *http.Request) (any, error) {
+	nsp, err := g.namespace(r.URL.Query().Get("namespace"))
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	socks, err := g.fetch(ctx, nsp, adapter.Options{})
+	if err != nil && len(socks) == 0 {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for _, s := range socks {
+		for _, room := range s.Rooms {
+			if room == s.ID {
+				continue // every socket's own room
+			}
+			counts[room]++
+		}
+	}
+	type roomView struct {
+		Name    string `json:"name"`
+		Sockets int    `json:"sockets"`
+	}
+	rooms := make([]roomView, 0, len(counts))
+	for name, n := range counts {
+		rooms = append(rooms, roomView{name, n})
+	}
+	sort.Slice(rooms, func(i, j int) bool { return rooms[i].Name < rooms[j].Name })
+	return map[string]any{"rooms": rooms}, nil
+}
+
+func (g *Gateway) apiNodes(r *http.Request) (any, error) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	socks, err := g.fetch(ctx, g.sio.Sockets(), adapter.Options{})
+	if err != nil && len(socks) == 0 {
+		return nil, err
+	}
+	counts := map[string]int{g.cfg.NodeID: 0}
+	for _, s := range socks {
+		counts[s.Node]++
+	}
+	type nodeView struct {
+		ID      string `json:"id"`
+		Sockets int    `json:"sockets"`
+	}
+	nodes := make([]nodeView, 0, len(counts))
+	for id, n := range counts {
+		nodes = append(nodes, nodeView{id, n})
+	}
+	sort.Slice(nodes, func(i, j int) bool { return nodes[i].ID < nodes[j].ID })
+	return map[string]any{"nodes": nodes}, nil
+}

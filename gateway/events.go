@@ -1,0 +1,289 @@
+package gateway
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/socketio"
+)
+
+// Error codes of reserved-event acks.
+const (
+	codeBadRequest   = "bad_request"
+	codeForbidden    = "forbidden"
+	codeUnavailable  = "unavailable"
+	codeUnknownEvent = "unknown_event"
+	codeRateLimited  = "rate_limited"
+)
+
+const maxRoomLen = 256
+
+func errorAck(code, message string) map[string]any {
+	return map[string]any{"error": map[string]any{"code": code, "message": message}}
+}
+
+var okAck = map[string]any{"ok": true}
+
+func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
+	nsp.Use(g.authenticate)
+	nsp.OnConnection(func(s *socketio.Socket) {
+		s.Use(newRateLimiter(g.cfg.EventRate).middleware)
+		s.On("join", g.onJoin)
+		s.On("leave", g.onLeave)
+		s.On("publish", g.onPublish)
+		s.On("presence", g.onPresence)
+		s.OnUnhandled(func(e *socketio.Event) {
+			reply(e, errorAck(codeUnknownEvent, "event "+quote(e.Name)+" is not handled by this gateway"))
+		})
+	})
+}
+
+func quote(s string) string {
+	if len(s) > 64 {
+		s = s[:64] + "…"
+	}
+	return `"` + s + `"`
+}
+
+func reply(e *socketio.Event, v any) {
+	if e.HasAck() {
+		_ = e.Ack(v)
+	}
+}
+
+// roomArg reads a room name given as a string or as {"room": name}.
+func roomArg(e *socketio.Event) (string, bool) {
+	if len(e.Args) == 0 {
+		return "", false
+	}
+	var room string
+	switch v := e.Args[0].(type) {
+	case string:
+		room = v
+	case map[string]any:
+		room, _ = v["room"].(string)
+	}
+	return room, validRoom(room)
+}
+
+func validRoom(room string) bool {
+	return room != "" && len(room) <= maxRoomLen
+}
+
+func (g *Gateway) onJoin(e *socketio.Event) {
+	room, ok := roomArg(e)
+	if !ok {
+		reply(e, errorAck(codeBadRequest, "join expects a room name (1 to 256 bytes)"))
+		return
+	}
+	s := e.Socket()
+	sess := sessionOf(s)
+	if strings.HasPrefix(room, userRoomPrefix) || !sess.canJoin(room) {
+		reply(e, errorAck(codeForbidden, "not allowed to join "+quote(room)))
+		return
+	}
+	if err := s.Join(room); err != nil {
+		reply(e, errorAck(codeUnavailable, err.Error()))
+		return
+	}
+	reply(e, okAck)
+}
+
+func (g *Gateway) onLeave(e *socketio.Event) {
+	room, ok := roomArg(e)
+	if !ok {
+		reply(e, errorAck(codeBadRequest, "leave expects a room name"))
+		return
+	}
+	if strings.HasPrefix(room, userRoomPrefix) {
+		reply(e, errorAck(codeForbidden, "not allowed to leave "+quote(room)))
+		return
+	}
+	e.Socket().Leave(room)
+	reply(e, okAck)
+}
+
+// publishRequest is the payload of the reserved "publish" event.
+type publishRequest struct {
+	rooms   []string
+	user    string
+	event   string
+	data    any
+	hasData bool
+}
+
+func parsePublish(e *socketio.Event) (publishRequest, string) {
+	var p publishRequest
+	if len(e.Args) == 0 {
+		return p, "publish expects an object {room|rooms|user, event, data}"
+	}
+	obj, ok := e.Args[0].(map[string]any)
+	if !ok {
+		return p, "publish expects an object {room|rooms|user, event, data}"
+	}
+	if r, ok := obj["room"].(string); ok {
+		p.rooms = append(p.rooms, r)
+	}
+	if rs, ok := obj["rooms"].([]any); ok {
+		for _, r := range rs {
+			s, ok := r.(string)
+			if !ok {
+				return p, "rooms must be strings"
+			}
+			p.rooms = append(p.rooms, s)
+		}
+	}
+	p.user, _ = obj["user"].(string)
+	if len(p.rooms) == 0 && p.user == "" {
+		return p, "publish needs room, rooms or user"
+	}
+	if len(p.rooms) > 0 && p.user != "" {
+		return p, "publish takes rooms or a user, not both"
+	}
+	if len(p.rooms) > 64 {
+		return p, "at most 64 rooms per publish"
+	}
+	for _, r := range p.rooms {
+		if !validRoom(r) {
+			return p, "room names are 1 to 256 bytes"
+		}
+	}
+	p.event, _ = obj["event"].(string)
+	if p.event == "" || len(p.event) > 128 {
+		return p, "publish needs an event name (1 to 128 bytes)"
+	}
+	p.data, p.hasData = obj["data"]
+	return p, ""
+}
+
+func (g *Gateway) onPublish(e *socketio.Event) {
+	p, msg := parsePublish(e)
+	if msg != "" {
+		reply(e, errorAck(codeBadRequest, msg))
+		return
+	}
+	if err := socketio.CheckEvent(p.event); err != nil {
+		reply(e, errorAck(codeBadRequest, err.Error()))
+		return
+	}
+	s := e.Socket()
+	sess := sessionOf(s)
+	meta := map[string]any{"user": sess.User}
+	if sess.Name != "" {
+		meta["name"] = sess.Name
+	}
+	if p.user != "" {
+		target := userRoom(p.user)
+		if !sess.canPublish(target) {
+			reply(e, errorAck(codeForbidden, "not allowed to message user "+quote(p.user)))
+			return
+		}
+		if err := s.Namespace().To(target).Except(s.ID()).Emit(p.event, p.data, meta); err != nil {
+			reply(e, errorAck(codeUnavailable, err.Error()))
+			return
+		}
+		reply(e, okAck)
+		return
+	}
+	for _, r := range p.rooms {
+		if strings.HasPrefix(r, userRoomPrefix) || !sess.canPublish(r) {
+			reply(e, errorAck(codeForbidden, "not allowed to publish to "+quote(r)))
+			return
+		}
+	}
+	for _, r := range p.rooms {
+		m := map[string]any{"room": r}
+		for k, v := range meta {
+			m[k] = v
+		}
+		// One broadcast per room so each receiver learns the room; a socket
+		// in several of the rooms receives one copy per room.
+		if err := s.To(r).Emit(p.event, p.data, m); err != nil {
+			reply(e, errorAck(codeUnavailable, err.Error()))
+			return
+		}
+	}
+	reply(e, okAck)
+}
+
+func (g *Gateway) onPresence(e *socketio.Event) {
+	room, ok := roomArg(e)
+	if !ok {
+		reply(e, errorAck(codeBadRequest, "presence expects {room}"))
+		return
+	}
+	s := e.Socket()
+	if strings.HasPrefix(room, userRoomPrefix) || !sessionOf(s).canJoin(room) {
+		reply(e, errorAck(codeForbidden, "not allowed to see "+quote(room)))
+		return
+	}
+	// FetchSockets may cross the cluster: answer from a goroutine so this
+	// client's read loop keeps going.
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		socks, err := s.Namespace().In(room).FetchSockets(ctx)
+		if err != nil && len(socks) == 0 {
+			reply(e, errorAck(codeUnavailable, err.Error()))
+			return
+		}
+		seen := map[string]bool{}
+		users := []map[string]any{}
+		for _, rs := range socks {
+			sess := sessionFromInfo(rs.Data)
+			if sess.User == "" || seen[sess.User] {
+				continue
+			}
+			seen[sess.User] = true
+			u := map[string]any{"user": sess.User}
+			if sess.Name != "" {
+				u["name"] = sess.Name
+			}
+			users = append(users, u)
+		}
+		sort.Slice(users, func(i, j int) bool { return users[i]["user"].(string) < users[j]["user"].(string) })
+		reply(e, map[string]any{"ok": true, "users": users})
+	}()
+}
+
+// rateLimiter is a token bucket over a connection's events.
+type rateLimiter struct {
+	mu     sync.Mutex
+	rate   float64
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate float64) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: 2 * rate, tokens: 2 * rate, last: time.Now()}
+}
+
+func (l *rateLimiter) allow() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	l.tokens += now.Sub(l.last).Seconds() * l.rate
+	if l.tokens > l.burst {
+		l.tokens = l.burst
+	}
+	l.last = now
+	if l.tokens < 1 {
+		return false
+	}
+	l.tokens--
+	return true
+}
+
+var errRateLimited = &socketio.ConnectError{Message: "rate limited"}
+
+func (l *rateLimiter) middleware(e *socketio.Event) error {
+	if l.allow() {
+		return nil
+	}
+	reply(e, errorAck(codeRateLimited, "too many events: slow down"))
+	return errRateLimited
+}

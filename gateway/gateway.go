@@ -1,0 +1,261 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/roomcast/roomcast/demo"
+	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/socketio"
+)
+
+// Gateway is one Roomcast node in gateway mode.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *metrics.Metrics
+	verifier *auth.Verifier
+	sio      *socketio.Server
+
+	draining atomic.Bool
+
+	mu        sync.Mutex
+	listeners []net.Listener
+	servers   []*http.Server
+}
+
+// New builds a Gateway; Run starts serving.
+func New(cfg Config, log *slog.Logger) (*Gateway, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	g := &Gateway{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	m, err := metrics.New(g.registry, metrics.Options{
+		Namespaces:        append([]string{"/"}, cfg.Namespaces...),
+		ProcessCollectors: true,
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.metrics = m
+	if cfg.JWTSecret != "" || len(cfg.JWTPublicKey) > 0 {
+		acfg := auth.Config{Secret: []byte(cfg.JWTSecret)}
+		if len(cfg.JWTPublicKey) > 0 {
+			key, err := auth.LoadPublicKey(cfg.JWTPublicKey)
+			if err != nil {
+				return nil, fmt.Errorf("gateway: jwt public key: %w", err)
+			}
+			acfg.PublicKey = key
+		}
+		if g.verifier, err = auth.New(acfg); err != nil {
+			return nil, err
+		}
+	}
+	g.sio, err = socketio.New(socketio.Config{
+		Engine: engineio.Config{
+			PingInterval:  cfg.PingInterval,
+			PingTimeout:   cfg.PingTimeout,
+			MaxPayload:    cfg.MaxPayload,
+			MaxQueueBytes: cfg.MaxQueueBytes,
+			CheckOrigin:   g.checkOrigin,
+		},
+		Node:    cfg.NodeID,
+		Metrics: m,
+		Logger:  log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range append([]string{"/"}, cfg.Namespaces...) {
+		nsp, err := g.sio.Of(name)
+		if err != nil {
+			return nil, err
+		}
+		g.setupNamespace(nsp)
+	}
+	return g, nil
+}
+
+// Server returns the Socket.IO server, for embedding applications.
+func (g *Gateway) Server() *socketio.Server { return g.sio }
+
+// Registry returns the Prometheus registry of this node.
+func (g *Gateway) Registry() *prometheus.Registry { return g.registry }
+
+func defaultNodeID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return host + "-" + hex.EncodeToString(b[:])
+}
+
+func (g *Gateway) checkOrigin(r *http.Request) bool {
+	if len(g.cfg.Origins) == 0 {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true // not a browser: nothing to check
+	}
+	for _, o := range g.cfg.Origins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// Handler returns the client-facing handler: /socket.io/, /api/v1/ and the demo.
+func (g *Gateway) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/socket.io/socket.io.js", "/socket.io/socket.io.min.js":
+			g.serveClientScript(w, r)
+			return
+		}
+		g.sio.ServeHTTP(w, r)
+	})
+	mux.Handle("/api/v1/", g.apiHandler())
+	if g.cfg.Demo {
+		mux.Handle("/", demo.Handler())
+	}
+	return mux
+}
+
+func (g *Gateway) serveClientScript(w http.ResponseWriter, r *http.Request) {
+	js, ok := demo.ClientScript()
+	if !ok {
+		http.Error(w, "client bundle not built: run `make build`", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_, _ = w.Write(js)
+}
+
+// AdminHandler returns the admin handler: /metrics, /healthz, /readyz.
+func (g *Gateway) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttpHandler(g.registry))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := g.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready: %v\n", err)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// ErrDraining is reported by Ready while the node drains.
+var ErrDraining = errors.New("gateway: draining")
+
+// Ready reports whether the node can serve.
+func (g *Gateway) Ready() error {
+	if g.draining.Load() {
+		return ErrDraining
+	}
+	return nil
+}
+
+// Listen binds both addresses; Run then serves them. Splitting the two lets
+// a caller learn the bound ports (":0") before serving.
+func (g *Gateway) Listen() (addr, admin net.Addr, err error) {
+	ln, err := net.Listen("tcp", g.cfg.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gateway: listen %s: %w", g.cfg.Addr, err)
+	}
+	aln, err := net.Listen("tcp", g.cfg.AdminAddr)
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("gateway: listen %s: %w", g.cfg.AdminAddr, err)
+	}
+	g.mu.Lock()
+	g.listeners = []net.Listener{ln, aln}
+	g.mu.Unlock()
+	return ln.Addr(), aln.Addr(), nil
+}
+
+// Run serves until Shutdown; it returns nil after a clean shutdown.
+func (g *Gateway) Run() error {
+	g.mu.Lock()
+	if len(g.listeners) == 0 {
+		g.mu.Unlock()
+		if _, _, err := g.Listen(); err != nil {
+			return err
+		}
+		g.mu.Lock()
+	}
+	lns := g.listeners
+	g.servers = []*http.Server{
+		{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second},
+	}
+	srvs := g.servers
+	g.mu.Unlock()
+	g.log.Info("roomcast gateway serving", "addr", lns[0].Addr().String(), "admin", lns[1].Addr().String(), "node", g.cfg.NodeID, "demo", g.cfg.Demo)
+	errc := make(chan error, 2)
+	for i := range srvs {
+		go func() { errc <- srvs[i].Serve(lns[i]) }()
+	}
+	var first error
+	for range srvs {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
+			first = err
+			go g.Shutdown(context.Background())
+		}
+	}
+	return first
+}
+
+// Shutdown drains the node: /readyz turns 503, new connections are refused,
+// every client is disconnected so that it reconnects elsewhere, queued
+// packets and in-flight acks are flushed, then the listeners close. It is
+// bounded by ctx and by DrainTimeout.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	if !g.draining.CompareAndSwap(false, true) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.DrainTimeout)
+	defer cancel()
+	g.log.Info("roomcast gateway draining", "connections", g.sio.ConnCount())
+	err := g.sio.Shutdown(ctx)
+	g.mu.Lock()
+	srvs := g.servers
+	g.mu.Unlock()
+	for _, s := range srvs {
+		if serr := s.Shutdown(ctx); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}

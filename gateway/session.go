@@ -1,0 +1,117 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"unicode"
+
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/socketio"
+)
+
+// Session is what the gateway knows of a connected socket; it is the
+// socket's Data, so FetchSockets on any node sees it.
+type Session struct {
+	User      string `json:"user"`
+	Name      string `json:"name,omitempty"`
+	Anonymous bool   `json:"anonymous,omitempty"`
+
+	claims *auth.Claims
+}
+
+// userRoomPrefix names the room every socket of a user is in. Clients may not
+// join rooms with this prefix; direct messages are published to it.
+const userRoomPrefix = "user:"
+
+func userRoom(user string) string { return userRoomPrefix + user }
+
+var errTokenRequired = errors.New("auth: token required")
+
+func (g *Gateway) authenticate(s *socketio.Socket) error {
+	a := s.Handshake().Auth
+	token, _ := a["token"].(string)
+	sess := &Session{}
+	switch {
+	case token != "" && g.verifier != nil:
+		claims, err := g.verifier.Verify(token)
+		if err != nil {
+			return &socketio.ConnectError{Message: err.Error(), Reason: "auth"}
+		}
+		sess.User = claims.Subject
+		sess.claims = claims
+		if n, ok := claims.Raw["name"].(string); ok {
+			sess.Name = cleanName(n)
+		}
+	case token == "" && g.cfg.AllowAnonymous:
+		var b [9]byte
+		_, _ = rand.Read(b[:])
+		sess.User = "anon:" + base64.RawURLEncoding.EncodeToString(b[:])
+		sess.Anonymous = true
+		if n, ok := a["name"].(string); ok {
+			sess.Name = cleanName(n)
+		}
+	case token != "":
+		return &socketio.ConnectError{Message: "auth: tokens are not accepted by this server", Reason: "auth"}
+	default:
+		return &socketio.ConnectError{Message: errTokenRequired.Error(), Reason: "auth"}
+	}
+	s.SetData(sess)
+	if err := s.Join(userRoom(sess.User)); err != nil {
+		return &socketio.ConnectError{Message: "unavailable: " + err.Error(), Reason: "adapter"}
+	}
+	return nil
+}
+
+// cleanName keeps a display name printable and short.
+func cleanName(n string) string {
+	n = strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return -1
+	}, strings.TrimSpace(n))
+	if r := []rune(n); len(r) > 32 {
+		n = string(r[:32])
+	}
+	return n
+}
+
+func sessionOf(s *socketio.Socket) *Session {
+	sess, _ := s.Data().(*Session)
+	if sess == nil {
+		return &Session{}
+	}
+	return sess
+}
+
+func (sess *Session) canJoin(room string) bool {
+	if sess.Anonymous {
+		return true
+	}
+	return sess.claims != nil && sess.claims.CanJoin(room)
+}
+
+func (sess *Session) canPublish(room string) bool {
+	if sess.Anonymous {
+		return true
+	}
+	return sess.claims != nil && sess.claims.CanPublish(room)
+}
+
+// sessionFromInfo reads a Session from a SocketInfo's Data, local (*Session)
+// or decoded from another node (map).
+func sessionFromInfo(data any) Session {
+	switch d := data.(type) {
+	case *Session:
+		return *d
+	case map[string]any:
+		var s Session
+		s.User, _ = d["user"].(string)
+		s.Name, _ = d["name"].(string)
+		s.Anonymous, _ = d["anonymous"].(bool)
+		return s
+	}
+	return Session{}
+}

@@ -1,0 +1,164 @@
+package socketio
+
+import (
+	"context"
+	"time"
+
+	"github.com/roomcast/roomcast/adapter"
+)
+
+// BroadcastOperator selects sockets across the cluster and acts on them. It
+// is a value: each modifier returns a new operator.
+type BroadcastOperator struct {
+	nsp     *Namespace
+	opts    adapter.Options
+	timeout time.Duration
+}
+
+func (b BroadcastOperator) clone() BroadcastOperator {
+	b.opts.Rooms = append([]string(nil), b.opts.Rooms...)
+	b.opts.Except = append([]string(nil), b.opts.Except...)
+	return b
+}
+
+// To adds rooms to the selection.
+func (b BroadcastOperator) To(rooms ...string) BroadcastOperator {
+	b = b.clone()
+	b.opts.Rooms = appendNew(b.opts.Rooms, rooms)
+	return b
+}
+
+// In is To.
+func (b BroadcastOperator) In(rooms ...string) BroadcastOperator { return b.To(rooms...) }
+
+// Except excludes the sockets in rooms.
+func (b BroadcastOperator) Except(rooms ...string) BroadcastOperator {
+	b = b.clone()
+	b.opts.Except = appendNew(b.opts.Except, rooms)
+	return b
+}
+
+// Local restricts the operation to this node.
+func (b BroadcastOperator) Local() BroadcastOperator { b = b.clone(); b.opts.Local = true; return b }
+
+// Volatile drops the packet for clients that are not ready for it.
+func (b BroadcastOperator) Volatile() BroadcastOperator {
+	b = b.clone()
+	b.opts.Volatile = true
+	return b
+}
+
+// Timeout bounds EmitWithAck.
+func (b BroadcastOperator) Timeout(d time.Duration) BroadcastOperator { b.timeout = d; return b }
+
+// Options returns the selection.
+func (b BroadcastOperator) Options() adapter.Options { return b.clone().opts }
+
+func appendNew(dst, add []string) []string {
+outer:
+	for _, r := range add {
+		for _, d := range dst {
+			if d == r {
+				continue outer
+			}
+		}
+		dst = append(dst, r)
+	}
+	return dst
+}
+
+func (b BroadcastOperator) adapter() adapter.Adapter { return b.nsp.adapter }
+
+// Emit broadcasts event with args to the selected sockets on every node.
+func (b BroadcastOperator) Emit(event string, args ...any) error {
+	return b.EmitContext(context.Background(), event, args...)
+}
+
+// EmitContext is Emit with a context bounding the relay to other nodes.
+func (b BroadcastOperator) EmitContext(ctx context.Context, event string, args ...any) error {
+	if err := checkEvent(event); err != nil {
+		return err
+	}
+	m, err := adapter.NewMessage(b.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	return b.adapter().Broadcast(ctx, m, b.opts)
+}
+
+// EmitWithAck broadcasts event and waits for every selected client's ack
+// until the Timeout (or ctx) ends. On timeout it returns the answers that
+// arrived with ErrAckTimeout.
+func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args ...any) ([][]any, error) {
+	if err := checkEvent(event); err != nil {
+		return nil, err
+	}
+	if b.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.timeout)
+		defer cancel()
+	}
+	m, err := adapter.NewMessage(b.nsp.name, event, args)
+	if err != nil {
+		return nil, err
+	}
+	m.Packet.ID = b.nsp.nextAckID()
+	out, err := b.adapter().BroadcastWithAck(ctx, m, b.opts)
+	if err == adapter.ErrAckTimeout {
+		err = ErrAckTimeout
+	}
+	return out, err
+}
+
+// RemoteSocket is a socket anywhere in the cluster, as FetchSockets returns it.
+type RemoteSocket struct {
+	adapter.SocketInfo
+	nsp *Namespace
+}
+
+func (r RemoteSocket) self() BroadcastOperator {
+	return BroadcastOperator{nsp: r.nsp, opts: adapter.Options{Rooms: []string{r.ID}}}
+}
+
+// Emit sends event to this socket, wherever it is.
+func (r RemoteSocket) Emit(event string, args ...any) error { return r.self().Emit(event, args...) }
+
+// Join makes the socket join rooms.
+func (r RemoteSocket) Join(ctx context.Context, rooms ...string) error {
+	return r.self().SocketsJoin(ctx, rooms...)
+}
+
+// Leave makes the socket leave rooms.
+func (r RemoteSocket) Leave(ctx context.Context, rooms ...string) error {
+	return r.self().SocketsLeave(ctx, rooms...)
+}
+
+// Disconnect disconnects the socket.
+func (r RemoteSocket) Disconnect(ctx context.Context, close bool) error {
+	return r.self().DisconnectSockets(ctx, close)
+}
+
+// FetchSockets lists the selected sockets on every node.
+func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
+	infos, err := b.adapter().FetchSockets(ctx, b.opts)
+	out := make([]RemoteSocket, len(infos))
+	for i, info := range infos {
+		out[i] = RemoteSocket{SocketInfo: info, nsp: b.nsp}
+	}
+	return out, err
+}
+
+// SocketsJoin makes the selected sockets join rooms.
+func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return b.adapter().AddSockets(ctx, b.opts, rooms)
+}
+
+// SocketsLeave makes the selected sockets leave rooms.
+func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return b.adapter().DelSockets(ctx, b.opts, rooms)
+}
+
+// DisconnectSockets disconnects the selected sockets.
+func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
+	return b.adapter().DisconnectSockets(ctx, b.opts, close)
+}

@@ -1,0 +1,66 @@
+package socketio
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrReservedEvent is returned when emitting an event name Socket.IO keeps for itself.
+	ErrReservedEvent = errors.New("socketio: reserved event name")
+	// ErrDisconnected is returned when the socket is gone.
+	ErrDisconnected = errors.New("socketio: socket disconnected")
+	// ErrUnknownNamespace is returned by Server.Namespace for a name never set up with Of.
+	ErrUnknownNamespace = errors.New("socketio: unknown namespace")
+	// ErrAckTimeout is returned when an acknowledgement did not arrive in time.
+	ErrAckTimeout = errors.New("socketio: operation has timed out")
+	// ErrAlreadyAcked is returned by Event.Ack after the first call.
+	ErrAlreadyAcked = errors.New("socketio: event already acknowledged")
+	// ErrNoAck is returned by Event.Ack when the client asked for no ack.
+	ErrNoAck = errors.New("socketio: event has no ack")
+)
+
+// ConnectError refuses a connection from a middleware: the client receives a
+// CONNECT_ERROR packet {"message": Message, "data": Data} and its
+// "connect_error" listener is called with an Error whose message is Message.
+type ConnectError struct {
+	Message string
+	Data    any
+	// Reason is a short label for metrics ("auth", "middleware"...).
+	// Defaults to "middleware".
+	Reason string
+}
+
+func (e *ConnectError) Error() string { return e.Message }
+
+// NewConnectError returns a ConnectError with message and optional data.
+func NewConnectError(message string, data any) *ConnectError {
+	return &ConnectError{Message: message, Data: data}
+}
+
+func connectErrorOf(err error) *ConnectError {
+	var ce *ConnectError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return &ConnectError{Message: err.Error()}
+}
+
+var reservedEvents = map[string]bool{
+	"connect":        true,
+	"connect_error":  true,
+	"disconnect":     true,
+	"disconnecting":  true,
+	"newListener":    true,
+	"removeListener": true,
+}
+
+func checkEvent(event string) error {
+	if reservedEvents[event] {
+		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
+	}
+	return nil
+}
+
+// CheckEvent returns ErrReservedEvent for the names Socket.IO keeps for itself.
+func CheckEvent(event string) error { return checkEvent(event) }

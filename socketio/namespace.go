@@ -1,0 +1,229 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"sync/atomic"
+
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/internal/parser"
+)
+
+// Middleware runs before a socket joins a namespace. Returning an error
+// refuses the connection with a CONNECT_ERROR (use *ConnectError to send data).
+type Middleware func(s *Socket) error
+
+// Namespace is a communication channel that splits the logic of an
+// application over one shared connection (socket.io's Namespace).
+type Namespace struct {
+	srv     *Server
+	name    string
+	adapter adapter.Adapter
+	ids     atomic.Int64 // ack ids, shared by the namespace's sockets as in socket.io
+
+	mu           sync.RWMutex
+	middleware   []Middleware
+	onConnection []func(*Socket)
+	serverSide   map[string]func(args []any, ack func(args ...any))
+	sockets      map[string]*Socket
+}
+
+var _ adapter.Namespace = (*Namespace)(nil)
+
+func newNamespace(s *Server, name string) *Namespace {
+	return &Namespace{
+		srv:        s,
+		name:       name,
+		sockets:    make(map[string]*Socket),
+		serverSide: make(map[string]func([]any, func(...any))),
+	}
+}
+
+// Name returns the namespace name, such as "/" or "/chat".
+func (n *Namespace) Name() string { return n.name }
+
+// Server returns the server the namespace belongs to.
+func (n *Namespace) Server() *Server { return n.srv }
+
+// Adapter returns the namespace's adapter.
+func (n *Namespace) Adapter() adapter.Adapter { return n.adapter }
+
+// Use adds a middleware run for every incoming connection, in order.
+func (n *Namespace) Use(mw Middleware) {
+	n.mu.Lock()
+	n.middleware = append(n.middleware, mw)
+	n.mu.Unlock()
+}
+
+// OnConnection registers fn to run for each new socket. It runs on the
+// connection's read loop: set up handlers there and return.
+func (n *Namespace) OnConnection(fn func(s *Socket)) {
+	n.mu.Lock()
+	n.onConnection = append(n.onConnection, fn)
+	n.mu.Unlock()
+}
+
+// Socket returns a socket connected to this namespace on this node.
+func (n *Namespace) Socket(id string) (*Socket, bool) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	s, ok := n.sockets[id]
+	return s, ok
+}
+
+// LocalSockets returns the sockets connected to this namespace on this node.
+func (n *Namespace) LocalSockets() []*Socket {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	out := make([]*Socket, 0, len(n.sockets))
+	for _, s := range n.sockets {
+		out = append(out, s)
+	}
+	return out
+}
+
+func (n *Namespace) connect(c *client, auth map[string]any) {
+	s := newSocket(n, c, auth)
+	n.mu.RLock()
+	mws := n.middleware
+	n.mu.RUnlock()
+	for _, mw := range mws {
+		if err := mw(s); err != nil {
+			ce := connectErrorOf(err)
+			reason := ce.Reason
+			if reason == "" {
+				reason = "middleware"
+			}
+			c.countConnectError(reason)
+			body := map[string]any{"message": ce.Message}
+			if ce.Data != nil {
+				body["data"] = ce.Data
+			}
+			data, _ := json.Marshal(body)
+			c.sendPacket(&parser.Packet{Type: parser.ConnectError, Namespace: n.name, ID: parser.NoID, Data: data})
+			return
+		}
+	}
+	if !c.attach(s) {
+		return
+	}
+	n.mu.Lock()
+	n.sockets[s.id] = s
+	n.mu.Unlock()
+	if err := n.adapter.AddAll(s, s.id); err != nil {
+		n.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
+	}
+	s.connected.Store(true)
+	reply, _ := json.Marshal(map[string]string{"sid": s.id})
+	c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: reply})
+	if m := n.srv.cfg.Metrics; m != nil {
+		m.Connects.WithLabelValues(n.name).Inc()
+		m.Connections.WithLabelValues(c.transportName(), n.name).Inc()
+	}
+	n.mu.RLock()
+	fns := n.onConnection
+	n.mu.RUnlock()
+	for _, fn := range fns {
+		fn(s)
+	}
+}
+
+func (n *Namespace) remove(s *Socket) {
+	n.mu.Lock()
+	delete(n.sockets, s.id)
+	n.mu.Unlock()
+}
+
+func (n *Namespace) nextAckID() int64 { return n.ids.Add(1) - 1 }
+
+func (n *Namespace) op() BroadcastOperator { return BroadcastOperator{nsp: n} }
+
+// To selects the sockets in rooms (To and In are the same).
+func (n *Namespace) To(rooms ...string) BroadcastOperator { return n.op().To(rooms...) }
+
+// In selects the sockets in rooms.
+func (n *Namespace) In(rooms ...string) BroadcastOperator { return n.op().To(rooms...) }
+
+// Except excludes the sockets in rooms.
+func (n *Namespace) Except(rooms ...string) BroadcastOperator { return n.op().Except(rooms...) }
+
+// Local restricts the next operation to this node.
+func (n *Namespace) Local() BroadcastOperator { return n.op().Local() }
+
+// Volatile drops the packet for clients that are not ready for it.
+func (n *Namespace) Volatile() BroadcastOperator { return n.op().Volatile() }
+
+// Emit broadcasts event to every socket of the namespace, on every node.
+func (n *Namespace) Emit(event string, args ...any) error { return n.op().Emit(event, args...) }
+
+// FetchSockets lists the namespace's sockets on every node.
+func (n *Namespace) FetchSockets(ctx context.Context) ([]RemoteSocket, error) {
+	return n.op().FetchSockets(ctx)
+}
+
+// SocketsJoin makes every socket of the namespace join rooms.
+func (n *Namespace) SocketsJoin(ctx context.Context, rooms ...string) error {
+	return n.op().SocketsJoin(ctx, rooms...)
+}
+
+// SocketsLeave makes every socket of the namespace leave rooms.
+func (n *Namespace) SocketsLeave(ctx context.Context, rooms ...string) error {
+	return n.op().SocketsLeave(ctx, rooms...)
+}
+
+// DisconnectSockets disconnects every socket of the namespace.
+func (n *Namespace) DisconnectSockets(ctx context.Context, close bool) error {
+	return n.op().DisconnectSockets(ctx, close)
+}
+
+// ServerSideEmit sends event to the same namespace on the other nodes,
+// where OnServerSideEmit handlers receive it.
+func (n *Namespace) ServerSideEmit(ctx context.Context, event string, args ...any) error {
+	if err := checkEvent(event); err != nil {
+		return err
+	}
+	return n.adapter.ServerSideEmit(ctx, append([]any{event}, args...))
+}
+
+// ServerSideEmitWithAck is ServerSideEmit waiting for every other node's
+// answer until ctx ends.
+func (n *Namespace) ServerSideEmitWithAck(ctx context.Context, event string, args ...any) ([][]any, error) {
+	if err := checkEvent(event); err != nil {
+		return nil, err
+	}
+	return n.adapter.ServerSideEmitWithAck(ctx, append([]any{event}, args...))
+}
+
+// OnServerSideEmit handles event sent by another node's ServerSideEmit. ack
+// answers a ServerSideEmitWithAck (a no-op otherwise).
+func (n *Namespace) OnServerSideEmit(event string, fn func(args []any, ack func(args ...any))) {
+	n.mu.Lock()
+	n.serverSide[event] = fn
+	n.mu.Unlock()
+}
+
+// HandleServerSideEmit implements adapter.Namespace.
+func (n *Namespace) HandleServerSideEmit(args []any, ack func(args []any)) {
+	if len(args) == 0 {
+		return
+	}
+	event, _ := args[0].(string)
+	n.mu.RLock()
+	fn := n.serverSide[event]
+	n.mu.RUnlock()
+	if fn == nil {
+		return
+	}
+	reply := func(a ...any) {
+		if ack != nil {
+			ack(a)
+		}
+	}
+	fn(args[1:], reply)
+}
+
+// ServerCount returns the number of nodes serving the namespace.
+func (n *Namespace) ServerCount(ctx context.Context) (int, error) {
+	return n.adapter.ServerCount(ctx)
+}

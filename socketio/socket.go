@@ -1,0 +1,394 @@
+package socketio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/internal/parser"
+)
+
+// Handshake is what the client presented when it connected.
+type Handshake = adapter.Handshake
+
+// Socket is one client connected to one namespace (socket.io's Socket).
+// Its methods are safe for concurrent use.
+type Socket struct {
+	id        string
+	nsp       *Namespace
+	client    *client
+	handshake Handshake
+	connected atomic.Bool
+	done      chan struct{}
+
+	mu              sync.Mutex
+	data            any
+	handlers        map[string]func(*Event)
+	fallback        func(*Event)
+	middleware      []func(*Event) error
+	onDisconnect    []func(reason string)
+	onDisconnecting []func(reason string)
+	acks            map[int64]func(args []any)
+}
+
+var _ adapter.Socket = (*Socket)(nil)
+
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
+	s := &Socket{
+		id:       newID(),
+		nsp:      n,
+		client:   c,
+		done:     make(chan struct{}),
+		handlers: make(map[string]func(*Event)),
+		acks:     make(map[int64]func([]any)),
+	}
+	s.handshake = buildHandshake(c, auth)
+	return s
+}
+
+func buildHandshake(c *client, auth map[string]any) Handshake {
+	r := c.conn.Request()
+	now := time.Now()
+	h := Handshake{
+		Headers: make(map[string]string, len(r.Header)),
+		Time:    now.UTC().Format(time.RFC1123),
+		Issued:  now.UnixMilli(),
+		URL:     r.URL.RequestURI(),
+		Query:   make(map[string]string),
+		Auth:    auth,
+		Secure:  r.TLS != nil,
+		XDomain: r.Header.Get("Origin") != "",
+	}
+	for k, v := range r.Header {
+		h.Headers[strings.ToLower(k)] = strings.Join(v, ", ")
+	}
+	for k, v := range r.URL.Query() {
+		if len(v) > 0 {
+			h.Query[k] = v[0]
+		}
+	}
+	h.Address = r.RemoteAddr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		h.Address = host
+	}
+	return h
+}
+
+// ID returns the socket id (not the Engine.IO session id).
+func (s *Socket) ID() string { return s.id }
+
+// Namespace returns the socket's namespace.
+func (s *Socket) Namespace() *Namespace { return s.nsp }
+
+// Handshake returns the connection details, including the CONNECT auth payload.
+func (s *Socket) Handshake() Handshake { return s.handshake }
+
+// Connected reports whether the socket is still connected.
+func (s *Socket) Connected() bool { return s.connected.Load() }
+
+// Done is closed when the socket disconnects.
+func (s *Socket) Done() <-chan struct{} { return s.done }
+
+// Transport returns the current transport: "polling" or "websocket".
+func (s *Socket) Transport() string { return s.client.transportName() }
+
+// Conn returns the Engine.IO session id the socket is multiplexed on.
+func (s *Socket) ConnID() string { return s.client.conn.ID() }
+
+// Data returns the value set with SetData; it is shared with FetchSockets.
+func (s *Socket) Data() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.data
+}
+
+// SetData attaches application data to the socket.
+func (s *Socket) SetData(v any) {
+	s.mu.Lock()
+	s.data = v
+	s.mu.Unlock()
+}
+
+// Info implements adapter.Socket.
+func (s *Socket) Info() adapter.SocketInfo {
+	return adapter.SocketInfo{ID: s.id, Handshake: s.handshake, Data: s.Data()}
+}
+
+// On registers the handler of event. Handlers run one at a time on the
+// connection's read loop, in the order the client sent the events; a handler
+// that blocks delays that client's next packets (not other clients). Do not
+// wait on EmitWithAck to the same client inside a handler: start a goroutine.
+func (s *Socket) On(event string, fn func(e *Event)) {
+	s.mu.Lock()
+	s.handlers[event] = fn
+	s.mu.Unlock()
+}
+
+// OnUnhandled registers fn for events that have no handler.
+func (s *Socket) OnUnhandled(fn func(e *Event)) {
+	s.mu.Lock()
+	s.fallback = fn
+	s.mu.Unlock()
+}
+
+// Use adds a middleware run for every incoming event before its handler;
+// an error drops the event (the middleware may answer its ack itself).
+func (s *Socket) Use(mw func(e *Event) error) {
+	s.mu.Lock()
+	s.middleware = append(s.middleware, mw)
+	s.mu.Unlock()
+}
+
+// OnDisconnect registers fn, called once with the reason when the socket disconnects.
+func (s *Socket) OnDisconnect(fn func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnect = append(s.onDisconnect, fn)
+	s.mu.Unlock()
+}
+
+// OnDisconnecting registers fn, called before the socket leaves its rooms.
+func (s *Socket) OnDisconnecting(fn func(reason string)) {
+	s.mu.Lock()
+	s.onDisconnecting = append(s.onDisconnecting, fn)
+	s.mu.Unlock()
+}
+
+// Emit sends event with args to this client. A []byte anywhere in args is
+// sent as a binary attachment.
+func (s *Socket) Emit(event string, args ...any) error {
+	if err := checkEvent(event); err != nil {
+		return err
+	}
+	return s.emit(false, event, args)
+}
+
+func (s *Socket) emit(volatile bool, event string, args []any) error {
+	if !s.connected.Load() {
+		return ErrDisconnected
+	}
+	m, err := adapter.NewMessage(s.nsp.name, event, args)
+	if err != nil {
+		return err
+	}
+	if !s.Deliver(m, volatile) && !volatile {
+		return ErrDisconnected
+	}
+	return nil
+}
+
+// EmitWithAck sends event and waits for the client's acknowledgement until
+// ctx ends (ErrAckTimeout) or the socket disconnects (ErrDisconnected).
+func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]any, error) {
+	if err := checkEvent(event); err != nil {
+		return nil, err
+	}
+	m, err := adapter.NewMessage(s.nsp.name, event, args)
+	if err != nil {
+		return nil, err
+	}
+	m.Packet.ID = s.nsp.nextAckID()
+	ch := make(chan []any, 1)
+	if !s.DeliverWithAck(m, func(a []any) { ch <- a }) {
+		return nil, ErrDisconnected
+	}
+	select {
+	case a := <-ch:
+		return a, nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		delete(s.acks, m.Packet.ID)
+		s.mu.Unlock()
+		return nil, ErrAckTimeout
+	case <-s.done:
+		return nil, ErrDisconnected
+	}
+}
+
+// Volatile returns an emitter whose packets are dropped when the client is
+// not ready for them.
+func (s *Socket) Volatile() VolatileEmitter { return VolatileEmitter{s} }
+
+// VolatileEmitter emits volatile packets to one socket.
+type VolatileEmitter struct{ s *Socket }
+
+// Emit sends event unless the client is busy.
+func (v VolatileEmitter) Emit(event string, args ...any) error {
+	if err := checkEvent(event); err != nil {
+		return err
+	}
+	return v.s.emit(true, event, args)
+}
+
+// Deliver implements adapter.Socket.
+func (s *Socket) Deliver(m *adapter.Message, volatile bool) bool {
+	if !s.connected.Load() {
+		return false
+	}
+	if volatile && s.client.conn.Buffered() > 0 {
+		if mt := s.nsp.srv.cfg.Metrics; mt != nil {
+			mt.DroppedVolatile.Inc()
+		}
+		return false
+	}
+	return s.client.send(m.Frames())
+}
+
+// DeliverWithAck implements adapter.Socket.
+func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool {
+	s.mu.Lock()
+	s.acks[m.Packet.ID] = onAck
+	s.mu.Unlock()
+	if s.Deliver(m, false) {
+		return true
+	}
+	s.mu.Lock()
+	delete(s.acks, m.Packet.ID)
+	s.mu.Unlock()
+	return false
+}
+
+// Join adds the socket to rooms.
+func (s *Socket) Join(rooms ...string) error {
+	if !s.connected.Load() {
+		return ErrDisconnected
+	}
+	return s.nsp.adapter.AddAll(s, rooms...)
+}
+
+// Leave removes the socket from room.
+func (s *Socket) Leave(room string) {
+	s.nsp.adapter.Del(s, room)
+}
+
+// Rooms returns the rooms the socket is in, its own id room included.
+func (s *Socket) Rooms() []string { return s.nsp.adapter.Rooms(s.id) }
+
+// InRoom reports whether the socket is in room.
+func (s *Socket) InRoom(room string) bool {
+	for _, r := range s.Rooms() {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Socket) op() BroadcastOperator {
+	return BroadcastOperator{nsp: s.nsp, opts: adapter.Options{Except: []string{s.id}}}
+}
+
+// To selects the sockets in rooms, this one excluded.
+func (s *Socket) To(rooms ...string) BroadcastOperator { return s.op().To(rooms...) }
+
+// In is To.
+func (s *Socket) In(rooms ...string) BroadcastOperator { return s.op().To(rooms...) }
+
+// Except selects every other socket but those in rooms.
+func (s *Socket) Except(rooms ...string) BroadcastOperator { return s.op().Except(rooms...) }
+
+// Broadcast selects every other socket of the namespace.
+func (s *Socket) Broadcast() BroadcastOperator { return s.op() }
+
+// Disconnect disconnects the socket from its namespace; with close it also
+// closes the underlying connection (and every other namespace on it).
+func (s *Socket) Disconnect(close bool) {
+	if close {
+		s.client.conn.Close()
+		return
+	}
+	if !s.connected.Load() {
+		return
+	}
+	s.client.sendPacket(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: parser.NoID})
+	s.cleanup("server namespace disconnect")
+}
+
+func (s *Socket) onPacket(p *parser.Packet) {
+	switch p.Type {
+	case parser.Event, parser.BinaryEvent:
+		s.onEvent(p)
+	case parser.Ack, parser.BinaryAck:
+		args, err := parser.UnmarshalArgs(p.Data, p.Attachments)
+		if err != nil {
+			s.client.closeWith("parse error")
+			return
+		}
+		s.mu.Lock()
+		fn := s.acks[p.ID]
+		delete(s.acks, p.ID)
+		s.mu.Unlock()
+		if fn != nil {
+			fn(args)
+		}
+	case parser.Disconnect:
+		s.cleanup("client namespace disconnect")
+	default:
+		s.client.closeWith("parse error")
+	}
+}
+
+func (s *Socket) onEvent(p *parser.Packet) {
+	args, err := parser.UnmarshalArgs(p.Data, p.Attachments)
+	if err != nil || len(args) == 0 {
+		s.client.closeWith("parse error")
+		return
+	}
+	name, ok := args[0].(string)
+	if !ok || reservedEvents[name] {
+		s.client.closeWith("parse error")
+		return
+	}
+	e := &Event{Name: name, Args: args[1:], socket: s, ackID: p.ID}
+	s.mu.Lock()
+	mws := s.middleware
+	fn := s.handlers[name]
+	if fn == nil {
+		fn = s.fallback
+	}
+	s.mu.Unlock()
+	for _, mw := range mws {
+		if mw(e) != nil {
+			return
+		}
+	}
+	if fn != nil {
+		fn(e)
+	}
+}
+
+func (s *Socket) cleanup(reason string) {
+	if !s.connected.CompareAndSwap(true, false) {
+		return
+	}
+	s.mu.Lock()
+	disconnecting := s.onDisconnecting
+	disconnect := s.onDisconnect
+	s.acks = map[int64]func([]any){}
+	s.mu.Unlock()
+	for _, fn := range disconnecting {
+		fn(reason)
+	}
+	s.nsp.adapter.DelAll(s)
+	s.nsp.remove(s)
+	s.client.detach(s)
+	close(s.done)
+	if m := s.nsp.srv.cfg.Metrics; m != nil {
+		m.Disconnects.WithLabelValues(reason).Inc()
+		m.Connections.WithLabelValues(s.client.transportName(), s.nsp.name).Dec()
+	}
+	for _, fn := range disconnect {
+		fn(reason)
+	}
+}
