@@ -165,19 +165,3 @@ func appendPayload(dst []byte, frames []Frame) []byte {
 	}
 	return dst
 }
-
-// payloadLen returns the length appendPayload will add for frames.
-func payloadLen(frames []Frame) int {
-	n := 0
-	for i, f := range frames {
-		if i > 0 {
-			n++
-		}
-		if f.Binary {
-			n += 1 + base64.StdEncoding.EncodedLen(len(f.Data))
-		} else {
-			n += len(f.Data)
-		}
-	}
-	return n
-}

@@ -170,12 +170,13 @@ export class Gateway {
 /**
  * Starts a gateway before the tests of the current file (or suite) and stops
  * it, and every client made through it, after them. Fields of the returned
- * object are set once `before` has run.
+ * object are set once `before` has run. `opts` may be a function, called in
+ * `before`, for options known only then.
  */
 export function useGateway(opts) {
   const ctx = { gw: null, clients: new Set() };
   before(async () => {
-    ctx.gw = await startGateway(opts);
+    ctx.gw = await startGateway(typeof opts === "function" ? opts() : opts);
   });
   after(async () => {
     for (const s of ctx.clients) s.disconnect();
@@ -323,4 +324,56 @@ export function payload(socket, args) {
   const last = args[args.length - 1];
   if (typeof last !== "string") throw new Error(`recovery is on but the event's last argument is ${JSON.stringify(last)}, not an offset`);
   return args.slice(0, -1);
+}
+
+// --- redis-server ------------------------------------------------------------------
+
+/** Path of redis-server: $REDIS_SERVER, else the distribution's. */
+export const redisServerBin = process.env.REDIS_SERVER || "/usr/bin/redis-server";
+
+/**
+ * Starts a throwaway redis-server (no persistence) on a free loopback port and
+ * waits until it answers PING. Returns {url, port, stop()}.
+ */
+export async function startRedis() {
+  const port = await freePort();
+  const child = spawn(redisServerBin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  running.add(child);
+  let log = "";
+  child.stdout.on("data", (c) => (log += c));
+  child.stderr.on("data", (c) => (log += c));
+  const exited = new Promise((resolve) => child.on("exit", (code) => {
+    running.delete(child);
+    resolve(code);
+  }));
+  let dead = false;
+  exited.then(() => (dead = true));
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    if (dead) throw new Error(`redis-server exited:\n${log}`);
+    const up = await new Promise((resolve) => {
+      const c = net.connect(port, "127.0.0.1", () => c.write("PING\r\n"));
+      c.on("data", (d) => {
+        c.destroy();
+        resolve(d.toString().startsWith("+PONG"));
+      });
+      c.on("error", () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`redis-server not up within 10 s:\n${log}`);
+    }
+    await sleep(50);
+  }
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (!dead) child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/internal/parser"
@@ -102,10 +103,12 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 			}
 			data, _ := json.Marshal(body)
 			c.sendPacket(&parser.Packet{Type: parser.ConnectError, Namespace: n.name, ID: parser.NoID, Data: data})
+			n.adapter.DelAll(s) // rooms a middleware may have joined
 			return
 		}
 	}
 	if !c.attach(s) {
+		n.adapter.DelAll(s)
 		return
 	}
 	n.mu.Lock()
@@ -227,3 +230,6 @@ func (n *Namespace) HandleServerSideEmit(args []any, ack func(args []any)) {
 func (n *Namespace) ServerCount(ctx context.Context) (int, error) {
 	return n.adapter.ServerCount(ctx)
 }
+
+// Timeout bounds the next EmitWithAck.
+func (n *Namespace) Timeout(d time.Duration) BroadcastOperator { return n.op().Timeout(d) }

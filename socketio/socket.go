@@ -25,6 +25,7 @@ type Socket struct {
 	client    *client
 	handshake Handshake
 	connected atomic.Bool
+	gone      atomic.Bool // disconnected after having connected
 	done      chan struct{}
 
 	mu              sync.Mutex
@@ -259,9 +260,9 @@ func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool
 	return false
 }
 
-// Join adds the socket to rooms.
+// Join adds the socket to rooms. A middleware may already call it.
 func (s *Socket) Join(rooms ...string) error {
-	if !s.connected.Load() {
+	if s.gone.Load() {
 		return ErrDisconnected
 	}
 	return s.nsp.adapter.AddAll(s, rooms...)
@@ -372,6 +373,7 @@ func (s *Socket) cleanup(reason string) {
 	if !s.connected.CompareAndSwap(true, false) {
 		return
 	}
+	s.gone.Store(true)
 	s.mu.Lock()
 	disconnecting := s.onDisconnecting
 	disconnect := s.onDisconnect

@@ -15,8 +15,10 @@
 // an HMAC token when only a public key is configured (the classic algorithm
 // confusion, where the public key's PEM is used as the HMAC secret), headers
 // carrying "crit", tokens larger than [Config.MaxTokenSize], and any byte
-// outside the base64url alphabet. Claims are decoded only after the signature
-// has been checked.
+// outside the base64url alphabet (so padding, whitespace and non-canonical
+// encodings too). Keys come only from [Config]: "kid", "jku", "jwk", "x5u"
+// and "x5c" header parameters are ignored, never fetched or trusted. Claims
+// are decoded only after the signature has been checked.
 //
 // The claims the gateway relies on are "sub" (the user id, required), "exp"
 // and "nbf" (checked against [Config.Now] with [Config.Leeway]) and "join" /

@@ -13,8 +13,10 @@ import (
 )
 
 // maxDepth bounds the nesting MarshalArgs follows, so a cyclic []any or
-// map[string]any fails instead of exhausting the stack.
-const maxDepth = 1000
+// map[string]any fails instead of exhausting the stack. It is the nesting
+// limit of encoding/json's decoder, so whatever UnmarshalArgs returns can be
+// marshalled again.
+const maxDepth = 10000
 
 // MarshalArgs encodes the payload of an event (event != "": the event name,
 // then args) or of an ack (event == "": args alone) as a JSON array.

@@ -7,7 +7,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -18,9 +17,6 @@ type point struct {
 
 func TestMarshalArgs(t *testing.T) {
 	t.Parallel()
-	cyclic := []any{1}
-	cyclic[0] = cyclic
-	_ = cyclic
 	tests := []struct {
 		name     string
 		event    string
@@ -288,18 +284,13 @@ func TestArgsRoundTrip(t *testing.T) {
 	t.Parallel()
 	r := rand.New(rand.NewPCG(5, 6))
 	for i := range 5000 {
-		event := strings.ToValidUTF8(randomString(r), "\ufffd")
+		event := randomString(r) // valid UTF-8, so it survives the trip unchanged
 		if event == "" {
 			event = "e"
 		}
 		args := []any{}
 		for range r.IntN(5) {
 			args = append(args, randomValue(r, 3, r.IntN(2) == 0))
-		}
-		for j, a := range args {
-			if s, ok := a.(string); ok {
-				args[j] = strings.ToValidUTF8(s, "\ufffd")
-			}
 		}
 		data, atts, typ, err := MarshalArgs(event, args, false)
 		if err != nil {
@@ -317,30 +308,8 @@ func TestArgsRoundTrip(t *testing.T) {
 			t.Fatalf("#%d: UnmarshalArgs(%s): %v", i, data, err)
 		}
 		want := append([]any{event}, args...)
-		if !reflect.DeepEqual(normalizeStrings(got), normalizeStrings(want)) {
+		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("#%d: round trip of %#v\n gave %#v\n via %s", i, want, got, data)
 		}
 	}
-}
-
-// normalizeStrings makes strings comparable after a JSON round trip, which
-// turns invalid UTF-8 into U+FFFD in map keys too.
-func normalizeStrings(v any) any {
-	switch x := v.(type) {
-	case string:
-		return strings.ToValidUTF8(x, "\ufffd")
-	case []any:
-		out := make([]any, len(x))
-		for i := range x {
-			out[i] = normalizeStrings(x[i])
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[strings.ToValidUTF8(k, "\ufffd")] = normalizeStrings(e)
-		}
-		return out
-	}
-	return v
 }

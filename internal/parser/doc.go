@@ -17,9 +17,12 @@
 // outgoing packets; a broadcast encodes its packet once and hands the same
 // bytes to every socket.
 //
-// Validation follows socket.io-parser 4.2 (its Decoder and isPacketValid) with
-// a few deliberate tightenings documented on [Decoder.Decode]. Reserved event
-// names ("connect", "disconnect", ...) are left to the server.
+// Validation follows socket.io-parser 4.2.7 (its Decoder and isPacketValid)
+// with a few deliberate tightenings documented on [Decoder.Decode]; the tests
+// replay vectors recorded from that package (testdata/gen_vectors.mjs).
+// Reserved event names ("connect", "disconnect", ...) are left to the server,
+// which must compare the unescaped name [EventName] returns: the wire form
+// "\u0063onnect" is "connect".
 //
 // # Concurrency
 //

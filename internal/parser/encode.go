@@ -8,7 +8,8 @@ import "strconv"
 //
 // to dst and returns the extended buffer. BinaryEvent and BinaryAck get the
 // "<n>-" prefix with n = len(p.Attachments); the attachments themselves are
-// sent by the caller as the n binary messages that follow. The namespace is
+// sent by the caller as the n binary messages that follow; n must be at least
+// 1, since socket.io-parser 4.2.7 refuses "50-". The namespace is
 // omitted when it is "/" or "", the id when it is negative (NoID). p.Data is
 // copied verbatim and must be valid JSON of the kind the type requires.
 //

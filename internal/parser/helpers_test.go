@@ -12,7 +12,7 @@ type message struct {
 	binary bool
 }
 
-func text(s string) message     { return message{data: []byte(s)} }
+func text(s string) message      { return message{data: []byte(s)} }
 func binary(b ...byte) message   { return message{data: b, binary: true} }
 func binaryStr(s string) message { return message{data: []byte(s), binary: true} }
 

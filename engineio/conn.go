@@ -1,0 +1,552 @@
+package engineio
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Handlers are a session's callbacks, installed by Config.OnConnection with
+// Conn.SetHandlers. A nil field is skipped.
+type Handlers struct {
+	// OnMessage receives each incoming message packet (type 4) in order, one
+	// at a time per Conn (never concurrently for the same Conn). data is
+	// owned by the callee (never reused).
+	OnMessage func(data []byte, binary bool)
+	// OnUpgrade is called after the transport changed (polling -> websocket).
+	OnUpgrade func(transport string)
+	// OnClose is called exactly once when the session ends, with a reason:
+	// "transport close", "transport error", "ping timeout", "parse error",
+	// "forced close", "server shutting down", "slow consumer" (send queue
+	// over MaxQueueBytes), and err if any. No OnMessage runs concurrently
+	// with or after it.
+	OnClose func(reason string, err error)
+}
+
+type transportKind uint8
+
+const (
+	kindPolling transportKind = iota
+	kindWebSocket
+)
+
+func (k transportKind) String() string {
+	if k == kindWebSocket {
+		return transportWebSocket
+	}
+	return transportPolling
+}
+
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // close requested; the run goroutine tears down
+	stateClosed            // torn down; OnClose called or being called
+)
+
+// closeMode says what happens to the queue and the transport on close.
+type closeMode uint8
+
+const (
+	modeAbort closeMode = iota // drop the queue; drop the transport at once
+	modeClose                  // drop the queue; close the transport in order
+	modeFlush                  // deliver the queue (bounded), then close in order
+)
+
+const (
+	// closeFlushTimeout bounds Close's flush and every orderly close.
+	closeFlushTimeout = time.Second
+	// probeNoopDelay is how long a GET that arrives after an upgrade probe
+	// waits before it is answered with a noop (engine.io checks every
+	// 100ms), so a "5" racing with it wins and the GET is refused instead.
+	probeNoopDelay = 50 * time.Millisecond
+)
+
+// Conn is one Engine.IO session. Its methods are safe for concurrent use.
+type Conn struct {
+	srv      *Server
+	id       string
+	req      *http.Request
+	handlers atomic.Pointer[Handlers]
+
+	// deliverMu serializes the calls of OnMessage, OnUpgrade and OnClose.
+	deliverMu sync.Mutex
+
+	// mu guards everything below it. Never held during I/O or callbacks.
+	mu         sync.Mutex
+	state      connState
+	transport  transportKind
+	queue      []Frame // frames waiting for the transport
+	spare      []Frame // recycled backing array for queue
+	queueBytes int
+
+	ws      *websocket.Conn // current websocket transport
+	netConn net.Conn        // ws's connection, closed to force it down
+
+	upgrading bool            // a probe websocket is attached
+	probed    bool            // probe answered: the client is pausing polling
+	probeGen  uint32          // counts answered probes
+	probeWS   *websocket.Conn // the probe websocket until upgrade completes
+	probeNet  net.Conn
+
+	created      time.Time // the heartbeat's origin
+	pongDeadline time.Time // while a ping awaits its pong; zero otherwise
+
+	pollActive bool // a GET is pending
+	postActive bool // a POST is being read
+	finalSent  bool // the closing session's last GET response was taken
+
+	reason      string
+	closeErr    error
+	mode        closeMode
+	flushCtx    context.Context    // bounds flushing/closing (non-abort modes)
+	flushCancel context.CancelFunc // cancels flushCtx when we created it
+	stopForce   func() bool        // unregisters the force-close hook on flushCtx
+	finalDone   chan struct{}      // closed when a lingering polling session's last GET was answered
+
+	wake     chan struct{} // wakes the writer (websocket); 1-buffered
+	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
+	pong     chan struct{} // a pong arrived; 1-buffered
+	closing  chan struct{} // closed when close is requested
+	done     chan struct{} // closed when the session has ended
+	readers  sync.WaitGroup
+}
+
+func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
+	c := &Conn{
+		srv:       s,
+		created:   time.Now(),
+		id:        newSID(),
+		req:       cloneRequest(r),
+		transport: kind,
+		wake:      make(chan struct{}, 1),
+		pollWake:  make(chan struct{}, 1),
+		pong:      make(chan struct{}, 1),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	open := s.openFrame(c.id, kind)
+	c.queue = append(make([]Frame, 0, 4), open)
+	c.queueBytes = len(open.Data)
+	return c
+}
+
+// cloneRequest keeps what Conn.Request promises: URL, Header, RemoteAddr and
+// the request's context values, without its body or cancellation.
+func cloneRequest(r *http.Request) *http.Request {
+	rc := r.Clone(context.WithoutCancel(r.Context()))
+	rc.Body = http.NoBody
+	rc.GetBody = nil
+	return rc
+}
+
+// SetHandlers installs the session's callbacks. Call it from
+// Config.OnConnection; calling it later replaces them for what follows.
+func (c *Conn) SetHandlers(h Handlers) {
+	c.handlers.Store(&h)
+}
+
+// ID returns the Engine.IO session id (sid).
+func (c *Conn) ID() string { return c.id }
+
+// Request returns the handshake request: URL (query), Header, RemoteAddr.
+// Its body is not readable.
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Transport returns the current transport, "polling" or "websocket".
+func (c *Conn) Transport() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.transport.String()
+}
+
+// Done returns a channel closed when the session has ended (after OnClose
+// returned).
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Send enqueues frames atomically (all or none) without blocking. It returns
+// ErrClosed if the conn is closed. If the queue would exceed MaxQueueBytes
+// the conn is closed with reason "slow consumer" and ErrSlowConsumer
+// returned. It does not allocate in steady state.
+func (c *Conn) Send(frames ...Frame) error {
+	n := 0
+	for i := range frames {
+		n += len(frames[i].Data)
+	}
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	if c.queueBytes+n > c.srv.cfg.MaxQueueBytes {
+		c.mu.Unlock()
+		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, modeAbort, nil)
+		return ErrSlowConsumer
+	}
+	c.queue = append(c.queue, frames...)
+	c.queueBytes += n
+	wake := c.wakeChanLocked()
+	c.mu.Unlock()
+	signal(wake)
+	return nil
+}
+
+// Close flushes what is queued (bounded, about a second) then closes the
+// session with reason "forced close". It does not wait: watch Done.
+func (c *Conn) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
+	if !c.closeWithCancel(ReasonForcedClose, nil, modeFlush, ctx, cancel) {
+		cancel()
+	}
+}
+
+// signal does a non-blocking send on a 1-buffered wake-up channel.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// wakeChanLocked returns the channel that wakes whoever drains the queue on
+// the current transport.
+func (c *Conn) wakeChanLocked() chan struct{} {
+	if c.transport == kindWebSocket {
+		return c.wake
+	}
+	return c.pollWake
+}
+
+// sendPing queues a ping, outside the queue cap, that must be answered by
+// deadline.
+func (c *Conn) sendPing(deadline time.Time) {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, framePing)
+	c.queueBytes += len(framePing.Data)
+	c.pongDeadline = deadline
+	wake := c.wakeChanLocked()
+	c.mu.Unlock()
+	signal(wake)
+}
+
+// gotPong records the client's pong.
+func (c *Conn) gotPong() {
+	c.mu.Lock()
+	c.pongDeadline = time.Time{}
+	c.mu.Unlock()
+	signal(c.pong)
+}
+
+// pongOverdue reports whether a ping went unanswered past its deadline.
+// Requests check it too, so that a verdict does not wait for the heartbeat
+// goroutine to be scheduled.
+func (c *Conn) pongOverdue(now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateOpen && !c.pongDeadline.IsZero() && now.After(c.pongDeadline)
+}
+
+// takeLocked hands the queued frames to the caller, who must give the slice
+// back with recycle once written.
+func (c *Conn) takeLocked() []Frame {
+	out := c.queue
+	c.queue = c.spare[:0]
+	c.spare = nil
+	c.queueBytes = 0
+	return out
+}
+
+// recycle returns a slice obtained from takeLocked for reuse.
+func (c *Conn) recycle(frames []Frame) {
+	if cap(frames) == 0 {
+		return
+	}
+	clear(frames)
+	c.mu.Lock()
+	if c.spare == nil {
+		c.spare = frames[:0]
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) dropQueueLocked() {
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queueBytes = 0
+}
+
+func (c *Conn) isOpen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.state == stateOpen
+}
+
+// closeWith starts closing the session. It returns false if the session was
+// already closing. ctx bounds the flush and the orderly close (non-abort
+// modes); nil means closeFlushTimeout.
+func (c *Conn) closeWith(reason string, err error, mode closeMode, ctx context.Context) bool {
+	var cancel context.CancelFunc
+	if ctx == nil && mode != modeAbort {
+		ctx, cancel = context.WithTimeout(context.Background(), closeFlushTimeout)
+	}
+	ok := c.closeWithCancel(reason, err, mode, ctx, cancel)
+	if !ok && cancel != nil {
+		cancel()
+	}
+	return ok
+}
+
+func (c *Conn) closeWithCancel(reason string, err error, mode closeMode, ctx context.Context, cancel context.CancelFunc) bool {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return false
+	}
+	c.state = stateClosing
+	c.reason, c.closeErr, c.mode = reason, err, mode
+	if mode != modeFlush {
+		c.dropQueueLocked()
+	}
+	if mode != modeAbort {
+		c.flushCtx, c.flushCancel = ctx, cancel
+		// Whatever is in flight when ctx ends (a write to a stuck peer, a
+		// close handshake) is cut by closing the connection under it.
+		c.stopForce = context.AfterFunc(ctx, c.forceClose)
+	}
+	// A polling session that flushes, or whose client sent the close
+	// packet, stays reachable (bounded by ctx) until one GET took its last
+	// payload: the queue, or the noop that answers the client's close even
+	// when that GET raced behind the POST. Others are unknown at once.
+	linger := c.transport == kindPolling && (mode == modeFlush || reason == ReasonTransportClose)
+	if linger {
+		c.finalDone = make(chan struct{})
+	}
+	nc, pnc := c.netConn, c.probeNet
+	close(c.closing)
+	c.mu.Unlock()
+
+	if !linger {
+		c.srv.remove(c)
+	}
+	if mode == modeAbort {
+		closeNet(nc)
+		closeNet(pnc)
+	}
+	return true
+}
+
+// forceClose cuts the network connections under the session's websockets.
+func (c *Conn) forceClose() {
+	c.mu.Lock()
+	nc, pnc := c.netConn, c.probeNet
+	c.mu.Unlock()
+	closeNet(nc)
+	closeNet(pnc)
+}
+
+func closeNet(nc net.Conn) {
+	if nc != nil {
+		_ = nc.Close()
+	}
+}
+
+// run is the session's goroutine: it owns the heartbeat, writes the queue
+// to the websocket transport and tears the session down. It is started by
+// the handshake and counted in Server.wg.
+func (c *Conn) run() {
+	defer c.srv.wg.Done()
+	cfg := &c.srv.cfg
+	// Deadlines count from when things were due, not from when this
+	// goroutine got to them, so timer latency does not stretch them.
+	next := c.created.Add(cfg.PingInterval) // when the next ping is due
+	hb := time.NewTimer(time.Until(next))
+	defer hb.Stop()
+	awaitingPong := false
+	for {
+		select {
+		case <-hb.C:
+			if awaitingPong {
+				c.mu.Lock()
+				deadline := c.pongDeadline
+				c.mu.Unlock()
+				switch {
+				case deadline.IsZero():
+					// The pong came; its signal may still be in c.pong.
+					select {
+					case <-c.pong:
+					default:
+					}
+					awaitingPong = false
+					next = time.Now().Add(cfg.PingInterval)
+					hb.Reset(cfg.PingInterval)
+				case time.Now().Before(deadline):
+					hb.Reset(time.Until(deadline))
+				default:
+					c.closeWith(ReasonPingTimeout, nil, modeAbort, nil)
+				}
+				continue
+			}
+			deadline := next.Add(cfg.PingTimeout)
+			c.sendPing(deadline)
+			awaitingPong = true
+			hb.Reset(time.Until(deadline))
+		case <-c.pong:
+			if awaitingPong {
+				awaitingPong = false
+				next = time.Now().Add(cfg.PingInterval)
+				hb.Reset(cfg.PingInterval)
+			}
+		case <-c.wake:
+			if err := c.flushWebSocket(context.Background()); err != nil {
+				c.closeWith(ReasonTransportError, err, modeAbort, nil)
+			}
+		case <-c.closing:
+			c.teardown()
+			return
+		}
+	}
+}
+
+// flushWebSocket writes the queue to the websocket transport, one message
+// per frame. It does nothing while the transport is polling.
+func (c *Conn) flushWebSocket(ctx context.Context) error {
+	c.mu.Lock()
+	if c.transport != kindWebSocket || len(c.queue) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	ws := c.ws
+	frames := c.takeLocked()
+	c.mu.Unlock()
+
+	var err error
+	for i := range frames {
+		typ := websocket.MessageText
+		if frames[i].Binary {
+			typ = websocket.MessageBinary
+		}
+		if err = ws.Write(ctx, typ, frames[i].Data); err != nil {
+			break
+		}
+	}
+	c.recycle(frames)
+	return err
+}
+
+// teardown finishes a close requested by closeWith: flush if asked, close
+// the transport, wait for the readers, unregister, call OnClose.
+func (c *Conn) teardown() {
+	c.mu.Lock()
+	mode, ctx := c.mode, c.flushCtx
+	reason, err := c.reason, c.closeErr
+	kind, ws, probe := c.transport, c.ws, c.probeWS
+	finalDone := c.finalDone
+	stopForce, cancel := c.stopForce, c.flushCancel
+	c.mu.Unlock()
+
+	if probe != nil {
+		_ = probe.CloseNow()
+	}
+	switch {
+	case kind == kindWebSocket && ws != nil:
+		if mode == modeFlush {
+			if ferr := c.flushWebSocket(ctx); ferr != nil {
+				c.srv.log.Debug("engineio: flush on close failed", "sid", c.id, "err", ferr)
+			}
+		}
+		if mode == modeAbort {
+			_ = ws.CloseNow()
+		} else {
+			status := websocket.StatusNormalClosure
+			if reason == ReasonServerShutdown {
+				status = websocket.StatusGoingAway
+			}
+			_ = ws.Close(status, "")
+		}
+	case kind == kindPolling && finalDone != nil && c.awaitsFinalPoll():
+		// A live polling client re-polls as soon as a GET is answered, so
+		// the last payload is fetched within moments, or never.
+		limit := time.NewTimer(closeFlushTimeout)
+		select {
+		case <-finalDone:
+		case <-ctx.Done():
+		case <-limit.C:
+		}
+		limit.Stop()
+	}
+
+	c.readers.Wait()
+	if stopForce != nil {
+		stopForce()
+	}
+	if cancel != nil {
+		cancel()
+	}
+	c.srv.remove(c)
+
+	c.mu.Lock()
+	c.state = stateClosed
+	c.dropQueueLocked()
+	c.spare = nil
+	c.ws, c.netConn, c.probeWS, c.probeNet = nil, nil, nil, nil
+	c.mu.Unlock()
+
+	c.deliverMu.Lock()
+	if h := c.handlers.Load(); h != nil && h.OnClose != nil {
+		h.OnClose(reason, err)
+	}
+	c.deliverMu.Unlock()
+	close(c.done)
+}
+
+// awaitsFinalPoll reports whether a lingering polling session should wait
+// for a GET: one is pending, or there is something to flush, or the client
+// closed and its GET may be racing behind the POST.
+func (c *Conn) awaitsFinalPoll() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.finalSent && (c.pollActive || len(c.queue) > 0 || c.mode != modeFlush)
+}
+
+// deliver hands one incoming message to OnMessage.
+func (c *Conn) deliver(data []byte, binary bool) {
+	c.deliverMu.Lock()
+	defer c.deliverMu.Unlock()
+	if !c.isOpen() {
+		return
+	}
+	if h := c.handlers.Load(); h != nil && h.OnMessage != nil {
+		h.OnMessage(data, binary)
+	}
+}
+
+// handlePacket acts on one incoming packet. It returns false when the
+// session is closing because of it.
+func (c *Conn) handlePacket(p packet) bool {
+	switch p.typ {
+	case typeMessage:
+		c.deliver(p.data, p.binary)
+	case typePong:
+		c.gotPong()
+	case typeClose:
+		c.closeWith(ReasonTransportClose, nil, modeClose, nil)
+		return false
+	case typePing:
+		// Engine.IO v4: only the server pings.
+		c.closeWith(ReasonTransportError, ErrHeartbeatDirection, modeAbort, nil)
+		return false
+	}
+	// open, upgrade and noop are ignored on an established transport, as
+	// engine.io does.
+	return true
+}

@@ -1,0 +1,58 @@
+// Package engineio is an Engine.IO v4 server: the transport layer under
+// Socket.IO v5, speaking the wire protocol of the official socket.io /
+// engine.io-client packages over HTTP long-polling and websocket, with the
+// polling-to-websocket upgrade, server-driven heartbeats, and bounded,
+// non-blocking per-connection send queues.
+//
+// A Server is an http.Handler mounted at any path ("/socket.io/" for
+// Socket.IO). Config.OnConnection is called for each new session with its
+// *Conn; it installs the session's Handlers and may start sending. Outgoing
+// messages are Frames: a text Frame already carries its encoded Engine.IO
+// packet (type byte '4' included), so a broadcast encodes once and hands the
+// same bytes to every connection, polling or websocket alike.
+//
+//	srv, _ := engineio.New(engineio.Config{OnConnection: func(c *engineio.Conn) {
+//		c.SetHandlers(engineio.Handlers{
+//			OnMessage: func(data []byte, binary bool) { _ = c.Send(engineio.TextFrame(string(data))) },
+//		})
+//	}})
+//	http.Handle("/engine.io/", srv)
+//
+// # Files
+//
+// server.go routes requests, runs handshakes and Shutdown and keeps the
+// session index; polling.go serves GET/POST long-polling; websocket.go
+// accepts websockets, runs the upgrade probe and the read loop; conn.go is
+// the session: its queue, heartbeat, writer and close sequence; packet.go
+// encodes and decodes packets and payloads.
+//
+// # Concurrency contract
+//
+// Every method of Server and Conn is safe for concurrent use.
+//
+// Goroutines: each session has one goroutine (Conn.run), started by its
+// handshake and counted by the Server, that owns the heartbeat timer,
+// writes the queue to the websocket transport (for polling the pending GET
+// writes it) and performs the close sequence, ending with OnClose. A
+// websocket's read loop runs in the HTTP handler goroutine that accepted it;
+// the close sequence closes the websocket and waits for that handler to
+// return. Shutdown waits for every session goroutine. No goroutine is left
+// behind by a client that vanishes mid-poll, an abandoned upgrade or
+// Shutdown.
+//
+// Callbacks: OnConnection runs on the handshake's goroutine before the
+// session is reachable by its client. OnMessage, OnUpgrade and OnClose are
+// serialized per Conn (never concurrent for one Conn); OnClose is the last
+// and is called exactly once. Callbacks may call Send and Close on any Conn;
+// they must not block indefinitely, since the session's reads (and for
+// OnClose, Shutdown) wait for them.
+//
+// Send never blocks and does not allocate in steady state: it appends the
+// frames to the queue under the Conn's mutex and wakes the writer with a
+// non-blocking send on a 1-buffered channel. A queue over
+// Config.MaxQueueBytes closes the session as a slow consumer.
+//
+// Lock order: Server.regMu before a shard's mutex. Conn.deliverMu (held
+// while a callback runs) before Conn.mu. Conn.mu is never held while
+// taking a shard's mutex, nor during I/O or callbacks.
+package engineio

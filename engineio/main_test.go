@@ -1,0 +1,11 @@
+package engineio
+
+import (
+	"testing"
+
+	"github.com/roomcast/roomcast/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) {
+	leakcheck.VerifyTestMain(m)
+}

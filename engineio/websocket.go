@@ -1,0 +1,226 @@
+package engineio
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+// probePing and probePong are the upgrade probe's packets.
+var (
+	probePing = []byte("2probe")
+	probePong = []byte("3probe")
+)
+
+// hijackRecorder keeps the net.Conn that websocket.Accept hijacks, so the
+// engine can cut a connection whose close handshake or write is stuck.
+type hijackRecorder struct {
+	http.ResponseWriter
+	conn net.Conn
+}
+
+func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	h.conn = nc
+	return nc, brw, err
+}
+
+// accept completes the websocket handshake of r.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, net.Conn, error) {
+	rec := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(rec, r, s.acceptOpts)
+	if err != nil {
+		return nil, nil, err
+	}
+	ws.SetReadLimit(s.cfg.MaxPayload)
+	return ws, rec.conn, nil
+}
+
+// handshakeWebSocket opens a websocket-only session. The handler goroutine
+// becomes the session's read loop.
+func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
+	ws, nc, err := s.accept(w, r)
+	if err != nil {
+		s.log.Debug("engineio: websocket accept failed", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	c := newConn(s, r, kindWebSocket)
+	c.ws, c.netConn = ws, nc
+	if !s.register(c) {
+		_ = ws.Close(websocket.StatusGoingAway, "")
+		return
+	}
+	c.readers.Add(1)
+	defer c.readers.Done()
+	s.cfg.OnConnection(c)
+	go c.run()
+	signal(c.wake) // OPEN and whatever OnConnection queued
+	c.readLoop(ws)
+}
+
+// serveProbe runs a polling session's upgrade: "2probe" -> "3probe", the
+// pending GET gets a noop, "5" switches the transport. The handler goroutine
+// then becomes the session's read loop.
+func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
+	s := c.srv
+	c.mu.Lock()
+	if c.state != stateOpen || c.transport != kindPolling || c.upgrading || !s.upgradesAllowed {
+		c.mu.Unlock()
+		// Like engine.io: the redundant websocket is accepted, then closed,
+		// so a client sees a close rather than a failed handshake.
+		if ws, _, err := s.accept(w, r); err == nil {
+			_ = ws.Close(websocket.StatusPolicyViolation, "")
+		}
+		return
+	}
+	c.upgrading = true
+	c.readers.Add(1)
+	c.mu.Unlock()
+	defer c.readers.Done()
+
+	ws, nc, err := s.accept(w, r)
+	if err != nil {
+		s.log.Debug("engineio: probe accept failed", "sid", c.id, "err", err)
+		c.abandonProbe(nil)
+		return
+	}
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		_ = ws.CloseNow()
+		return
+	}
+	c.probeWS, c.probeNet = ws, nc
+	c.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.UpgradeTimeout)
+	ok := c.probe(ctx, ws, nc)
+	cancel()
+	if !ok {
+		c.abandonProbe(ws)
+		return
+	}
+	c.deliverMu.Lock()
+	if h := c.handlers.Load(); h != nil && h.OnUpgrade != nil && c.isOpen() {
+		h.OnUpgrade(transportWebSocket)
+	}
+	c.deliverMu.Unlock()
+	c.readLoop(ws)
+}
+
+// probe runs the upgrade exchange on ws and switches the session to it. ctx
+// bounds it (UpgradeTimeout): when it ends, the websocket is closed.
+func (c *Conn) probe(ctx context.Context, ws *websocket.Conn, nc net.Conn) bool {
+	typ, data, err := ws.Read(ctx)
+	if err != nil || typ != websocket.MessageText || !bytes.Equal(data, probePing) {
+		return false
+	}
+	if err := ws.Write(ctx, websocket.MessageText, probePong); err != nil {
+		return false
+	}
+	c.mu.Lock()
+	c.probed = true
+	c.probeGen++
+	c.mu.Unlock()
+	signal(c.pollWake) // the pending GET answers with a noop
+
+	typ, data, err = ws.Read(ctx)
+	if err != nil || typ != websocket.MessageText || len(data) != 1 || data[0] != typeUpgrade {
+		return false
+	}
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return false
+	}
+	c.transport = kindWebSocket
+	c.ws, c.netConn = ws, nc
+	c.probeWS, c.probeNet = nil, nil
+	c.upgrading, c.probed = false, false
+	c.mu.Unlock()
+	signal(c.pollWake) // a GET still pending is refused
+	signal(c.wake)     // flush what queued up during the upgrade
+	return true
+}
+
+// abandonProbe forgets a failed probe; the session goes on polling.
+func (c *Conn) abandonProbe(ws *websocket.Conn) {
+	c.mu.Lock()
+	if ws == nil || c.probeWS == ws {
+		c.probeWS, c.probeNet = nil, nil
+		c.upgrading, c.probed = false, false
+	}
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.CloseNow()
+	}
+}
+
+// readLoop reads the session's websocket until it fails or the session
+// closes, acting on every packet in order.
+func (c *Conn) readLoop(ws *websocket.Conn) {
+	for {
+		typ, rd, err := ws.Reader(context.Background())
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		data, err := readMessage(rd)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if typ == websocket.MessageBinary {
+			c.deliver(data, true)
+			continue
+		}
+		p, err := decodePacket(data)
+		if err != nil {
+			c.closeWith(ReasonParseError, err, modeClose, nil)
+			return
+		}
+		if !c.handlePacket(p) {
+			return
+		}
+	}
+}
+
+// readFailed closes the session after its websocket read failed.
+func (c *Conn) readFailed(err error) {
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		c.closeWith(ReasonTransportError, fmt.Errorf("%w: %w", ErrPayloadTooLarge, err), modeAbort, nil)
+		return
+	}
+	if websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) {
+		err = nil // the peer closed
+	}
+	c.closeWith(ReasonTransportClose, err, modeAbort, nil)
+}
+
+// readBufPool holds the buffers websocket messages are read into before
+// being copied out at their exact size.
+var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readMessage reads one websocket message into a slice the caller owns.
+func readMessage(r io.Reader) ([]byte, error) {
+	buf := readBufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	_, err := buf.ReadFrom(r)
+	var out []byte
+	if err == nil {
+		out = make([]byte, buf.Len())
+		copy(out, buf.Bytes())
+	}
+	if buf.Cap() <= 64<<10 {
+		readBufPool.Put(buf)
+	}
+	return out, err
+}

@@ -1,0 +1,279 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/leakcheck"
+	"github.com/roomcast/roomcast/internal/sitest"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+
+const secret = "test-secret"
+
+type node struct {
+	g          *Gateway
+	base, wsURL string
+	admin      string
+}
+
+func start(t testing.TB, cfg Config) *node {
+	t.Helper()
+	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	if cfg.JWTSecret == "" {
+		cfg.JWTSecret = secret
+	}
+	g, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, admin, err := g.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Run() }()
+	t.Cleanup(func() {
+		_ = g.Shutdown(context.Background())
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return &node{
+		g:     g,
+		base:  "http://" + addr.String(),
+		wsURL: "ws://" + addr.String() + "/socket.io/?EIO=4&transport=websocket",
+		admin: "http://" + admin.String(),
+	}
+}
+
+func token(t testing.TB, claims map[string]any) string {
+	t.Helper()
+	if _, ok := claims["exp"]; !ok {
+		claims["exp"] = time.Now().Add(time.Hour).Unix()
+	}
+	tok, err := auth.Sign("HS256", []byte(secret), claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func authPayload(tok string) string { return fmt.Sprintf(`{"token":%q}`, tok) }
+
+func do(t testing.TB, method, url, tok, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var v map[string]any
+	_ = json.Unmarshal(raw, &v)
+	return resp.StatusCode, v
+}
+
+func TestReservedEvents(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{})
+	alice := sitest.Dial(t, n.wsURL)
+	alice.Connect("/", authPayload(token(t, map[string]any{"sub": "alice", "join": []string{"room:*"}, "publish": []string{"room:*"}})))
+	bob := sitest.Dial(t, n.wsURL)
+	bob.Connect("/", authPayload(token(t, map[string]any{"sub": "bob", "join": []string{"room:*"}})))
+
+	steps := []struct {
+		client *sitest.Client
+		send   string
+		want   string
+	}{
+		{alice, `421["join","room:1"]`, `431[{"ok":true}]`},
+		{bob, `422["join","room:1"]`, `432[{"ok":true}]`},
+		{bob, `423["join","other"]`, `433[{"error":{"code":"forbidden","message":"not allowed to join \"other\""}}]`},
+		{bob, `424["join","user:alice"]`, `434[{"error":{"code":"forbidden","message":"not allowed to join \"user:alice\""}}]`},
+		{bob, `425["publish",{"room":"room:1","event":"chat","data":"hi"}]`, `435[{"error":{"code":"forbidden","message":"not allowed to publish to \"room:1\""}}]`},
+		{bob, `426["publish",{"event":"chat"}]`, `436[{"error":{"code":"bad_request","message":"publish needs room, rooms or user"}}]`},
+		{bob, `427["whatever",1]`, `437[{"error":{"code":"unknown_event","message":"event \"whatever\" is not handled by this gateway"}}]`},
+		{alice, `428["publish",{"room":"room:1","event":"disconnect","data":1}]`, `438[{"error":{"code":"bad_request","message":"socketio: reserved event name: \"disconnect\""}}]`},
+	}
+	for _, s := range steps {
+		s.client.Send(s.send)
+		if got := s.client.Read(); got != s.want {
+			t.Fatalf("%s: got %s, want %s", s.send, got, s.want)
+		}
+	}
+
+	alice.Send(`429["publish",{"room":"room:1","event":"chat","data":{"text":"hi"}}]`)
+	if got := alice.Read(); got != `439[{"ok":true}]` {
+		t.Fatalf("publish ack %s", got)
+	}
+	if got, want := bob.Read(), `42["chat",{"text":"hi"},{"room":"room:1","user":"alice"}]`; got != want {
+		t.Fatalf("bob got %s, want %s", got, want)
+	}
+
+	// A binary publish keeps its attachment.
+	alice.Send(`451-10["publish",{"room":"room:1","event":"file","data":{"_placeholder":true,"num":0}}]`)
+	alice.SendBinary([]byte{0xde, 0xad})
+	if got := alice.Read(); got != `4310[{"ok":true}]` {
+		t.Fatalf("binary publish ack %s", got)
+	}
+	if got, want := bob.Read(), `451-["file",{"_placeholder":true,"num":0},{"room":"room:1","user":"alice"}]`; got != want {
+		t.Fatalf("bob got %s, want %s", got, want)
+	}
+	if _, b := bob.ReadFrame(); !bytes.Equal(b, []byte{0xde, 0xad}) {
+		t.Fatalf("attachment %x", b)
+	}
+
+	// Presence lists both users.
+	bob.Send(`4211["presence",{"room":"room:1"}]`)
+	if got, want := bob.Read(), `4311[{"ok":true,"users":[{"user":"alice"},{"user":"bob"}]}]`; got != want {
+		t.Fatalf("presence %s, want %s", got, want)
+	}
+}
+
+func TestAuthRefusals(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{})
+	expired := token(t, map[string]any{"sub": "x", "exp": time.Now().Add(-time.Minute).Unix()})
+	wrongKey, _ := auth.Sign("HS256", []byte("other"), map[string]any{"sub": "x"})
+	for _, tc := range []struct{ auth, want string }{
+		{`{}`, `44{"message":"auth: token required"}`},
+		{authPayload(expired), `44{"message":"auth: token expired"}`},
+		{authPayload(wrongKey), `44{"message":"auth: invalid signature"}`},
+		{authPayload("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0."), `44{"message":"auth: algorithm not allowed`},
+	} {
+		c := sitest.Dial(t, n.wsURL)
+		c.Send("40" + tc.auth)
+		if got := c.Read(); !strings.HasPrefix(got, strings.TrimSuffix(tc.want, `"}`)) {
+			t.Errorf("auth %s: got %s, want %s", tc.auth, got, tc.want)
+		}
+	}
+}
+
+func TestAPI(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{APIToken: "api-secret"})
+	c := sitest.Dial(t, n.wsURL)
+	sid := c.Connect("/", authPayload(token(t, map[string]any{"sub": "carol", "join": []string{"*"}})))
+	c.Send(`421["join","news"]`)
+	c.Read()
+
+	if code, _ := do(t, "GET", n.base+"/api/v1/sockets", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := do(t, "GET", n.base+"/api/v1/sockets", "wrong", ""); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", code)
+	}
+	code, body := do(t, "GET", n.base+"/api/v1/sockets?room=news", "api-secret", "")
+	socks, _ := body["sockets"].([]any)
+	if code != 200 || len(socks) != 1 {
+		t.Fatalf("sockets: %d %v", code, body)
+	}
+	s0 := socks[0].(map[string]any)
+	if s0["id"] != sid || s0["user"] != "carol" || s0["node"] != n.g.cfg.NodeID {
+		t.Fatalf("socket view %v", s0)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"connect"}`); code != 400 {
+		t.Fatalf("reserved event: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{not json`); code != 400 {
+		t.Fatalf("bad json: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"x","namespace":"/nope"}`); code != 404 {
+		t.Fatalf("unknown namespace: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"headline","rooms":["news"],"args":[{"big":12345678901234567890}]}`); code != 200 {
+		t.Fatalf("emit: %d %v", code, body)
+	}
+	if got, want := c.Read(), `42["headline",{"big":12345678901234567890}]`; got != want {
+		t.Fatalf("client got %s, want %s", got, want)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"dm","users":["carol"],"args":[1]}`); code != 200 {
+		t.Fatalf("emit to user: %d %v", code, body)
+	}
+	if got := c.Read(); got != `42["dm",1]` {
+		t.Fatalf("client got %s", got)
+	}
+	if code, _ := do(t, "POST", n.base+"/api/v1/sockets/join", "api-secret", `{"users":["carol"],"join":["vip"]}`); code != 200 {
+		t.Fatalf("sockets/join: %d", code)
+	}
+	code, body = do(t, "GET", n.base+"/api/v1/rooms", "api-secret", "")
+	if code != 200 || !strings.Contains(fmt.Sprint(body), "vip") {
+		t.Fatalf("rooms: %d %v", code, body)
+	}
+	if code, _ := do(t, "POST", n.base+"/api/v1/sockets/disconnect", "api-secret", `{"sockets":["`+sid+`"]}`); code != 200 {
+		t.Fatalf("sockets/disconnect: %d", code)
+	}
+	if got := c.Read(); got != "41" {
+		t.Fatalf("client got %s, want DISCONNECT", got)
+	}
+}
+
+func TestAPIOffWithoutToken(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{})
+	if code, _ := do(t, "GET", n.base+"/api/v1/nodes", "anything", ""); code != http.StatusNotFound {
+		t.Fatalf("API without --api-token: %d", code)
+	}
+}
+
+func TestMetricsPresentFromStart(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{})
+	families := []string{
+		"roomcast_connections", "roomcast_connects_total", "roomcast_disconnects_total",
+		"roomcast_packets_received_total", "roomcast_packets_sent_total", "roomcast_broadcasts_total",
+		"roomcast_deliveries_total", "roomcast_broadcast_latency_seconds",
+		"roomcast_redis_command_duration_seconds", "roomcast_redis_errors_total",
+		"roomcast_queue_appends_total", "roomcast_queue_replayed_total", "roomcast_recoveries_total",
+		"roomcast_slow_consumer_disconnects_total", "roomcast_nodes",
+		"go_goroutines", "process_resident_memory_bytes",
+	}
+	for _, f := range families {
+		if c, err := testutil.GatherAndCount(n.g.Registry(), f); err != nil || c == 0 {
+			t.Errorf("family %s: %d series, %v", f, c, err)
+		}
+	}
+	resp, err := http.Get(n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(raw), `roomcast_disconnects_total{reason="slow consumer"} 0`) {
+		t.Fatal("/metrics lacks the initialised disconnect reasons")
+	}
+}
+
+func TestDrainClosesClientsAndReadiness(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{})
+	if code, _ := do(t, "GET", n.admin+"/readyz", "", ""); code != 200 {
+		t.Fatalf("readyz before drain: %d", code)
+	}
+	c := sitest.Dial(t, n.wsURL)
+	c.Connect("/", authPayload(token(t, map[string]any{"sub": "d"})))
+	done := make(chan error, 1)
+	go func() { done <- n.g.Shutdown(context.Background()) }()
+	c.ExpectClosed()
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if n.g.Ready() == nil {
+		t.Fatal("ready after drain")
+	}
+}
