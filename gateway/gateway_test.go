@@ -22,9 +22,9 @@ func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 const secret = "test-secret"
 
 type node struct {
-	g          *Gateway
+	g           *Gateway
 	base, wsURL string
-	admin      string
+	admin       string
 }
 
 func start(t testing.TB, cfg Config) *node {

@@ -15,6 +15,9 @@ const forbidden = (ack) => {
   assert.equal(ack.error.code, "forbidden", JSON.stringify(ack));
 };
 const ws = (token) => ({ transports: ["websocket"], auth: { token } });
+// The contract's reason, optionally followed by ": <detail>".
+const sentinel = (message, want) =>
+  assert.ok(message === want || message.startsWith(want + ": "), `connect_error ${JSON.stringify(message)}, want ${JSON.stringify(want)}[: detail]`);
 
 describe("refused connects", () => {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
@@ -26,7 +29,7 @@ describe("refused connects", () => {
   const cases = [
     ["no auth at all", undefined, "auth: token required"],
     ["anonymous not allowed", { name: "alice" }, "auth: token required"],
-    ["empty token", { token: "" }, /^auth: (token required|malformed token)$/],
+    ["empty token", { token: "" }, /^auth: (token required|malformed token)/],
     ["not a JWT", { token: "abc" }, "auth: malformed token"],
     ["two segments", { token: "abc.def" }, "auth: malformed token"],
     ["garbage segments", { token: "!!.@@.##" }, "auth: malformed token"],
@@ -54,13 +57,13 @@ describe("refused connects", () => {
     test(name, async () => {
       const err = await ctx.connectError({ transports: ["websocket"], ...(auth === undefined ? {} : { auth }) });
       if (want instanceof RegExp) assert.match(err.message, want);
-      else assert.equal(err.message, want);
+      else sentinel(err.message, want);
     });
   }
 
   test("refused over polling too", async () => {
     const err = await ctx.connectError({ transports: ["polling"], auth: { token: signJWT({ sub: "u1" }, "wrong") } });
-    assert.equal(err.message, "auth: invalid signature");
+    sentinel(err.message, "auth: invalid signature");
   });
 
   test("unknown namespace", async () => {
