@@ -113,7 +113,8 @@ func TestUpgradeAbandoned(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{UpgradeTimeout: 100 * time.Millisecond})
+			t.Parallel()
+			h := newHarness(t, Config{UpgradeTimeout: 500 * time.Millisecond})
 			info, s := h.openPolling(t)
 			ws := h.dial(t, "EIO=4&transport=websocket&sid="+info.SID)
 			tt.act(t, ws)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -101,9 +102,11 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	c.probeWS, c.probeNet = ws, nc
 	c.mu.Unlock()
 
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.UpgradeTimeout)
-	ok := c.probe(ctx, ws, nc)
-	cancel()
+	// On timeout the session forgets the probe before its websocket is
+	// closed, so a client that sees the close can probe again at once.
+	timeout := time.AfterFunc(s.cfg.UpgradeTimeout, func() { c.abandonProbe(ws) })
+	ok := c.probe(ws, nc)
+	timeout.Stop()
 	if !ok {
 		c.abandonProbe(ws)
 		return
@@ -116,9 +119,10 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	c.readLoop(ws)
 }
 
-// probe runs the upgrade exchange on ws and switches the session to it. ctx
-// bounds it (UpgradeTimeout): when it ends, the websocket is closed.
-func (c *Conn) probe(ctx context.Context, ws *websocket.Conn, nc net.Conn) bool {
+// probe runs the upgrade exchange on ws and switches the session to it. It
+// fails when ws is closed: by the upgrade timeout, by the session's close.
+func (c *Conn) probe(ws *websocket.Conn, nc net.Conn) bool {
+	ctx := context.Background()
 	typ, data, err := ws.Read(ctx)
 	if err != nil || typ != websocket.MessageText || !bytes.Equal(data, probePing) {
 		return false
@@ -127,6 +131,10 @@ func (c *Conn) probe(ctx context.Context, ws *websocket.Conn, nc net.Conn) bool 
 		return false
 	}
 	c.mu.Lock()
+	if c.probeWS != ws { // timed out meanwhile
+		c.mu.Unlock()
+		return false
+	}
 	c.probed = true
 	c.probeGen++
 	c.mu.Unlock()
@@ -137,7 +145,7 @@ func (c *Conn) probe(ctx context.Context, ws *websocket.Conn, nc net.Conn) bool 
 		return false
 	}
 	c.mu.Lock()
-	if c.state != stateOpen {
+	if c.state != stateOpen || c.probeWS != ws {
 		c.mu.Unlock()
 		return false
 	}
@@ -151,15 +159,19 @@ func (c *Conn) probe(ctx context.Context, ws *websocket.Conn, nc net.Conn) bool 
 	return true
 }
 
-// abandonProbe forgets a failed probe; the session goes on polling.
+// abandonProbe forgets a failed probe and closes its websocket; the
+// session goes on polling. ws nil means the probe was never accepted. It
+// does nothing for a websocket that is no longer the session's probe (it
+// completed the upgrade, or was abandoned already).
 func (c *Conn) abandonProbe(ws *websocket.Conn) {
 	c.mu.Lock()
-	if ws == nil || c.probeWS == ws {
+	mine := ws == nil || c.probeWS == ws
+	if mine {
 		c.probeWS, c.probeNet = nil, nil
 		c.upgrading, c.probed = false, false
 	}
 	c.mu.Unlock()
-	if ws != nil {
+	if mine && ws != nil {
 		_ = ws.CloseNow()
 	}
 }
