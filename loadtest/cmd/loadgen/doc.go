@@ -1,0 +1,32 @@
+// Command loadgen drives a Socket.IO v4 server that implements Roomcast's
+// gateway contract (JWT in the CONNECT auth payload, a "join" event answered
+// {"ok":true}, a "publish" event {room, event, data} delivered to the other
+// members of the room). It speaks Engine.IO v4 / Socket.IO v5 frames itself
+// over github.com/coder/websocket, so the same binary measures bin/gateway and
+// the socket.io reference peer in loadtest/peer.
+//
+// Modes (one per run; each prints one JSON line with its results):
+//
+//	loadgen fanout  -targets URL[,URL...]  N subscribers in one room, P publishers;
+//	                                       deliveries/s, delivery ratio, latency
+//	loadgen idle    -target URL -pid PID   C idle connections; server RSS per connection
+//	loadgen connect -target URL            connects/s with a JWT, K at a time
+//	loadgen report  -results FILE          renders docs/BENCHMARKS.md from result lines
+//
+// Latency is measured from the publish timestamp "t" (Unix nanoseconds, taken
+// by the publisher just before the write) to the moment a subscriber's read
+// loop has the frame, on the same machine clock.
+//
+// # Concurrency
+//
+// Every connection has exactly one reader goroutine, which owns that
+// connection's receive buffer and its per-connection statistics; nothing else
+// reads them until the reader has returned (a sync.WaitGroup orders the hand
+// over). Publishers have one writer goroutine each; writes from the reader
+// (Engine.IO pongs) and from the writer may interleave, which
+// websocket.Conn allows. Cross-goroutine counters are atomics. Every
+// goroutine is stopped by closing its connection or cancelling the run's
+// context, and every run is bounded: setup, warm-up, measurement and drain
+// each have a deadline, and a watchdog ends the process if shutdown itself
+// hangs.
+package main
