@@ -277,3 +277,34 @@ func TestDrainClosesClientsAndReadiness(t *testing.T) {
 		t.Fatal("ready after drain")
 	}
 }
+
+func TestFloodIsRateLimitedAndOthersAreServed(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{EventRate: 50})
+	tok := token(t, map[string]any{"sub": "f", "join": []string{"*"}, "publish": []string{"*"}})
+	flooder := sitest.Dial(t, n.wsURL)
+	flooder.Connect("/", authPayload(tok))
+	other := sitest.Dial(t, n.wsURL)
+	other.Connect("/", authPayload(tok))
+
+	// 300 events at once: the first 100 (burst) pass, the rest are refused
+	// with rate_limited acks, never silently.
+	go func() {
+		for i := 0; i < 300; i++ {
+			flooder.Send(fmt.Sprintf(`42%d["join","r%d"]`, i, i))
+		}
+	}()
+	limited := 0
+	for i := 0; i < 300; i++ {
+		if strings.Contains(flooder.Read(), `"rate_limited"`) {
+			limited++
+		}
+	}
+	if limited < 150 {
+		t.Fatalf("only %d of 300 flood events were rate limited", limited)
+	}
+	other.Send(`421["join","calm"]`)
+	if got := other.Read(); got != `431[{"ok":true}]` {
+		t.Fatalf("other client got %s", got)
+	}
+}

@@ -2,7 +2,6 @@ package socketio
 
 import (
 	"encoding/json"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,5 +219,3 @@ func (c *client) onClose(reason string, _ error) {
 		}
 	}()
 }
-
-var errClientClosed = errors.New("socketio: client closed")

@@ -218,7 +218,8 @@ func (d *decoder) mapN(n int, depth int) (any, error) {
 }
 
 // ext decodes an extension whose data is n bytes long; the type byte comes
-// first. fixed tells the fixext forms (0xd4-0xd8) from the ext ones.
+// first. variable tells the ext forms (0xc7-0xc9) from the fixext ones
+// (0xd4-0xd8).
 func (d *decoder) ext(n int, variable bool) (any, error) {
 	tb, err := d.byte1()
 	if err != nil {
@@ -236,20 +237,16 @@ func (d *decoder) ext(n int, variable bool) (any, error) {
 		return nil, nil // notepack's undefined
 	case typ == 0 && n == 8:
 		// notepack's legacy date: milliseconds as a signed 64-bit integer
-		hi := int64(int32(binary.BigEndian.Uint32(data)))
-		lo := int64(binary.BigEndian.Uint32(data[4:]))
-		return time.UnixMilli(hi<<32 + lo).UTC(), nil
-	case typ == -1 && n == 4:
+		return time.UnixMilli(int64(binary.BigEndian.Uint64(data))).UTC(), nil
+	case typ == -1 && !variable && n == 4:
 		return time.Unix(int64(binary.BigEndian.Uint32(data)), 0).UTC(), nil
-	case typ == -1 && n == 8:
+	case typ == -1 && !variable && n == 8:
 		v := binary.BigEndian.Uint64(data)
 		return time.Unix(int64(v&(1<<34-1)), int64(v>>34)).UTC(), nil
-	case typ == -1 && n == 12:
+	case typ == -1 && variable && n == 12:
 		ns := binary.BigEndian.Uint32(data)
 		s := int64(binary.BigEndian.Uint64(data[4:]))
 		return time.Unix(s, int64(ns)).UTC(), nil
-	case typ == -1:
-		return nil, fmt.Errorf("%w: timestamp extension of %d bytes", ErrInvalid, n)
 	}
 	return []any{int64(typ), data}, nil
 }

@@ -13,6 +13,8 @@ var (
 	errClosed = errors.New("loadgen: connection closed by server")
 	// errSetup reports a run whose connections could not all be set up in time.
 	errSetup = errors.New("loadgen: setup failed")
+	// errProc reports a /proc/<pid>/status without a readable VmRSS.
+	errProc = errors.New("loadgen: cannot read process memory")
 	// errUsage reports bad flags.
 	errUsage = errors.New("loadgen: usage")
 )
