@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+// common holds the flags every measuring mode takes.
+type common struct {
+	secret     string
+	tokenTTL   time.Duration
+	label      string
+	server     string
+	nodes      int
+	setup      string
+	out        string
+	cpuprofile string
+	timeout    time.Duration
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.secret, "jwt-secret", os.Getenv("JWT_SECRET"), "HS256 secret to mint client tokens with (env JWT_SECRET); empty sends no token")
+	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime (exp) of minted tokens")
+	fs.StringVar(&c.label, "label", "", "free-form label copied into the result")
+	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio)")
+	fs.IntVar(&c.nodes, "nodes", 0, "number of server nodes, copied into the result")
+	fs.StringVar(&c.setup, "setup", "", "how the server(s) were started, copied into the result")
+	fs.StringVar(&c.out, "out", "", "also append the result line to this file")
+	fs.StringVar(&c.cpuprofile, "cpuprofile", "", "write loadgen's own CPU profile to this file")
+	fs.DurationVar(&c.timeout, "timeout", 0, "hard bound of the whole run (0 = derived from the other durations)")
+}
+
+func (c *common) tokens() tokens { return tokens{secret: []byte(c.secret), ttl: c.tokenTTL} }
+
+// record is one result line.
+type record struct {
+	Label   string `json:"label,omitempty"`
+	Server  string `json:"server,omitempty"`
+	Nodes   int    `json:"nodes,omitempty"`
+	Setup   string `json:"setup,omitempty"`
+	Command string `json:"command"`
+	At      string `json:"at"`
+	Result  any    `json:"result"`
+}
+
+const usage = `usage: loadgen <mode> [flags]
+
+modes:
+  fanout   subscribers in one room, publishers; deliveries/s, ratio, latency
+  idle     many idle connections; server RSS per connection
+  connect  connects per second with a JWT
+  report   render docs/BENCHMARKS.md from result lines
+
+loadgen <mode> -h lists a mode's flags.
+`
+
+// run is main without os.Exit, for tests.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) < 2 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	mode := args[1]
+	fs := flag.NewFlagSet("loadgen "+mode, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	var exec func(ctx context.Context) (any, error)
+	var bound time.Duration
+
+	switch mode {
+	case "fanout":
+		c.register(fs)
+		var cfg fanoutConfig
+		var targets string
+		var minRatio float64
+		fs.StringVar(&targets, "targets", "http://127.0.0.1:8080", "comma-separated base URLs; connections are spread over them round-robin")
+		fs.IntVar(&cfg.Subscribers, "subs", 1000, "subscribers in the room")
+		fs.IntVar(&cfg.Publishers, "pubs", 2, "publisher connections (not in the room)")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "target deliveries/s (publishes/s × subs); 0 = saturation, closed loop")
+		fs.IntVar(&cfg.Inflight, "inflight", 16, "saturation: publishes not yet delivered to every subscriber, at most")
+		fs.IntVar(&cfg.MaxUnacked, "max-unacked", 4096, "publishes per publisher waiting for their ack, at most")
+		fs.StringVar(&cfg.Room, "room", "bench", "room name")
+		fs.StringVar(&cfg.Event, "event", "m", "event name published")
+		fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before measuring")
+		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "measurement window")
+		fs.DurationVar(&cfg.Drain, "drain", 3*time.Second, "bound of the wait for the window's last deliveries")
+		fs.DurationVar(&cfg.SetupTimeout, "setup-timeout", 60*time.Second, "bound of opening every connection")
+		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "bound of one dial, CONNECT or join")
+		fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections set up at once")
+		fs.IntVar(&cfg.Sources, "sources", 0, "loopback source addresses per target (127.0.0.2...)")
+		fs.Float64Var(&minRatio, "min-ratio", 0, "exit 1 when the delivery ratio is below this")
+		exec = func(ctx context.Context) (any, error) {
+			cfg.Targets = splitList(targets)
+			cfg.Tokens = c.tokens()
+			r, err := runFanout(ctx, cfg)
+			if err == nil && r.DeliveryRatio < minRatio {
+				return r, fmt.Errorf("delivery ratio %.6f below -min-ratio %.6f", r.DeliveryRatio, minRatio)
+			}
+			if err == nil && r.Expected == 0 {
+				return r, errors.New("nothing was published in the window")
+			}
+			return r, err
+		}
+	case "idle":
+		c.register(fs)
+		var cfg idleConfig
+		fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL")
+		fs.IntVar(&cfg.Conns, "conns", 15000, "connections to open and hold")
+		fs.IntVar(&cfg.PID, "pid", 0, "server process id whose VmRSS is reported (0 = none)")
+		fs.IntVar(&cfg.Sources, "sources", 8, "loopback source addresses (127.0.0.2...)")
+		fs.IntVar(&cfg.Concurrency, "concurrency", 200, "connections set up at once")
+		fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "hold time before RSS is read")
+		fs.DurationVar(&cfg.SetupTimeout, "setup-timeout", 120*time.Second, "bound of opening every connection")
+		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 15*time.Second, "bound of one dial or CONNECT")
+		exec = func(ctx context.Context) (any, error) {
+			cfg.Tokens = c.tokens()
+			return runIdle(ctx, cfg)
+		}
+	case "connect":
+		c.register(fs)
+		var cfg connectConfig
+		fs.StringVar(&cfg.Target, "target", "http://127.0.0.1:8080", "base URL")
+		fs.IntVar(&cfg.Concurrency, "concurrency", 64, "connects in progress at once")
+		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to keep connecting")
+		fs.IntVar(&cfg.Sources, "sources", 8, "loopback source addresses (127.0.0.2...)")
+		fs.IntVar(&cfg.Users, "users", 1000, "distinct token subjects")
+		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "bound of one connect")
+		exec = func(ctx context.Context) (any, error) {
+			cfg.Tokens = c.tokens()
+			return runConnect(ctx, cfg)
+		}
+	case "report":
+		var rc reportConfig
+		fs.StringVar(&rc.Results, "results", "", "file of result lines (JSON, one per line)")
+		fs.StringVar(&rc.Out, "out", "docs/BENCHMARKS.md", "markdown file to rewrite (its hand-written section is kept)")
+		fs.StringVar(&rc.Command, "command", "", "the command that produced the results (shown in the document)")
+		fs.StringVar(&rc.NodeVersion, "node-version", "", "node version to show (default: node --version)")
+		if err := fs.Parse(args[2:]); err != nil {
+			return 2
+		}
+		if err := writeReport(rc); err != nil {
+			fmt.Fprintln(stderr, "loadgen report:", err)
+			return 1
+		}
+		return 0
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "loadgen: unknown mode %q\n\n%s", mode, usage)
+		return 2
+	}
+	if err := fs.Parse(args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "loadgen %s: unexpected arguments %q\n", mode, fs.Args())
+		return 2
+	}
+	if c.timeout > 0 {
+		bound = c.timeout
+	} else {
+		bound = derivedBound(mode, fs)
+	}
+
+	if c.cpuprofile != "" {
+		f, err := os.Create(c.cpuprofile)
+		if err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(stderr, "loadgen:", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeoutCause(ctx, bound, fmt.Errorf("run exceeded its bound of %v", bound))
+	defer cancel()
+	// Shutdown itself is bounded too: if it hangs, the process ends anyway.
+	watchdog := time.AfterFunc(bound+30*time.Second, func() {
+		fmt.Fprintf(stderr, "loadgen %s: still running %v after its bound; exiting\n", mode, 30*time.Second)
+		os.Exit(3)
+	})
+	defer watchdog.Stop()
+
+	res, err := exec(ctx)
+	code := 0
+	if res != nil {
+		line, jerr := json.Marshal(record{
+			Label: c.label, Server: c.server, Nodes: c.nodes, Setup: c.setup,
+			Command: shellJoin(args), At: time.Now().UTC().Format(time.RFC3339), Result: res,
+		})
+		if jerr != nil {
+			fmt.Fprintln(stderr, "loadgen:", jerr)
+			return 1
+		}
+		line = append(line, '\n')
+		_, _ = stdout.Write(line)
+		if c.out != "" {
+			if werr := appendFile(c.out, line); werr != nil {
+				fmt.Fprintln(stderr, "loadgen:", werr)
+				code = 1
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "loadgen %s: %v\n", mode, err)
+		return 1
+	}
+	return code
+}
+
+// derivedBound is a mode's hard time bound from its parsed flags.
+func derivedBound(mode string, fs *flag.FlagSet) time.Duration {
+	dur := func(name string) time.Duration {
+		if f := fs.Lookup(name); f != nil {
+			if g, ok := f.Value.(flag.Getter); ok {
+				if d, ok := g.Get().(time.Duration); ok {
+					return d
+				}
+			}
+		}
+		return 0
+	}
+	switch mode {
+	case "fanout":
+		return dur("setup-timeout") + dur("warmup") + dur("duration") + dur("drain") + time.Minute
+	case "idle":
+		return dur("setup-timeout") + dur("settle") + time.Minute
+	default:
+		return dur("duration") + dur("handshake-timeout") + time.Minute
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func appendFile(name string, b []byte) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// shellJoin quotes args for a POSIX shell.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.IndexFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,+@%", r))
+		}) < 0 {
+			q[i] = a
+			continue
+		}
+		q[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return strings.Join(q, " ")
+}
