@@ -237,18 +237,32 @@ func (d *decoder) ext(n int, variable bool) (any, error) {
 		return nil, nil // notepack's undefined
 	case typ == 0 && n == 8:
 		// notepack's legacy date: milliseconds as a signed 64-bit integer
-		return time.UnixMilli(int64(binary.BigEndian.Uint64(data))).UTC(), nil
+		ms := int64(binary.BigEndian.Uint64(data))
+		return jsDate(ms/1000, (ms%1000)*1e6), nil
 	case typ == -1 && !variable && n == 4:
-		return time.Unix(int64(binary.BigEndian.Uint32(data)), 0).UTC(), nil
+		return jsDate(int64(binary.BigEndian.Uint32(data)), 0), nil
 	case typ == -1 && !variable && n == 8:
 		v := binary.BigEndian.Uint64(data)
-		return time.Unix(int64(v&(1<<34-1)), int64(v>>34)).UTC(), nil
+		return jsDate(int64(v&(1<<34-1)), int64(v>>34)), nil
 	case typ == -1 && variable && n == 12:
 		ns := binary.BigEndian.Uint32(data)
 		s := int64(binary.BigEndian.Uint64(data[4:]))
-		return time.Unix(s, int64(ns)).UTC(), nil
+		return jsDate(s, int64(ns)), nil
 	}
 	return []any{int64(typ), data}, nil
+}
+
+// maxDateSeconds is the range of a JavaScript Date: 8.64e15 ms either side
+// of the epoch.
+const maxDateSeconds = 8.64e12
+
+// jsDate returns the time of a timestamp, or nil where JavaScript's Date
+// would be invalid (JSON.stringify makes null of it).
+func jsDate(s, ns int64) any {
+	if s > maxDateSeconds || s < -maxDateSeconds {
+		return nil
+	}
+	return time.Unix(s, ns).UTC()
 }
 
 // KeyString returns the property name JavaScript makes of a decoded map key.

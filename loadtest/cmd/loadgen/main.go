@@ -54,7 +54,9 @@ type record struct {
 	Setup   string `json:"setup,omitempty"`
 	Command string `json:"command"`
 	At      string `json:"at"`
-	Result  any    `json:"result"`
+	Mode    string `json:"mode"`
+	Error   string `json:"error,omitempty"`
+	Result  any    `json:"result,omitempty"`
 }
 
 const usage = `usage: loadgen <mode> [flags]
@@ -107,6 +109,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			cfg.Targets = splitList(targets)
 			cfg.Tokens = c.tokens()
 			r, err := runFanout(ctx, cfg)
+			if r == nil {
+				return nil, err
+			}
 			if err == nil && r.DeliveryRatio < minRatio {
 				return r, fmt.Errorf("delivery ratio %.6f below -min-ratio %.6f", r.DeliveryRatio, minRatio)
 			}
@@ -128,7 +133,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 15*time.Second, "bound of one dial or CONNECT")
 		exec = func(ctx context.Context) (any, error) {
 			cfg.Tokens = c.tokens()
-			return runIdle(ctx, cfg)
+			r, err := runIdle(ctx, cfg)
+			if r == nil {
+				return nil, err
+			}
+			return r, err
 		}
 	case "connect":
 		c.register(fs)
@@ -141,7 +150,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "bound of one connect")
 		exec = func(ctx context.Context) (any, error) {
 			cfg.Tokens = c.tokens()
-			return runConnect(ctx, cfg)
+			r, err := runConnect(ctx, cfg)
+			if r == nil {
+				return nil, err
+			}
+			return r, err
 		}
 	case "report":
 		var rc reportConfig
@@ -206,23 +219,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer watchdog.Stop()
 
 	res, err := exec(ctx)
+	rec := record{
+		Label: c.label, Server: c.server, Nodes: c.nodes, Setup: c.setup,
+		Command: shellJoin(args), At: time.Now().UTC().Format(time.RFC3339), Mode: mode, Result: res,
+	}
+	if err != nil {
+		rec.Error = err.Error()
+	}
 	code := 0
-	if res != nil {
-		line, jerr := json.Marshal(record{
-			Label: c.label, Server: c.server, Nodes: c.nodes, Setup: c.setup,
-			Command: shellJoin(args), At: time.Now().UTC().Format(time.RFC3339), Result: res,
-		})
-		if jerr != nil {
-			fmt.Fprintln(stderr, "loadgen:", jerr)
-			return 1
-		}
-		line = append(line, '\n')
-		_, _ = stdout.Write(line)
-		if c.out != "" {
-			if werr := appendFile(c.out, line); werr != nil {
-				fmt.Fprintln(stderr, "loadgen:", werr)
-				code = 1
-			}
+	line, jerr := json.Marshal(rec)
+	if jerr != nil {
+		fmt.Fprintln(stderr, "loadgen:", jerr)
+		return 1
+	}
+	line = append(line, '\n')
+	_, _ = stdout.Write(line)
+	if c.out != "" {
+		if werr := appendFile(c.out, line); werr != nil {
+			fmt.Fprintln(stderr, "loadgen:", werr)
+			code = 1
 		}
 	}
 	if err != nil {
