@@ -314,6 +314,15 @@ func (g *Gateway) apiNodes(r *http.Request) (any, error) {
 		return nil, err
 	}
 	counts := map[string]int{g.cfg.NodeID: 0}
+	if g.cluster != nil {
+		ids, err := g.cluster.Nodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			counts[id] += 0
+		}
+	}
 	for _, s := range socks {
 		counts[s.Node]++
 	}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -14,6 +15,16 @@ type Config struct {
 	AdminAddr string
 	// NodeID names this node. Defaults to the hostname plus a random suffix.
 	NodeID string
+	// Redis is the Redis to scale out through: a redis:// or rediss:// URL,
+	// comma-separated Cluster addresses, or a redis-sentinel:// URL (see
+	// redisOptions). Empty runs a single node with the in-memory adapter.
+	Redis string
+	// RedisPrefix prefixes channels and keys, as @socket.io/redis-adapter's
+	// key option. Defaults to "socket.io".
+	RedisPrefix string
+	// Adapter is "classic" (wire-compatible with @socket.io/redis-adapter)
+	// or "sharded" (Redis 7 sharded pub/sub). Defaults to "classic".
+	Adapter string
 	// JWTSecret enables HS256/384/512 tokens.
 	JWTSecret string
 	// JWTPublicKey is a PEM public key (RSA or ECDSA P-256) enabling RS256/ES256 tokens.
@@ -57,6 +68,12 @@ func (c *Config) setDefaults() {
 	if c.EventRate <= 0 {
 		c.EventRate = 100
 	}
+	if c.RedisPrefix == "" {
+		c.RedisPrefix = "socket.io"
+	}
+	if c.Adapter == "" {
+		c.Adapter = "classic"
+	}
 	if c.NodeID == "" {
 		c.NodeID = defaultNodeID()
 	}
@@ -65,6 +82,12 @@ func (c *Config) setDefaults() {
 func (c *Config) validate() error {
 	if c.JWTSecret == "" && len(c.JWTPublicKey) == 0 && !c.AllowAnonymous {
 		return errors.New("gateway: no way to authenticate: set --jwt-secret, --jwt-public-key or --allow-anonymous")
+	}
+	if c.Adapter != "classic" && c.Adapter != "sharded" {
+		return fmt.Errorf("gateway: --adapter must be classic or sharded, not %q", c.Adapter)
+	}
+	if c.Redis != "" && len(c.Origins) == 0 {
+		return errors.New("gateway: --origins is required with --redis (list your sites' origins, or '*' to allow any)")
 	}
 	for _, ns := range c.Namespaces {
 		if ns == "" || ns[0] != '/' {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/demo"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/auth"
@@ -31,6 +33,8 @@ type Gateway struct {
 	metrics  *metrics.Metrics
 	verifier *auth.Verifier
 	sio      *socketio.Server
+	cluster  cluster // nil on a single node
+	rdb      redis.UniversalClient
 
 	draining atomic.Bool
 
@@ -70,7 +74,14 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	var factory adapter.Factory
+	if cfg.Redis != "" {
+		if factory, err = g.connectRedis(); err != nil {
+			return nil, err
+		}
+	}
 	g.sio, err = socketio.New(socketio.Config{
+		Adapter: factory,
 		Engine: engineio.Config{
 			PingInterval:  cfg.PingInterval,
 			PingTimeout:   cfg.PingTimeout,
@@ -184,6 +195,11 @@ func (g *Gateway) Ready() error {
 	if g.draining.Load() {
 		return ErrDraining
 	}
+	if g.cluster != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		return g.cluster.Ready(ctx)
+	}
 	return nil
 }
 
@@ -257,5 +273,6 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			err = serr
 		}
 	}
+	g.closeRedis()
 	return err
 }

@@ -1,12 +1,62 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/roomcast/roomcast/adapter"
 )
+
+// cluster is what the gateway needs of a Redis adapter, classic or sharded.
+type cluster interface {
+	Factory() adapter.Factory
+	Ready(ctx context.Context) error
+	Nodes(ctx context.Context) ([]string, error)
+	Close() error
+}
+
+var (
+	_ cluster = (*adapter.Redis)(nil)
+	_ cluster = (*adapter.Sharded)(nil)
+)
+
+func (g *Gateway) connectRedis() (adapter.Factory, error) {
+	opts, err := redisOptions(g.cfg.Redis)
+	if err != nil {
+		return nil, err
+	}
+	g.rdb = redis.NewUniversalClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	switch g.cfg.Adapter {
+	case "sharded":
+		g.cluster, err = adapter.NewSharded(ctx, adapter.ShardedConfig{
+			Client: g.rdb, Prefix: g.cfg.RedisPrefix, Node: g.cfg.NodeID, Metrics: g.metrics, Logger: g.log,
+		})
+	default:
+		g.cluster, err = adapter.NewRedis(ctx, adapter.RedisConfig{
+			Client: g.rdb, Prefix: g.cfg.RedisPrefix, Node: g.cfg.NodeID, Metrics: g.metrics, Logger: g.log,
+		})
+	}
+	if err != nil {
+		_ = g.rdb.Close()
+		return nil, fmt.Errorf("gateway: redis adapter: %w", err)
+	}
+	return g.cluster.Factory(), nil
+}
+
+func (g *Gateway) closeRedis() {
+	if g.cluster != nil {
+		_ = g.cluster.Close()
+	}
+	if g.rdb != nil {
+		_ = g.rdb.Close()
+	}
+}
 
 // redisOptions turns the --redis value into go-redis options. Accepted forms:
 //

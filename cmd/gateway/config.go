@@ -15,16 +15,17 @@ import (
 
 // options are the command-line flags; each is also read from ROOMCAST_<NAME>.
 type options struct {
-	addr, adminAddr, nodeID       string
-	jwtSecret, jwtPublicKey       string
-	allowAnonymous, demo          bool
-	apiToken, origins, configFile string
-	logLevel                      string
-	drainTimeout                  time.Duration
-	pingInterval, pingTimeout     time.Duration
-	maxPayload                    int64
-	maxQueueBytes                 int
-	eventRate                     float64
+	addr, adminAddr, nodeID        string
+	redisURL, redisPrefix, adapter string
+	jwtSecret, jwtPublicKey        string
+	allowAnonymous, demo           bool
+	apiToken, origins, configFile  string
+	logLevel                       string
+	drainTimeout                   time.Duration
+	pingInterval, pingTimeout      time.Duration
+	maxPayload                     int64
+	maxQueueBytes                  int
+	eventRate                      float64
 }
 
 // fileConfig is the YAML file given with --config.
@@ -39,6 +40,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (g
 	fs.StringVar(&o.addr, "addr", ":8080", "address for clients (/socket.io/), the demo page and the HTTP API (/api/v1/)")
 	fs.StringVar(&o.adminAddr, "admin-addr", ":9090", "address for /metrics, /healthz and /readyz")
 	fs.StringVar(&o.nodeID, "node-id", "", "this node's name in logs, metrics and the API (default hostname + random)")
+	fs.StringVar(&o.redisURL, "redis", "", "Redis to scale out through: redis://[user:pass@]host:port[/db] (rediss:// for TLS), comma-separated Cluster addresses, or redis-sentinel://host:port,host:port/master; empty = single node, in-memory adapter")
+	fs.StringVar(&o.redisPrefix, "redis-prefix", "socket.io", "channel and key prefix, as @socket.io/redis-adapter's key option")
+	fs.StringVar(&o.adapter, "adapter", "classic", "Redis adapter: classic (compatible with @socket.io/redis-adapter) or sharded (Redis 7 sharded pub/sub, for Redis Cluster)")
 	fs.StringVar(&o.jwtSecret, "jwt-secret", "", "HMAC key for HS256/HS384/HS512 client tokens")
 	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "PEM file with an RSA or ECDSA P-256 public key for RS256/ES256 client tokens")
 	fs.BoolVar(&o.allowAnonymous, "allow-anonymous", false, "accept connections without a token (they may join and publish anywhere)")
@@ -84,6 +88,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (g
 		Addr:           o.addr,
 		AdminAddr:      o.adminAddr,
 		NodeID:         o.nodeID,
+		Redis:          o.redisURL,
+		RedisPrefix:    o.redisPrefix,
+		Adapter:        o.adapter,
 		JWTSecret:      o.jwtSecret,
 		AllowAnonymous: o.allowAnonymous,
 		APIToken:       o.apiToken,

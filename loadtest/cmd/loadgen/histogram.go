@@ -8,9 +8,10 @@ import (
 
 // histogram counts latencies in microseconds in log-linear buckets: values
 // below 128 µs exactly, above that with 64 buckets per power of two, so a
-// reported quantile is within 1/64 (1.6%) of the true value. The exact
-// maximum is kept aside. The zero value is ready; it is not safe for
-// concurrent use (each reader goroutine owns one; merge them at the end).
+// reported quantile is within 1/64 (1.6%) of the true value. Values over
+// 2^40 µs count as 2^40 µs; the exact maximum is kept aside. The zero value
+// is ready; it is not safe for concurrent use (each reader goroutine owns
+// one; merge them at the end).
 type histogram struct {
 	counts [histBuckets]uint64
 	total  uint64

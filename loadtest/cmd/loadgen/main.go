@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -55,8 +56,11 @@ type record struct {
 	Command string `json:"command"`
 	At      string `json:"at"`
 	Mode    string `json:"mode"`
-	Error   string `json:"error,omitempty"`
-	Result  any    `json:"result,omitempty"`
+	// Load1 is the 1-minute load average when the run started: other work
+	// on the machine skews every figure.
+	Load1  float64 `json:"load1,omitempty"`
+	Error  string  `json:"error,omitempty"`
+	Result any     `json:"result,omitempty"`
 }
 
 const usage = `usage: loadgen <mode> [flags]
@@ -218,10 +222,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	defer watchdog.Stop()
 
+	load1 := loadAverage()
 	res, err := exec(ctx)
 	rec := record{
+		Load1: load1,
 		Label: c.label, Server: c.server, Nodes: c.nodes, Setup: c.setup,
-		Command: shellJoin(args), At: time.Now().UTC().Format(time.RFC3339), Mode: mode, Result: res,
+		Command: shellJoin(stripMeta(args)), At: time.Now().UTC().Format(time.RFC3339), Mode: mode, Result: res,
 	}
 	if err != nil {
 		rec.Error = err.Error()
@@ -269,6 +275,20 @@ func derivedBound(mode string, fs *flag.FlagSet) time.Duration {
 	}
 }
 
+// loadAverage returns the 1-minute load average, 0 when unknown.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
@@ -289,6 +309,30 @@ func appendFile(name string, b []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// metaFlags only annotate a result; stripMeta leaves them out of the
+// command recorded with it, which stays a command that reproduces the run.
+var metaFlags = map[string]bool{"label": true, "server": true, "nodes": true, "setup": true, "out": true}
+
+func stripMeta(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name := strings.TrimLeft(a, "-")
+		if i < 2 || len(a) == len(name) || a == "--" {
+			out = append(out, a)
+			continue
+		}
+		if n, _, hasValue := strings.Cut(name, "="); metaFlags[n] {
+			if !hasValue {
+				i++ // skip the value too
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // shellJoin quotes args for a POSIX shell.

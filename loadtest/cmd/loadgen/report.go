@@ -214,7 +214,11 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 		w("- Produced by: `%s`\n", mdCode(command))
 	}
 	w("- Load generator and servers share the machine's CPUs (loopback only), so every figure is a\n")
-	w("  lower bound for the server alone; both servers are measured the same way.\n\n")
+	w("  lower bound for the server alone; both servers are measured the same way.\n")
+	if lo, hi, ok := loadRange(recs); ok {
+		w("- 1-minute load average when the runs started: %.2f to %.2f (anything else running skews the figures)\n", lo, hi)
+	}
+	w("\n")
 
 	renderTargets(&b, recs)
 	renderFanout(&b, recs)
@@ -222,6 +226,23 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 	renderConnect(&b, recs)
 	renderSetups(&b, recs)
 	return b.String()
+}
+
+// loadRange is the range of the records' start load averages.
+func loadRange(recs []*reportRecord) (lo, hi float64, ok bool) {
+	for _, r := range recs {
+		if r.Load1 <= 0 {
+			continue
+		}
+		if !ok || r.Load1 < lo {
+			lo = r.Load1
+		}
+		if !ok || r.Load1 > hi {
+			hi = r.Load1
+		}
+		ok = true
+	}
+	return lo, hi, ok
 }
 
 func find(recs []*reportRecord, server string, nodes int, pick func(*reportRecord) bool) *reportRecord {

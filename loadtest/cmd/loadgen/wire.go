@@ -137,8 +137,8 @@ func appendJSONString(b []byte, s string) []byte {
 
 // ack is a parsed Socket.IO ACK on the main namespace.
 type ack struct {
-	ID uint64
-	OK bool   // first argument starts with {"ok":true
+	ID   uint64
+	OK   bool   // first argument starts with {"ok":true
 	Code string // the error code of {"error":{"code":...}}, when not OK
 }
 

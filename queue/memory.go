@@ -1,0 +1,484 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/roomcast/roomcast/metrics"
+)
+
+var _ Store = (*Memory)(nil)
+
+// MemoryConfig configures NewMemory.
+type MemoryConfig struct {
+	// MaxLen bounds each user's stream (exactly). Defaults to 10000.
+	MaxLen int64
+	// Retention bounds the age of entries; a stream nobody appended to for
+	// Retention is dropped. Defaults to 24h.
+	Retention time.Duration
+	// MaxMembers bounds each durable room. Defaults to 10000.
+	MaxMembers int
+	// Metrics counts appends and replays. Defaults to none.
+	Metrics *metrics.Metrics
+}
+
+// Memory is the single-node Store: the same semantics as Redis, held in
+// this process (nothing survives a restart).
+type Memory struct {
+	maxLen     int
+	retention  uint64 // ms
+	maxMembers int
+	met        *metrics.Metrics
+
+	mu        sync.Mutex
+	users     map[string]*memUser
+	sessions  map[string]memSession
+	rooms     map[string]map[string]struct{}
+	lastMs    uint64 // the clock never goes back
+	lastSweep time.Time
+	closed    bool
+}
+
+// memUser is one user's stream and subscribers. dmu serialises appends to
+// the user with their deliveries, so subscribers see stream order; it is
+// taken before Memory.mu. The other fields are guarded by Memory.mu.
+type memUser struct {
+	dmu sync.Mutex
+
+	entries []Message
+	ids     []entryID
+	last    entryID // last generated ID
+	maxDel  entryID // greatest trimmed ID
+	exists  bool
+	expires uint64 // ms; the stream is dropped at this time
+	subs    []*memSub
+	busy    int // appends in flight
+}
+
+type memSub struct {
+	fn   func(Message, error)
+	done atomic.Bool
+}
+
+type memSession struct {
+	s       Session
+	expires time.Time
+}
+
+// NewMemory returns an in-memory Store.
+func NewMemory(cfg MemoryConfig) (*Memory, error) {
+	if cfg.MaxLen < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
+		return nil, fmt.Errorf("%w: negative bound in MemoryConfig", ErrInvalidArgument)
+	}
+	if cfg.MaxLen == 0 {
+		cfg.MaxLen = DefaultMaxLen
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.MaxMembers == 0 {
+		cfg.MaxMembers = DefaultMaxMembers
+	}
+	return &Memory{
+		maxLen:     int(cfg.MaxLen),
+		retention:  uint64(max(cfg.Retention.Milliseconds(), 1)),
+		maxMembers: cfg.MaxMembers,
+		met:        cfg.Metrics,
+		users:      make(map[string]*memUser),
+		sessions:   make(map[string]memSession),
+		rooms:      make(map[string]map[string]struct{}),
+		lastSweep:  time.Now(),
+	}, nil
+}
+
+// now returns the store's clock in ms, which never goes back. Callers hold mu.
+func (m *Memory) now() uint64 {
+	t := uint64(time.Now().UnixMilli())
+	if t < m.lastMs {
+		t = m.lastMs
+	}
+	m.lastMs = t
+	return t
+}
+
+// expire drops u's stream when it outlived the retention. Callers hold mu.
+func (m *Memory) expire(u *memUser, now uint64) {
+	if u != nil && u.exists && now >= u.expires {
+		clear(u.entries)
+		u.entries, u.ids = nil, nil
+		u.last, u.maxDel, u.exists = entryID{}, entryID{}, false
+	}
+}
+
+// sweep drops expired streams, sessions and idle users, at most once a
+// second. Callers hold mu.
+func (m *Memory) sweep() {
+	wall := time.Now()
+	if wall.Sub(m.lastSweep) < time.Second {
+		return
+	}
+	m.lastSweep = wall
+	now := m.now()
+	for name, u := range m.users {
+		m.expire(u, now)
+		if !u.exists && len(u.subs) == 0 && u.busy == 0 {
+			delete(m.users, name)
+		}
+	}
+	for pid, s := range m.sessions {
+		if !wall.Before(s.expires) {
+			delete(m.sessions, pid)
+		}
+	}
+}
+
+// user returns user's state, creating it. Callers hold mu.
+func (m *Memory) user(name string) *memUser {
+	u := m.users[name]
+	if u == nil {
+		u = &memUser{}
+		m.users[name] = u
+	}
+	return u
+}
+
+// Append implements Store.
+func (m *Memory) Append(ctx context.Context, users []string, msg Message) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	uniq, pos, err := dedupe(users)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(uniq))
+	for i, name := range uniq {
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			return spread(ids, pos), ErrClosed
+		}
+		u := m.user(name)
+		u.busy++
+		m.mu.Unlock()
+
+		ids[i] = m.appendOne(u, msg)
+	}
+	countAppends(m.met, len(uniq))
+	return spread(ids, pos), nil
+}
+
+func (m *Memory) appendOne(u *memUser, msg Message) string {
+	u.dmu.Lock()
+	defer u.dmu.Unlock()
+
+	m.mu.Lock()
+	u.busy--
+	now := m.now()
+	m.expire(u, now)
+	id := entryID{ms: now}
+	if u.exists && !u.last.less(id) {
+		id = u.last.next()
+	}
+	msg.ID = id.String()
+	u.entries = append(u.entries, msg)
+	u.ids = append(u.ids, id)
+	u.last, u.exists = id, true
+	u.expires = now + m.retention
+	// Trim by length, then by age (the new entry is never trimmed).
+	drop := max(len(u.entries)-m.maxLen, 0)
+	for drop < len(u.ids)-1 && u.ids[drop].ms+m.retention <= id.ms {
+		drop++
+	}
+	if drop > 0 {
+		u.maxDel = u.ids[drop-1]
+		clear(u.entries[:drop])
+		u.entries, u.ids = u.entries[drop:], u.ids[drop:]
+	}
+	subs := u.subs
+	m.sweep()
+	m.mu.Unlock()
+
+	for _, s := range subs {
+		if !s.done.Load() {
+			s.fn(msg, nil)
+		}
+	}
+	return msg.ID
+}
+
+// spread maps the IDs of distinct users back to the caller's positions.
+func spread(ids []string, pos []int) []string {
+	out := make([]string, len(pos))
+	for i, p := range pos {
+		out[i] = ids[p]
+	}
+	return out
+}
+
+// Subscribe implements Store. Deliveries happen in the appending goroutine.
+func (m *Memory) Subscribe(ctx context.Context, user string, fn func(Message, error)) (func(), error) {
+	if user == "" || fn == nil {
+		return nil, fmt.Errorf("%w: empty user or nil fn", ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := &memSub{fn: fn}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	u := m.user(user)
+	u.subs = append(slices.Clip(u.subs), s)
+	m.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.done.Store(true)
+			m.mu.Lock()
+			if i := slices.Index(u.subs, s); i >= 0 {
+				u.subs = slices.Delete(slices.Clone(u.subs), i, i+1)
+			}
+			m.mu.Unlock()
+		})
+	}, nil
+}
+
+// Read implements Store.
+func (m *Memory) Read(ctx context.Context, user, after string, limit int) ([]Message, error) {
+	a, err := parseID(after)
+	if err != nil {
+		return nil, err
+	}
+	if user == "" {
+		return nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	limit = clampLimit(limit)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	now := m.now()
+	if a.ms+m.retention <= now {
+		return nil, fmt.Errorf("%w: %s is older than the retention", ErrOffsetExpired, after)
+	}
+	u := m.users[user]
+	m.expire(u, now)
+	if u == nil || !u.exists {
+		if a.ms > now {
+			return nil, fmt.Errorf("%w: %s is in the future", ErrOffsetExpired, after)
+		}
+		return nil, nil
+	}
+	if u.last.less(a) {
+		return nil, fmt.Errorf("%w: %s is beyond the stream's last entry", ErrOffsetExpired, after)
+	}
+	if a.less(u.maxDel) {
+		return nil, fmt.Errorf("%w: entries after %s were trimmed", ErrOffsetExpired, after)
+	}
+	i := sort.Search(len(u.ids), func(i int) bool { return a.less(u.ids[i]) })
+	j := min(i+limit, len(u.ids))
+	if i == j {
+		return nil, nil
+	}
+	return slices.Clone(u.entries[i:j]), nil
+}
+
+// Last implements Store.
+func (m *Memory) Last(ctx context.Context, user string) (string, error) {
+	if user == "" {
+		return "", fmt.Errorf("%w: empty user", ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return "", ErrClosed
+	}
+	now := m.now()
+	u := m.users[user]
+	m.expire(u, now)
+	if u != nil && u.exists {
+		return u.last.String(), nil
+	}
+	return entryID{ms: now - 1}.String(), nil
+}
+
+// SaveSession implements Store.
+func (m *Memory) SaveSession(ctx context.Context, s Session, ttl time.Duration) error {
+	if s.PID == "" || ttl <= 0 {
+		return fmt.Errorf("%w: empty pid or non-positive ttl", ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	s.Rooms = slices.Clone(s.Rooms)
+	s.Data = slices.Clone(s.Data)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	m.sessions[s.PID] = memSession{s: s, expires: time.Now().Add(ttl)}
+	m.sweep()
+	return nil
+}
+
+// LoadSession implements Store.
+func (m *Memory) LoadSession(ctx context.Context, pid string) (Session, error) {
+	if pid == "" {
+		return Session{}, fmt.Errorf("%w: empty pid", ErrInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return Session{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return Session{}, ErrClosed
+	}
+	s, ok := m.sessions[pid]
+	if !ok || !time.Now().Before(s.expires) {
+		delete(m.sessions, pid)
+		return Session{}, ErrSessionNotFound
+	}
+	out := s.s
+	out.Rooms = slices.Clone(out.Rooms)
+	out.Data = slices.Clone(out.Data)
+	return out, nil
+}
+
+// DeleteSession implements Store.
+func (m *Memory) DeleteSession(ctx context.Context, pid string) error {
+	if pid == "" {
+		return fmt.Errorf("%w: empty pid", ErrInvalidArgument)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	delete(m.sessions, pid)
+	return nil
+}
+
+// AddMember implements Store.
+func (m *Memory) AddMember(ctx context.Context, room, user string) error {
+	if room == "" || user == "" {
+		return fmt.Errorf("%w: empty room or user", ErrInvalidArgument)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	r := m.rooms[room]
+	if _, ok := r[user]; ok {
+		return nil
+	}
+	if len(r) >= m.maxMembers {
+		return fmt.Errorf("%w: %q has %d members", ErrRoomFull, room, len(r))
+	}
+	if r == nil {
+		r = make(map[string]struct{})
+		m.rooms[room] = r
+	}
+	r[user] = struct{}{}
+	return nil
+}
+
+// RemoveMember implements Store.
+func (m *Memory) RemoveMember(ctx context.Context, room, user string) error {
+	if room == "" || user == "" {
+		return fmt.Errorf("%w: empty room or user", ErrInvalidArgument)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if r := m.rooms[room]; r != nil {
+		delete(r, user)
+		if len(r) == 0 {
+			delete(m.rooms, room)
+		}
+	}
+	return nil
+}
+
+// Members implements Store.
+func (m *Memory) Members(ctx context.Context, room string, limit int) ([]string, error) {
+	if room == "" {
+		return nil, fmt.Errorf("%w: empty room", ErrInvalidArgument)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	out := make([]string, 0, len(m.rooms[room]))
+	for u := range m.rooms[room] {
+		out = append(out, u)
+	}
+	m.mu.Unlock()
+	slices.Sort(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Ready implements Store.
+func (m *Memory) Ready(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close implements Store: every subscriber is called once with ErrClosed.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	users := make([]*memUser, 0, len(m.users))
+	for _, u := range m.users {
+		users = append(users, u)
+	}
+	m.mu.Unlock()
+	for _, u := range users {
+		u.dmu.Lock() // wait for a delivery in flight
+		m.mu.Lock()
+		subs := u.subs
+		u.subs = nil
+		m.mu.Unlock()
+		u.dmu.Unlock()
+		for _, s := range subs {
+			if !s.done.Swap(true) {
+				s.fn(Message{}, ErrClosed)
+			}
+		}
+	}
+	return nil
+}
+
+// countReplayed implements replayCounter.
+func (m *Memory) countReplayed(n int) { countReplayed(m.met, n) }

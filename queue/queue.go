@@ -1,0 +1,206 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults shared by the implementations.
+const (
+	// DefaultMaxLen bounds the length of each user's stream.
+	DefaultMaxLen = 10000
+	// DefaultRetention bounds the age of each user's stream entries.
+	DefaultRetention = 24 * time.Hour
+	// DefaultMaxMembers bounds the members of each durable room.
+	DefaultMaxMembers = 10000
+	// DefaultPageSize is the page size of Read and Replay when none is given.
+	DefaultPageSize = 100
+	// maxPageSize caps one Read.
+	maxPageSize = 10000
+)
+
+// Message is one durable message in a user's stream.
+type Message struct {
+	// ID is the stream entry ID ("1700000000000-0"), set by Append and
+	// returned by Read and live deliveries. It is the client's offset.
+	ID        string
+	Namespace string
+	Event     string
+	// Data holds the event's arguments as a JSON array; binary arguments
+	// are placeholders ({"_placeholder":true,"num":N}) for Attachments[N].
+	Data        json.RawMessage
+	Attachments [][]byte
+}
+
+// Session is what a disconnected socket leaves behind for connection state
+// recovery (socket.io's private session id, pid).
+type Session struct {
+	PID       string          `json:"pid"`
+	SID       string          `json:"sid"`
+	User      string          `json:"user"`
+	Namespace string          `json:"nsp"`
+	Rooms     []string        `json:"rooms,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	// Offset is the ID of the last message the socket was sent.
+	Offset string `json:"offset"`
+}
+
+// Store is a per-user durable queue with live delivery, recovery sessions
+// and durable room membership. Implementations are safe for concurrent use.
+type Store interface {
+	// Append stores msg at the end of each user's stream and publishes it
+	// live to that user's subscribers in one atomic step per user, so every
+	// live delivery carries its entry ID. It returns the IDs in users order
+	// (a user listed twice is appended once and gets the same ID). When it
+	// cannot store the message for some user it returns an error wrapping
+	// ErrUnavailable, with the IDs of the users that did succeed ("" for the
+	// others). msg.ID is ignored. Implementations may keep msg.Data and
+	// msg.Attachments: the caller must not modify them afterwards.
+	Append(ctx context.Context, users []string, msg Message) ([]string, error)
+	// Subscribe calls fn with each message appended to user's stream after
+	// Subscribe returns, in stream order (IDs only increase), until cancel is
+	// called. fn is called from the Store's delivery goroutine and must not
+	// block or call back into the Store's Append; it may call cancel. If the
+	// subscription ends on its own (the Store closed, or its live stream
+	// could not be delivered without a gap) fn is called once with a zero
+	// Message and an error wrapping ErrClosed or ErrGap, and never again.
+	// A call already running when cancel returns may still complete.
+	Subscribe(ctx context.Context, user string, fn func(Message, error)) (cancel func(), err error)
+	// Read returns up to limit messages strictly after the offset after,
+	// oldest first (limit <= 0 means DefaultPageSize). It returns
+	// ErrOffsetExpired, and never a partial history, when entries after
+	// after were already trimmed, when after is older than the retention,
+	// or when after lies beyond the stream's last entry.
+	Read(ctx context.Context, user, after string, limit int) ([]Message, error)
+	// Last returns the offset of a fresh session: the newest entry ID of
+	// user's stream, or, when the stream is empty, an offset that precedes
+	// every entry appended later.
+	Last(ctx context.Context, user string) (string, error)
+	// SaveSession stores s under s.PID for ttl, replacing any previous one.
+	SaveSession(ctx context.Context, s Session, ttl time.Duration) error
+	// LoadSession returns the session saved under pid, or ErrSessionNotFound.
+	LoadSession(ctx context.Context, pid string) (Session, error)
+	// DeleteSession removes the session saved under pid, if any.
+	DeleteSession(ctx context.Context, pid string) error
+	// AddMember makes user a durable member of room (idempotent). It returns
+	// ErrRoomFull when room already holds its maximum number of members.
+	AddMember(ctx context.Context, room, user string) error
+	// RemoveMember ends user's durable membership of room (idempotent).
+	RemoveMember(ctx context.Context, room, user string) error
+	// Members returns up to limit members of room in byte order (limit <= 0:
+	// all of them).
+	Members(ctx context.Context, room string, limit int) ([]string, error)
+	// Ready reports whether the Store can serve requests.
+	Ready(ctx context.Context) error
+	// Close ends every subscription and makes later calls fail with
+	// ErrClosed. It does not close a Redis client it was given.
+	Close() error
+}
+
+// entryID is a parsed stream entry ID.
+type entryID struct{ ms, seq uint64 }
+
+// maxIDMillis bounds the time part of offsets we accept, so that Lua (whose
+// numbers are doubles) compares them exactly and "(ID" never overflows.
+const maxIDMillis = 1<<53 - 1
+
+// parseID parses a canonical "<ms>-<seq>" ID: decimal digits, no sign, no
+// leading zeros.
+func parseID(s string) (entryID, error) {
+	i := strings.IndexByte(s, '-')
+	if i <= 0 || i == len(s)-1 {
+		return entryID{}, fmt.Errorf("%w: %q", ErrInvalidOffset, s)
+	}
+	ms, ok1 := parseDecimal(s[:i])
+	seq, ok2 := parseDecimal(s[i+1:])
+	if !ok1 || !ok2 || ms > maxIDMillis {
+		return entryID{}, fmt.Errorf("%w: %q", ErrInvalidOffset, s)
+	}
+	return entryID{ms, seq}, nil
+}
+
+func parseDecimal(s string) (uint64, bool) {
+	if s == "" || len(s) > 20 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil
+}
+
+func (a entryID) String() string {
+	var b [41]byte
+	out := strconv.AppendUint(b[:0], a.ms, 10)
+	out = append(out, '-')
+	out = strconv.AppendUint(out, a.seq, 10)
+	return string(out)
+}
+
+func (a entryID) less(b entryID) bool {
+	return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq)
+}
+
+// next returns the smallest ID greater than a.
+func (a entryID) next() entryID {
+	if a.seq == ^uint64(0) {
+		return entryID{a.ms + 1, 0}
+	}
+	return entryID{a.ms, a.seq + 1}
+}
+
+// CompareOffsets compares two offsets (stream entry IDs) by stream order:
+// -1 when a precedes b, 0 when equal, +1 when a follows b. It returns
+// ErrInvalidOffset when either is malformed. Clients de-duplicate
+// deliveries by keeping the greatest offset seen.
+func CompareOffsets(a, b string) (int, error) {
+	x, err := parseID(a)
+	if err != nil {
+		return 0, err
+	}
+	y, err := parseID(b)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case x.less(y):
+		return -1, nil
+	case y.less(x):
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// dedupe returns the distinct users in order and, for each input position,
+// the index of its user in the distinct list.
+func dedupe(users []string) (uniq []string, pos []int, err error) {
+	pos = make([]int, len(users))
+	seen := make(map[string]int, len(users))
+	for i, u := range users {
+		if u == "" {
+			return nil, nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
+		}
+		j, ok := seen[u]
+		if !ok {
+			j = len(uniq)
+			seen[u] = j
+			uniq = append(uniq, u)
+		}
+		pos[i] = j
+	}
+	return uniq, pos, nil
+}
+
+func clampLimit(limit int) int {
+	if limit <= 0 {
+		return DefaultPageSize
+	}
+	return min(limit, maxPageSize)
+}

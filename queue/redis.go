@@ -1,0 +1,406 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/metrics"
+)
+
+var _ Store = (*Redis)(nil)
+
+// RedisConfig configures NewRedis.
+type RedisConfig struct {
+	// Client is the Redis connection: standalone, Sentinel or Cluster
+	// (Redis 7 or later). Required; Close does not close it.
+	Client redis.UniversalClient
+	// Prefix starts every key and channel. Defaults to "socket.io".
+	Prefix string
+	// MaxLen bounds each user's stream (approximately: Redis trims whole
+	// macro nodes, so a stream keeps at least MaxLen entries and at most
+	// about 100 more). Defaults to 10000.
+	MaxLen int64
+	// Retention bounds the age of entries (MINID trimming by the time part
+	// of their IDs), and a stream nobody appended to for Retention expires.
+	// Offsets older than Retention are expired. Defaults to 24h.
+	Retention time.Duration
+	// MaxMembers bounds each durable room. Defaults to 10000.
+	MaxMembers int
+	// Metrics records command durations, errors, appends and replays.
+	// Defaults to none.
+	Metrics *metrics.Metrics
+	// Logger reports pub/sub connection loss and recovery. Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Redis is the Store backed by Redis Streams, one stream per user, with
+// live delivery through sharded pub/sub (SPUBLISH/SSUBSCRIBE).
+//
+// Keys, all hash-tagged so that a user's stream and live channel share a
+// Cluster slot:
+//
+//	<prefix>:stream:{<user>}   stream of the user's durable messages
+//	<prefix>:live:{<user>}     pub/sub channel of their live deliveries
+//	<prefix>:session:{<pid>}   JSON Session, with a TTL
+//	<prefix>:members:{<room>}  sorted set of a durable room's member users
+type Redis struct {
+	client     redis.UniversalClient
+	prefix     string
+	maxLen     string
+	retention  int64 // ms
+	maxMembers int
+	met        *metrics.Metrics
+	log        *slog.Logger
+
+	hub *hub
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewRedis returns a Store on cfg.Client. It does not contact Redis; use
+// Ready for that.
+func NewRedis(cfg RedisConfig) (*Redis, error) {
+	if cfg.Client == nil {
+		return nil, fmt.Errorf("%w: RedisConfig.Client is nil", ErrInvalidArgument)
+	}
+	if cfg.MaxLen < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
+		return nil, fmt.Errorf("%w: negative bound in RedisConfig", ErrInvalidArgument)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "socket.io"
+	}
+	if cfg.MaxLen == 0 {
+		cfg.MaxLen = DefaultMaxLen
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.MaxMembers == 0 {
+		cfg.MaxMembers = DefaultMaxMembers
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	r := &Redis{
+		client:     cfg.Client,
+		prefix:     cfg.Prefix,
+		maxLen:     strconv.FormatInt(cfg.MaxLen, 10),
+		retention:  max(cfg.Retention.Milliseconds(), 1),
+		maxMembers: cfg.MaxMembers,
+		met:        cfg.Metrics,
+		log:        cfg.Logger,
+	}
+	r.hub = newHub(r)
+	return r, nil
+}
+
+func (r *Redis) streamKey(user string) string  { return r.prefix + ":stream:{" + user + "}" }
+func (r *Redis) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
+func (r *Redis) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
+func (r *Redis) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
+
+func (r *Redis) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// unavailable wraps a Redis failure.
+func unavailable(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+}
+
+// Append implements Store: one script run per distinct user, pipelined.
+func (r *Redis) Append(ctx context.Context, users []string, msg Message) ([]string, error) {
+	uniq, pos, err := dedupe(users)
+	if err != nil {
+		return nil, err
+	}
+	if r.isClosed() {
+		return nil, ErrClosed
+	}
+	if len(uniq) == 0 {
+		return []string{}, nil
+	}
+	atts := encodeAttachments(msg.Attachments)
+	args := []any{r.maxLen, r.retention, msg.Namespace, msg.Event, []byte(msg.Data), atts}
+	if atts == nil {
+		args[5] = ""
+	}
+	ids := make([]string, len(uniq))
+	errs := make([]error, len(uniq))
+	start := time.Now()
+	if len(uniq) == 1 {
+		ids[0], errs[0] = appendScript.Run(ctx, r.client, r.appendKeys(uniq[0]), args...).Text()
+	} else {
+		cmds, _ := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, u := range uniq {
+				appendScript.EvalSha(ctx, p, r.appendKeys(u), args...)
+			}
+			return nil
+		})
+		for i, c := range cmds {
+			ids[i], errs[i] = c.(*redis.Cmd).Text()
+			if errs[i] != nil && redis.HasErrorPrefix(errs[i], "NOSCRIPT") {
+				// The script cache is empty (Redis restarted): EVAL loads it.
+				ids[i], errs[i] = appendScript.Eval(ctx, r.client, r.appendKeys(uniq[i]), args...).Text()
+			}
+		}
+	}
+	var firstErr error
+	ok := 0
+	for i, e := range errs {
+		if e != nil {
+			ids[i] = ""
+			if firstErr == nil {
+				firstErr = unavailable(fmt.Sprintf("append to %q", uniq[i]), e)
+			}
+			continue
+		}
+		ok++
+	}
+	observeRedis(r.met, "xadd", start, firstErr)
+	countAppends(r.met, ok)
+	return spread(ids, pos), firstErr
+}
+
+func (r *Redis) appendKeys(user string) []string {
+	return []string{r.streamKey(user), r.liveChannel(user)}
+}
+
+// Read implements Store.
+func (r *Redis) Read(ctx context.Context, user, after string, limit int) ([]Message, error) {
+	if _, err := parseID(after); err != nil {
+		return nil, err
+	}
+	if user == "" {
+		return nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return nil, ErrClosed
+	}
+	start := time.Now()
+	res, err := readScript.Run(ctx, r.client, []string{r.streamKey(user)}, after, clampLimit(limit), r.retention).Slice()
+	observeRedis(r.met, "xrange", start, err)
+	if err != nil {
+		return nil, unavailable(fmt.Sprintf("read %q", user), err)
+	}
+	if len(res) == 0 {
+		return nil, unavailable("read", errors.New("empty script reply"))
+	}
+	if st, _ := res[0].(int64); st == 1 {
+		return nil, fmt.Errorf("%w: %q after %s", ErrOffsetExpired, user, after)
+	}
+	if len(res) < 2 {
+		return nil, nil
+	}
+	entries, _ := res[1].([]any)
+	if len(entries) == 0 {
+		return nil, nil
+	}
+	out := make([]Message, 0, len(entries))
+	for _, e := range entries {
+		pair, _ := e.([]any)
+		if len(pair) != 2 {
+			return nil, unavailable("read", errFrame)
+		}
+		id, _ := pair[0].(string)
+		fields, _ := pair[1].([]any)
+		m, err := decodeEntry(id, fields)
+		if err != nil {
+			return nil, unavailable(fmt.Sprintf("read %q entry %s", user, id), err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Last implements Store.
+func (r *Redis) Last(ctx context.Context, user string) (string, error) {
+	if user == "" {
+		return "", fmt.Errorf("%w: empty user", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return "", ErrClosed
+	}
+	start := time.Now()
+	id, err := lastScript.Run(ctx, r.client, []string{r.streamKey(user)}).Text()
+	observeRedis(r.met, "xrange", start, err)
+	if err != nil {
+		return "", unavailable(fmt.Sprintf("last %q", user), err)
+	}
+	if _, err := parseID(id); err != nil {
+		return "", unavailable("last", err)
+	}
+	return id, nil
+}
+
+// Subscribe implements Store. All subscriptions of a Store share one
+// pub/sub connection (one per master node on a Cluster). It returns once
+// Redis confirmed the subscription, or with ctx's error.
+func (r *Redis) Subscribe(ctx context.Context, user string, fn func(Message, error)) (func(), error) {
+	if user == "" || fn == nil {
+		return nil, fmt.Errorf("%w: empty user or nil fn", ErrInvalidArgument)
+	}
+	return r.hub.subscribe(ctx, user, fn)
+}
+
+// SaveSession implements Store.
+func (r *Redis) SaveSession(ctx context.Context, s Session, ttl time.Duration) error {
+	if s.PID == "" || ttl <= 0 {
+		return fmt.Errorf("%w: empty pid or non-positive ttl", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return ErrClosed
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("%w: session data: %w", ErrInvalidArgument, err)
+	}
+	start := time.Now()
+	err = r.client.Set(ctx, r.sessionKey(s.PID), b, ttl).Err()
+	observeRedis(r.met, "session", start, err)
+	if err != nil {
+		return unavailable("save session", err)
+	}
+	return nil
+}
+
+// LoadSession implements Store.
+func (r *Redis) LoadSession(ctx context.Context, pid string) (Session, error) {
+	if pid == "" {
+		return Session{}, fmt.Errorf("%w: empty pid", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return Session{}, ErrClosed
+	}
+	start := time.Now()
+	b, err := r.client.Get(ctx, r.sessionKey(pid)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		observeRedis(r.met, "session", start, nil)
+		return Session{}, ErrSessionNotFound
+	}
+	observeRedis(r.met, "session", start, err)
+	if err != nil {
+		return Session{}, unavailable("load session", err)
+	}
+	var s Session
+	if err := json.Unmarshal(b, &s); err != nil {
+		return Session{}, fmt.Errorf("%w: corrupt session %q: %w", ErrSessionNotFound, pid, err)
+	}
+	return s, nil
+}
+
+// DeleteSession implements Store.
+func (r *Redis) DeleteSession(ctx context.Context, pid string) error {
+	if pid == "" {
+		return fmt.Errorf("%w: empty pid", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return ErrClosed
+	}
+	start := time.Now()
+	err := r.client.Del(ctx, r.sessionKey(pid)).Err()
+	observeRedis(r.met, "session", start, err)
+	if err != nil {
+		return unavailable("delete session", err)
+	}
+	return nil
+}
+
+// AddMember implements Store.
+func (r *Redis) AddMember(ctx context.Context, room, user string) error {
+	if room == "" || user == "" {
+		return fmt.Errorf("%w: empty room or user", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return ErrClosed
+	}
+	start := time.Now()
+	n, err := addMemberScript.Run(ctx, r.client, []string{r.membersKey(room)}, user, r.maxMembers).Int()
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return unavailable("add member", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %q has %d members", ErrRoomFull, room, r.maxMembers)
+	}
+	return nil
+}
+
+// RemoveMember implements Store.
+func (r *Redis) RemoveMember(ctx context.Context, room, user string) error {
+	if room == "" || user == "" {
+		return fmt.Errorf("%w: empty room or user", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return ErrClosed
+	}
+	start := time.Now()
+	err := r.client.ZRem(ctx, r.membersKey(room), user).Err()
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return unavailable("remove member", err)
+	}
+	return nil
+}
+
+// Members implements Store.
+func (r *Redis) Members(ctx context.Context, room string, limit int) ([]string, error) {
+	if room == "" {
+		return nil, fmt.Errorf("%w: empty room", ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return nil, ErrClosed
+	}
+	stop := int64(-1)
+	if limit > 0 {
+		stop = int64(limit) - 1
+	}
+	start := time.Now()
+	out, err := r.client.ZRange(ctx, r.membersKey(room), 0, stop).Result()
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return nil, unavailable("members", err)
+	}
+	return out, nil
+}
+
+// Ready implements Store: Redis answers PING.
+func (r *Redis) Ready(ctx context.Context) error {
+	if r.isClosed() {
+		return ErrClosed
+	}
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Close implements Store: it ends every subscription (their fn is called
+// with ErrClosed), closes the pub/sub connections and waits for the
+// Store's goroutines. The Client stays open.
+func (r *Redis) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.mu.Unlock()
+	r.hub.close()
+	return nil
+}
+
+// countReplayed implements replayCounter.
+func (r *Redis) countReplayed(n int) { countReplayed(r.met, n) }

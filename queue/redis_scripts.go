@@ -1,0 +1,94 @@
+package queue
+
+import "github.com/redis/go-redis/v9"
+
+// The scripts run atomically on the node that owns the user's hash slot:
+// KEYS[1] is the stream <prefix>:stream:{<user>} and KEYS[2], when present,
+// the live channel <prefix>:live:{<user>}, which share the {user} hash tag.
+// They need Redis 7 (SPUBLISH, XINFO STREAM's max-deleted-entry-id).
+
+// appendScript appends one entry, trims the stream by length (MAXLEN ~) and
+// age (MINID ~), renews its TTL and publishes the entry with its ID, all in
+// one step, so every live delivery carries the ID Read will return.
+//
+// ARGV: maxlen, retention ms, namespace, event, data, attachments (frames,
+// "" for none). Returns the entry ID.
+var appendScript = redis.NewScript(`
+local id
+if ARGV[6] == '' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5])
+else
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'a', ARGV[6])
+end
+local ms = tonumber(string.match(id, '^(%d+)'))
+local floor = ms - tonumber(ARGV[2]) + 1
+if floor > 0 then
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', floor))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SPUBLISH', KEYS[2], #id .. ':' .. id .. #ARGV[3] .. ':' .. ARGV[3] .. #ARGV[4] .. ':' .. ARGV[4] ..
+  #ARGV[5] .. ':' .. ARGV[5] .. ARGV[6])
+return id
+`)
+
+// readScript returns {0, entries} with up to ARGV[2] entries strictly after
+// the offset ARGV[1], or {1} when that would not be the complete history
+// after it: the offset is older than the retention ARGV[3] (ms), lies beyond
+// the stream's last ID, or entries after it were trimmed. The offset has
+// been validated (canonical "<ms>-<seq>", ms < 2^53).
+var readScript = redis.NewScript(`
+local function cmp(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  local x, y = tonumber(am), tonumber(bm)
+  if x ~= y then
+    if x < y then return -1 end
+    return 1
+  end
+  if as == bs then return 0 end
+  if #as ~= #bs then
+    if #as < #bs then return -1 end
+    return 1
+  end
+  if as < bs then return -1 end
+  return 1
+end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local after = ARGV[1]
+local ams = tonumber(string.match(after, '^(%d+)'))
+if ams + tonumber(ARGV[3]) <= now then return {1} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  if ams > now then return {1} end
+  return {0, {}}
+end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, maxdel = '0-0', '0-0'
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1]
+  elseif info[i] == 'max-deleted-entry-id' then maxdel = info[i + 1] end
+end
+if cmp(after, last) > 0 or cmp(maxdel, after) > 0 then return {1} end
+return {0, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[2])}
+`)
+
+// lastScript returns the newest entry ID, or, for a missing stream, the ID
+// just before the current millisecond, which precedes any entry added later
+// (a new stream's first ID is at least <now>-0).
+var lastScript = redis.NewScript(`
+local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #e > 0 then return e[1][1] end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return string.format('%.0f', now - 1) .. '-0'
+`)
+
+// addMemberScript adds ARGV[1] to the durable room KEYS[1] unless the room
+// holds ARGV[2] members already. Returns 1 when added or already a member,
+// 0 when the room is full.
+var addMemberScript = redis.NewScript(`
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], 0, ARGV[1])
+return 1
+`)

@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# bench.sh — side-by-side benchmarks of Roomcast and socket.io 4.8 (Node) on this machine.
+#
+# One run, the same load generator (loadtest/cmd/loadgen), loopback only:
+#   (a) rc1   Roomcast, 1 node                       bin/gateway
+#   (b) sio1  socket.io, 1 node                      node loadtest/peer/server.js
+#   (c) rc2   Roomcast, 2 nodes + Redis              bin/gateway --redis ... (own redis-server)
+#   (d) sio2  socket.io, 2 nodes + redis-adapter     REDIS_URL=... node loadtest/peer/server.js
+# Measures fan-out at saturation and at fixed delivery rates (a-d), idle RSS per
+# connection and connects/s with a JWT (a, b), then rewrites docs/BENCHMARKS.md
+# (keeping its hand-written section) through `loadgen report`.
+#
+# Needs bin/gateway (make build), node with the repo's node_modules (npm ci),
+# redis-server; builds bin/loadgen itself. Every process it starts is killed on
+# exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
+#
+# Environment (all optional):
+#   ONLY="rc1 sio1 rc2 sio2"   setups to run          SUBS=1000 PUBS=2 INFLIGHT=16
+#   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
+#   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
+#   BENCH_TIMEOUT=780 (seconds)   BENCH_OUT=docs/BENCHMARKS.md   KEEP=1 keeps the work dir
+#   PERF=1   perf-record the server during each saturation run (reports in the work dir)
+#   GATEWAY_BIN NODE REDIS_SERVER   binaries to use
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/bin/gateway}"
+NODE="${NODE:-node}"
+REDIS_SERVER="${REDIS_SERVER:-redis-server}"
+LOADGEN="$ROOT/bin/loadgen"
+PEER="$ROOT/loadtest/peer/server.js"
+BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
+ONLY="${ONLY:-rc1 sio1 rc2 sio2}"
+SUBS="${SUBS:-1000}"
+PUBS="${PUBS:-2}"
+INFLIGHT="${INFLIGHT:-16}"
+RATES="${RATES:-50000 100000}"
+WARMUP="${WARMUP:-2s}"
+DURATION="${DURATION:-10s}"
+IDLE_CONNS="${IDLE_CONNS:-15000}"
+CONNECT_DURATION="${CONNECT_DURATION:-10s}"
+CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-780}"
+SECRET="bench-secret"
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 2; }
+
+[[ -x "$GATEWAY_BIN" ]] || die "$GATEWAY_BIN not found: run 'make build' first"
+command -v "$NODE" >/dev/null || die "node not found"
+[[ -d "$ROOT/node_modules/socket.io" ]] || die "node_modules/socket.io missing: run 'npm ci'"
+command -v "$REDIS_SERVER" >/dev/null || die "redis-server not found: run scripts/install-deps.sh"
+command -v curl >/dev/null || die "curl not found"
+
+WORK="$(mktemp -d -t roomcast-bench.XXXXXX)"
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+PIDS=()
+
+# stop_pids PID...: TERM, then KILL after 5s; waits for each.
+stop_pids() {
+	local p i
+	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "$@"; do
+		for i in $(seq 1 50); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
+
+stop_all() {
+	if ((${#PIDS[@]})); then
+		stop_pids "${PIDS[@]}"
+	fi
+	PIDS=()
+}
+
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	stop_all
+	if [[ "${KEEP:-0}" == 1 || $rc != 0 ]]; then
+		log "work dir kept: $WORK"
+	else
+		rm -rf "$WORK"
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+ulimit -n 20000 2>/dev/null || true
+(($(ulimit -n) >= IDLE_CONNS + 100)) || log "warning: ulimit -n is $(ulimit -n), below $IDLE_CONNS connections"
+
+# free_port prints a loopback TCP port nobody listens on, below the ephemeral range.
+USED_PORTS=" "
+free_port() {
+	local p i
+	for i in $(seq 1 500); do
+		p=$((20000 + RANDOM % 12000))
+		[[ "$USED_PORTS" == *" $p "* ]] && continue
+		if [[ -z "$(ss -Htln "( sport = :$p )" 2>/dev/null)" ]]; then
+			USED_PORTS+="$p "
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_until SECONDS CMD...: retry CMD every 0.1s.
+wait_until() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.1
+	done
+}
+
+SETUP_CMDS=""   # how the current setup's servers were started (for the report)
+LAST_PID=""     # pid of the most recently started server
+NODE_URLS=()    # base URLs of the current setup's nodes
+
+start_redis() {
+	local port
+	port="$(free_port)"
+	"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no --logfile "$WORK/redis-$port.log" &
+	PIDS+=($!)
+	wait_until 10 redis-cli -p "$port" ping || die "redis-server on $port did not start"
+	SETUP_CMDS+="redis-server --port $port --save '' --appendonly no; "
+	REDIS_URL="redis://127.0.0.1:$port"
+}
+
+# start_gateway NAME [EXTRA FLAGS...]
+start_gateway() {
+	local name="$1" port admin
+	shift
+	port="$(free_port)"
+	admin="$(free_port)"
+	local args=(--addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$SECRET"
+		--event-rate 1000000 --log-level warn --node-id "$name" "$@")
+	"$GATEWAY_BIN" "${args[@]}" >"$WORK/$name.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	if ! wait_until 15 curl -fsS --max-time 1 "http://127.0.0.1:$admin/healthz"; then
+		tail -n 20 "$WORK/$name.log" >&2 || true
+		die "gateway $name did not become healthy"
+	fi
+	SETUP_CMDS+="bin/gateway ${args[*]}; "
+	NODE_URLS+=("http://127.0.0.1:$port")
+}
+
+# start_peer NAME [REDIS_URL]
+start_peer() {
+	local name="$1" redis="${2:-}" port
+	port="$(free_port)"
+	PORT="$port" JWT_SECRET="$SECRET" REDIS_URL="$redis" "$NODE" "$PEER" >"$WORK/$name.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	if ! wait_until 15 grep -q '^listening ' "$WORK/$name.log"; then
+		tail -n 20 "$WORK/$name.log" >&2 || true
+		die "socket.io peer $name did not start"
+	fi
+	SETUP_CMDS+="PORT=$port JWT_SECRET=$SECRET${redis:+ REDIS_URL=$redis} node loadtest/peer/server.js; "
+	NODE_URLS+=("http://127.0.0.1:$port")
+}
+
+# gateway_has FLAG: bin/gateway --help lists --FLAG.
+gateway_has() { "$GATEWAY_BIN" --help 2>&1 | grep -qE "^[[:space:]]+--?$1([[:space:]]|\$)"; }
+
+# up SETUP NAME: start the servers of a setup (rc1, sio1, rc2, sio2).
+up() {
+	SETUP_CMDS=""
+	NODE_URLS=()
+	case "$1" in
+	rc1) start_gateway rc-1 ;;
+	sio1) start_peer sio-1 ;;
+	rc2)
+		start_redis
+		local extra=(--redis "$REDIS_URL")
+		if gateway_has redis-prefix; then extra+=(--redis-prefix bench); fi
+		if gateway_has adapter; then extra+=(--adapter classic); fi
+		start_gateway rc-a "${extra[@]}"
+		start_gateway rc-b "${extra[@]}"
+		;;
+	sio2)
+		start_redis
+		start_peer sio-a "$REDIS_URL"
+		start_peer sio-b "$REDIS_URL"
+		;;
+	esac
+	SETUP_CMDS="${SETUP_CMDS%; }"
+}
+
+label_of() {
+	case "$1" in
+	rc1) echo "Roomcast, 1 node" ;;
+	sio1) echo "socket.io 4.8, 1 node" ;;
+	rc2) echo "Roomcast, 2 nodes + Redis" ;;
+	sio2) echo "socket.io 4.8, 2 nodes + redis-adapter" ;;
+	esac
+}
+server_of() { [[ "$1" == rc* ]] && echo roomcast || echo socketio; }
+nodes_of() { [[ "$1" == *2 ]] && echo 2 || echo 1; }
+
+# fail_record SETUP MODE MESSAGE: a result line for a step that could not run.
+fail_record() {
+	local cmd="scripts/bench.sh (setup $1)"
+	printf '{"label":%s,"server":"%s","nodes":%s,"command":%s,"at":"%s","mode":"%s","error":%s}\n' \
+		"$(json_str "$(label_of "$1")")" "$(server_of "$1")" "$(nodes_of "$1")" "$(json_str "$cmd")" \
+		"$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$2" "$(json_str "$3")" >>"$RESULTS"
+}
+json_str() { "$NODE" -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1"; }
+
+time_left() { ((SECONDS < BENCH_TIMEOUT)); }
+
+# lg SETUP MODE ARGS...: run loadgen with the setup's metadata; never fails the script.
+lg() {
+	local setup="$1" mode="$2"
+	shift 2
+	if ! time_left; then
+		log "skipping $setup $mode: BENCH_TIMEOUT (${BENCH_TIMEOUT}s) reached"
+		fail_record "$setup" "$mode" "skipped: BENCH_TIMEOUT reached"
+		return 0
+	fi
+	log "$setup: loadgen $mode $*"
+	local rc=0
+	timeout --kill-after=10 300 "$LOADGEN" "$mode" -jwt-secret "$SECRET" \
+		-label "$(label_of "$setup")" -server "$(server_of "$setup")" -nodes "$(nodes_of "$setup")" \
+		-setup "$SETUP_CMDS" -out "$RESULTS" "$@" >"$WORK/last.json" 2>"$WORK/last.err" || rc=$?
+	if ((rc != 0)); then
+		log "  failed (status $rc): $(tail -n 3 "$WORK/last.err" | tr '\n' ' ')"
+		# loadgen writes its own record with the error; add one if it died before that.
+		grep -q . "$WORK/last.json" || fail_record "$setup" "$mode" "loadgen exited with status $rc: $(tail -n 1 "$WORK/last.err")"
+	else
+		log "  $(summarize "$WORK/last.json")"
+	fi
+}
+
+summarize() {
+	jq -r '.result | if .mode == "fanout" then "\(.deliveries_per_s) deliveries/s, ratio \(.delivery_ratio), p50 \(.latency.p50_ms) ms, p99 \(.latency.p99_ms) ms"
+		elif .mode == "idle" then "\(.connected) connected, \(.bytes_per_conn) bytes/conn"
+		else "\(.connects_per_s) connects/s, \(.failed) failed, p99 \(.latency.p99_ms) ms" end' "$1" 2>/dev/null || head -c 300 "$1"
+}
+
+perf_record() { # perf_record NAME PID: sample the server during the measurement window
+	local name="$1" pid="$2"
+	command -v perf >/dev/null || return 0
+	(
+		sleep "${WARMUP%s}"
+		perf record -F 499 -g -p "$pid" -o "$WORK/perf-$name.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 || true
+		perf report -i "$WORK/perf-$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | head -40 >"$WORK/perf-$name.txt" || true
+	) &
+	PERF_JOB=$!
+}
+
+fanout_runs() {
+	local setup="$1" targets
+	targets="$(IFS=,; echo "${NODE_URLS[*]}")"
+	local common=(-targets "$targets" -subs "$SUBS" -pubs "$PUBS" -warmup "$WARMUP" -duration "$DURATION")
+	PERF_JOB=""
+	if [[ "${PERF:-0}" == 1 ]]; then perf_record "$setup" "$LAST_PID"; fi
+	lg "$setup" fanout "${common[@]}" -inflight "$INFLIGHT"
+	if [[ -n "$PERF_JOB" ]]; then wait "$PERF_JOB" 2>/dev/null || true; fi
+	local r
+	for r in $RATES; do
+		lg "$setup" fanout "${common[@]}" -rate "$r"
+	done
+}
+
+run_setup() {
+	local setup="$1"
+	case "$setup" in
+	rc1 | sio1)
+		# Idle memory on a fresh process, so earlier runs' heap does not hide growth.
+		up "$setup"
+		lg "$setup" idle -target "${NODE_URLS[0]}" -conns "$IDLE_CONNS" -pid "$LAST_PID"
+		stop_all
+		up "$setup"
+		lg "$setup" connect -target "${NODE_URLS[0]}" -duration "$CONNECT_DURATION" -concurrency "$CONNECT_CONCURRENCY"
+		fanout_runs "$setup"
+		stop_all
+		;;
+	rc2)
+		if ! gateway_has redis; then
+			log "rc2: $GATEWAY_BIN has no --redis flag yet; recording the setup as not run"
+			fail_record rc2 fanout "not run: $(basename "$GATEWAY_BIN") has no --redis flag"
+			return 0
+		fi
+		up rc2
+		fanout_runs rc2
+		stop_all
+		;;
+	sio2)
+		up sio2
+		fanout_runs sio2
+		stop_all
+		;;
+	*) die "unknown setup $setup (want rc1 sio1 rc2 sio2)" ;;
+	esac
+}
+
+log "building bin/loadgen"
+go build -o "$LOADGEN" ./loadtest/cmd/loadgen
+log "work dir $WORK; setups: $ONLY"
+for s in $ONLY; do
+	run_setup "$s"
+done
+
+mkdir -p "$(dirname "$BENCH_OUT")"
+"$LOADGEN" report -results "$RESULTS" -out "$BENCH_OUT" \
+	-command "scripts/bench.sh (ONLY='$ONLY' SUBS=$SUBS PUBS=$PUBS INFLIGHT=$INFLIGHT RATES='$RATES' WARMUP=$WARMUP DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS)" \
+	-node-version "$("$NODE" --version)"
+log "wrote $BENCH_OUT in ${SECONDS}s"
+if [[ "${PERF:-0}" == 1 ]]; then
+	for f in "$WORK"/perf-*.txt; do
+		[[ -e "$f" ]] || continue
+		log "profile $(basename "$f"):"
+		head -n 25 "$f" >&2
+	done
+	KEEP=1
+fi
