@@ -59,7 +59,7 @@ fuzz:
 	$(MAKE) fuzz-short FUZZTIME=$(LONGFUZZTIME)
 
 interop: build
-	GATEWAY_BIN=$(CURDIR)/bin/gateway node --test --test-concurrency=1 interop/
+	INTEROP_REQUIRE_REDIS=1 GATEWAY_BIN=$(CURDIR)/bin/gateway node --test --test-concurrency=1 interop/
 
 ## bench: codec and broadcast micro-benchmarks
 bench: $(CLIENT_JS)
