@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 LONGFUZZTIME ?= 2m
 CLIENT_JS := demo/static/vendor/socket.io.min.js
 
-.PHONY: all build run test deps lint unit fuzz fuzz-short interop bench clean
+.PHONY: all build run test deps lint unit fuzz fuzz-short interop bench clean cluster cluster-start cluster-stop
 
 all: build
 
@@ -64,6 +64,16 @@ interop: build
 ## bench: codec and broadcast micro-benchmarks
 bench: $(CLIENT_JS)
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter ./socketio
+
+## cluster: Redis + 3 gateways + HAProxy (+ Prometheus) from local binaries on 127.0.0.1; Ctrl-C stops it
+cluster: build
+	./scripts/cluster.sh
+
+cluster-start: build
+	./scripts/cluster.sh start
+
+cluster-stop:
+	./scripts/cluster.sh stop
 
 clean:
 	rm -rf bin $(CLIENT_JS)

@@ -15,6 +15,9 @@ type Message struct {
 	Packet parser.Packet
 	// Published is when the broadcast started, for the latency histogram.
 	Published time.Time
+	// AckDeadline, for a message with an ack id, is when the sender stops
+	// waiting: a socket may forget the pending ack after it. Zero = never.
+	AckDeadline time.Time
 
 	once   sync.Once
 	frames []engineio.Frame

@@ -143,7 +143,7 @@ func newBroker(ctx context.Context, cfg brokerConfig) (*broker, error) {
 			}
 		}
 	}
-	b.sub = newSubscriber(cfg.client, cfg.sharded, b.dispatch, b.subFailed, b.subRecovered)
+	b.sub = newSubscriber(cfg.client, cfg.sharded, b.log, b.dispatch, b.subFailed, b.subRecovered)
 	for range replyWorkers {
 		b.wg.Add(1)
 		go b.work()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,7 @@ type subscriber struct {
 	onMessage func(*redis.Message)
 	onFailure func(error) // a connection failed (metrics and logs)
 	onRecover func()      // every connection is live again
+	log       *slog.Logger
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,20 +81,22 @@ type subscriber struct {
 }
 
 type subConn struct {
-	addr  string
-	ps    *redis.PubSub
-	subs  map[subKey]struct{} // what was sent on this connection (guarded by subscriber.mu)
-	pongs atomic.Int32
-	live  atomic.Bool
+	addr   string
+	ps     *redis.PubSub
+	subs   map[subKey]struct{} // what was sent on this connection (guarded by subscriber.mu)
+	marked bool                // the PING that confirms the first subscriptions was sent (subscriber.mu)
+	pongs  atomic.Int32
+	live   atomic.Bool
 }
 
-func newSubscriber(client redis.UniversalClient, sharded bool, onMessage func(*redis.Message), onFailure func(error), onRecover func()) *subscriber {
+func newSubscriber(client redis.UniversalClient, sharded bool, log *slog.Logger, onMessage func(*redis.Message), onFailure func(error), onRecover func()) *subscriber {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &subscriber{
 		client:    client,
 		onMessage: onMessage,
 		onFailure: onFailure,
 		onRecover: onRecover,
+		log:       log,
 		ctx:       ctx,
 		cancel:    cancel,
 		kick:      make(chan struct{}, 1),
@@ -337,6 +341,7 @@ func (s *subscriber) reconcile() error {
 		}
 		s.conns[addr] = c
 		s.mu.Unlock()
+		s.log.Debug("adapter: pub/sub connection established", "addr", addr)
 		s.wg.Add(1)
 		go s.read(c)
 	}
@@ -368,9 +373,10 @@ func (s *subscriber) reconcile() error {
 			}
 			c.subs[k] = struct{}{}
 		}
-		if !c.live.Load() && c.pongs.Load() == 0 {
+		if !c.marked {
 			// The first PONG answers the PING of dial, the second this one:
 			// once it arrives every subscription sent before it is active.
+			c.marked = true
 			if err := c.ps.Ping(s.ctx); err != nil {
 				_ = c.ps.Close()
 				return err
@@ -441,6 +447,7 @@ func (s *subscriber) read(c *subConn) {
 			s.onMessage(m)
 		case *redis.Pong:
 			if c.pongs.Add(1) >= 2 && !c.live.Swap(true) {
+				s.log.Debug("adapter: pub/sub connection live", "addr", c.addr)
 				s.checkLive()
 			}
 		case *redis.Subscription:
@@ -470,6 +477,7 @@ func (s *subscriber) unsolicited(ch string) bool {
 
 // drop forgets a failed connection and lets the supervisor make a new one.
 func (s *subscriber) drop(c *subConn, err error) {
+	s.log.Debug("adapter: pub/sub connection dropped", "addr", c.addr, "err", err)
 	c.live.Store(false)
 	_ = c.ps.Close()
 	s.mu.Lock()

@@ -492,9 +492,9 @@ func TestHAProxyConfigValid(t *testing.T) {
 		})
 	}
 	// A broken address must be refused, so the check above means something.
-	env := append(loopbackHAProxyEnv(), "LB_GATEWAY_2_ADMIN=notaport")
+	env := append(loopbackHAProxyEnv(), "LB_GATEWAY_2=127.0.0.1:notaport")
 	if out, err := runErr(time.Minute, ".", env, haproxy, "-c", "-f", "haproxy.cfg"); err == nil {
-		t.Errorf("haproxy -c accepted a bad admin port:\n%s", out)
+		t.Errorf("haproxy -c accepted a bad gateway address:\n%s", out)
 	}
 }
 

@@ -100,13 +100,11 @@ func decodeLive(payload string) (Message, error) {
 	if err != nil {
 		return Message{}, err
 	}
-	return Message{
-		ID:          parts[0],
-		Namespace:   parts[1],
-		Event:       parts[2],
-		Data:        json.RawMessage(parts[3]),
-		Attachments: atts,
-	}, nil
+	m := Message{ID: parts[0], Namespace: parts[1], Event: parts[2], Attachments: atts}
+	if parts[3] != "" {
+		m.Data = json.RawMessage(parts[3])
+	}
+	return m, nil
 }
 
 // encodeLive builds the live payload of m, as the Append script does; the
@@ -139,7 +137,9 @@ func decodeEntry(id string, fields []any) (Message, error) {
 		case fieldEvent:
 			m.Event = v
 		case fieldData:
-			m.Data = json.RawMessage(v)
+			if v != "" {
+				m.Data = json.RawMessage(v)
+			}
 		case fieldAttachments:
 			atts, err := decodeAttachments(v)
 			if err != nil {

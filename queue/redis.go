@@ -24,9 +24,8 @@ type RedisConfig struct {
 	Client redis.UniversalClient
 	// Prefix starts every key and channel. Defaults to "socket.io".
 	Prefix string
-	// MaxLen bounds each user's stream (approximately: Redis trims whole
-	// macro nodes, so a stream keeps at least MaxLen entries and at most
-	// about 100 more). Defaults to 10000.
+	// MaxLen bounds the length of each user's stream (exactly). Defaults
+	// to 10000.
 	MaxLen int64
 	// Retention bounds the age of entries (MINID trimming by the time part
 	// of their IDs), and a stream nobody appended to for Retention expires.
@@ -104,7 +103,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
-func (r *Redis) streamKey(user string) string  { return r.prefix + ":stream:{" + user + "}" }
+func (r *Redis) streamKey(user string) string   { return r.prefix + ":stream:{" + user + "}" }
 func (r *Redis) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
 func (r *Redis) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
 func (r *Redis) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }

@@ -32,11 +32,15 @@ import (
 //
 // Lock order: entry.dmu, then psConn.wmu, then hub.mu.
 
+// Default timing of the hub (fields of hub so tests can shorten them).
 const (
-	hubTick        = time.Second      // housekeeping period
-	pingAfter      = 5 * time.Second  // ping a connection silent for this long
-	deadAfter      = 15 * time.Second // replace a connection silent for this long
-	idleGrace      = 10 * time.Second // keep an entry without subscribers this long
+	hubTick   = time.Second      // housekeeping period
+	pingAfter = 5 * time.Second  // ping a connection silent for this long
+	deadAfter = 15 * time.Second // replace a connection silent for this long
+	idleGrace = 10 * time.Second // keep an entry without subscribers this long
+)
+
+const (
 	fillPage       = 500
 	fillTimeout    = 5 * time.Second
 	minBackoff     = 50 * time.Millisecond
@@ -50,9 +54,12 @@ type hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// Timing; set before the first Subscribe.
+	period, pingAfter, deadAfter, idleGrace time.Duration
+
 	mu      sync.RWMutex
-	entries map[string]*entry   // by live channel
-	conns   map[string]*psConn  // by master address, "" when not a Cluster
+	entries map[string]*entry  // by live channel
+	conns   map[string]*psConn // by master address, "" when not a Cluster
 	closed  bool
 	started bool // housekeeper running
 }
@@ -103,6 +110,11 @@ func newHub(r *Redis) *hub {
 		cancel:  cancel,
 		entries: make(map[string]*entry),
 		conns:   make(map[string]*psConn),
+
+		period:    hubTick,
+		pingAfter: pingAfter,
+		deadAfter: deadAfter,
+		idleGrace: idleGrace,
 	}
 }
 
@@ -476,7 +488,7 @@ func (h *hub) lose(e *entry, err error) {
 // housekeep runs every hubTick until the hub closes.
 func (h *hub) housekeep() {
 	defer h.wg.Done()
-	t := time.NewTicker(hubTick)
+	t := time.NewTicker(h.period)
 	defer t.Stop()
 	for {
 		select {
@@ -496,7 +508,7 @@ func (h *hub) tick(now time.Time) {
 		conns = append(conns, c)
 	}
 	for _, e := range h.entries {
-		if len(e.subs) == 0 && !e.idleSince.IsZero() && now.Sub(e.idleSince) >= idleGrace {
+		if len(e.subs) == 0 && !e.idleSince.IsZero() && now.Sub(e.idleSince) >= h.idleGrace {
 			idle = append(idle, e)
 		} else if e.active {
 			filling = append(filling, e)
@@ -508,7 +520,7 @@ func (h *hub) tick(now time.Time) {
 		ps := c.ps.Load()
 		silent := now.Sub(time.Unix(0, c.lastRecv.Load()))
 		switch {
-		case ps == nil || c.reconnect.Load() || silent >= deadAfter:
+		case ps == nil || c.reconnect.Load() || silent >= h.deadAfter:
 			c.wmu.Lock()
 			if c.ps.Load() == ps && h.ctx.Err() == nil {
 				if ps != nil && !c.failing.Swap(true) {
@@ -519,7 +531,7 @@ func (h *hub) tick(now time.Time) {
 				}
 			}
 			c.wmu.Unlock()
-		case silent >= pingAfter:
+		case silent >= h.pingAfter:
 			ctx, cancel := context.WithTimeout(h.ctx, time.Second)
 			_ = ps.Ping(ctx)
 			cancel()

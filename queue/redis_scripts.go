@@ -7,36 +7,8 @@ import "github.com/redis/go-redis/v9"
 // the live channel <prefix>:live:{<user>}, which share the {user} hash tag.
 // They need Redis 7 (SPUBLISH, XINFO STREAM's max-deleted-entry-id).
 
-// appendScript appends one entry, trims the stream by length (MAXLEN ~) and
-// age (MINID ~), renews its TTL and publishes the entry with its ID, all in
-// one step, so every live delivery carries the ID Read will return.
-//
-// ARGV: maxlen, retention ms, namespace, event, data, attachments (frames,
-// "" for none). Returns the entry ID.
-var appendScript = redis.NewScript(`
-local id
-if ARGV[6] == '' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5])
-else
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'a', ARGV[6])
-end
-local ms = tonumber(string.match(id, '^(%d+)'))
-local floor = ms - tonumber(ARGV[2]) + 1
-if floor > 0 then
-  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%.0f', floor))
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('SPUBLISH', KEYS[2], #id .. ':' .. id .. #ARGV[3] .. ':' .. ARGV[3] .. #ARGV[4] .. ':' .. ARGV[4] ..
-  #ARGV[5] .. ':' .. ARGV[5] .. ARGV[6])
-return id
-`)
-
-// readScript returns {0, entries} with up to ARGV[2] entries strictly after
-// the offset ARGV[1], or {1} when that would not be the complete history
-// after it: the offset is older than the retention ARGV[3] (ms), lies beyond
-// the stream's last ID, or entries after it were trimmed. The offset has
-// been validated (canonical "<ms>-<seq>", ms < 2^53).
-var readScript = redis.NewScript(`
+// luaCmp compares two canonical stream IDs ("<ms>-<seq>", ms < 2^53).
+const luaCmp = `
 local function cmp(a, b)
   local am, as = string.match(a, '^(%d+)-(%d+)$')
   local bm, bs = string.match(b, '^(%d+)-(%d+)$')
@@ -53,6 +25,55 @@ local function cmp(a, b)
   if as < bs then return -1 end
   return 1
 end
+`
+
+// appendScript appends one entry, trims the stream exactly by length
+// (MaxLen) and age (entries whose time part is Retention older than the new
+// entry's), renews the stream's TTL and publishes the entry with its ID,
+// all in one step, so every live delivery carries the ID Read returns.
+//
+// Trimming records the greatest trimmed ID as the stream's
+// max-deleted-entry-id (XSETID), which XTRIM does not maintain and Read
+// relies on to refuse partial histories.
+//
+// ARGV: maxlen, retention ms, namespace, event, data, attachments (frames,
+// "" for none). Returns the entry ID.
+var appendScript = redis.NewScript(luaCmp + `
+local id
+if ARGV[6] == '' then
+  id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5])
+else
+  id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'a', ARGV[6])
+end
+local cut
+local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
+if excess > 0 then
+  local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  cut = e[#e][1]
+end
+local ms = tonumber(string.match(id, '^(%d+)'))
+local floor = ms - tonumber(ARGV[2]) + 1
+if floor > 0 then
+  local old = redis.call('XREVRANGE', KEYS[1], '(' .. string.format('%.0f', floor) .. '-0', '-', 'COUNT', 1)
+  if #old > 0 and (cut == nil or cmp(old[1][1], cut) > 0) then cut = old[1][1] end
+end
+if cut then
+  local cm, cs = string.match(cut, '^(%d+)-(%d+)$')
+  redis.call('XTRIM', KEYS[1], 'MINID', '=', cm .. '-' .. string.format('%.0f', tonumber(cs) + 1))
+  redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', cut)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('SPUBLISH', KEYS[2], #id .. ':' .. id .. #ARGV[3] .. ':' .. ARGV[3] .. #ARGV[4] .. ':' .. ARGV[4] ..
+  #ARGV[5] .. ':' .. ARGV[5] .. ARGV[6])
+return id
+`)
+
+// readScript returns {0, entries} with up to ARGV[2] entries strictly after
+// the offset ARGV[1], or {1} when that would not be the complete history
+// after it: the offset is older than the retention ARGV[3] (ms), lies beyond
+// the stream's last ID, or entries after it were trimmed. The offset has
+// been validated (canonical "<ms>-<seq>", ms < 2^53).
+var readScript = redis.NewScript(luaCmp + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local after = ARGV[1]

@@ -15,7 +15,7 @@
 # exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
 #
 # Environment (all optional):
-#   ONLY="rc1 sio1 rc2 sio2"   setups to run          SUBS=1000 PUBS=2 INFLIGHT=16
+#   ONLY="rc1 sio1 rc2 sio2"   setups to run          SUBS=1000 PUBS=2 INFLIGHT=64
 #   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
 #   BENCH_TIMEOUT=780 (seconds)   BENCH_OUT=docs/BENCHMARKS.md   KEEP=1 keeps the work dir
@@ -35,7 +35,7 @@ BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
 ONLY="${ONLY:-rc1 sio1 rc2 sio2}"
 SUBS="${SUBS:-1000}"
 PUBS="${PUBS:-2}"
-INFLIGHT="${INFLIGHT:-16}"
+INFLIGHT="${INFLIGHT:-64}"
 RATES="${RATES:-50000 100000}"
 WARMUP="${WARMUP:-2s}"
 DURATION="${DURATION:-10s}"
@@ -154,7 +154,8 @@ start_gateway() {
 		tail -n 20 "$WORK/$name.log" >&2 || true
 		die "gateway $name did not become healthy"
 	fi
-	SETUP_CMDS+="bin/gateway ${args[*]}; "
+	SETUP_CMDS+="bin/gateway $(printf '%q ' "${args[@]}")"
+	SETUP_CMDS="${SETUP_CMDS% }; "
 	NODE_URLS+=("http://127.0.0.1:$port")
 }
 
@@ -188,6 +189,7 @@ up() {
 		local extra=(--redis "$REDIS_URL")
 		if gateway_has redis-prefix; then extra+=(--redis-prefix bench); fi
 		if gateway_has adapter; then extra+=(--adapter classic); fi
+		if gateway_has origins; then extra+=(--origins '*'); fi # required with --redis; loadgen sends no Origin
 		start_gateway rc-a "${extra[@]}"
 		start_gateway rc-b "${extra[@]}"
 		;;
@@ -257,8 +259,8 @@ perf_record() { # perf_record NAME PID: sample the server during the measurement
 	(
 		sleep "${WARMUP%s}"
 		perf record -F 499 -g -p "$pid" -o "$WORK/perf-$name.data" -- sleep "${DURATION%s}" >/dev/null 2>&1 || true
-		perf report -i "$WORK/perf-$name.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-			grep -E '^ +[0-9.]+%' | head -40 >"$WORK/perf-$name.txt" || true
+		perf report -i "$WORK/perf-$name.data" --no-children --sort dso,symbol --stdio -g none 2>/dev/null |
+			grep -E '^ +[0-9.]+%' | sed -E 's/[[:space:]]+$//' | cut -c1-150 | head -40 >"$WORK/perf-$name.txt" || true
 	) &
 	PERF_JOB=$!
 }
@@ -309,6 +311,10 @@ run_setup() {
 	esac
 }
 
+load1="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)"
+if awk -v l="$load1" 'BEGIN { exit !(l > 1.0) }'; then
+	log "warning: 1-minute load average is $load1 before starting: other work on this machine skews the figures"
+fi
 log "building bin/loadgen"
 go build -o "$LOADGEN" ./loadtest/cmd/loadgen
 log "work dir $WORK; setups: $ONLY"

@@ -35,6 +35,7 @@
 #   API_TOKEN        gateways' --api-token                (default: dev-token)
 #   GATEWAY_ARGS     extra gateway flags, e.g. "--adapter sharded --log-level debug"
 #   START_TIMEOUT    seconds to wait for each process to be ready (default: 30)
+#   HAPROXY_CFG      HAProxy configuration                (default: <repo>/deploy/haproxy.cfg)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,7 +53,7 @@ JWT_SECRET="${JWT_SECRET:-dev-secret}"
 API_TOKEN="${API_TOKEN:-dev-token}"
 read -r -a EXTRA_GATEWAY_ARGS <<<"${GATEWAY_ARGS:-}"
 START_TIMEOUT="${START_TIMEOUT:-30}"
-HAPROXY_CFG="$ROOT/deploy/haproxy.cfg"
+HAPROXY_CFG="${HAPROXY_CFG:-$ROOT/deploy/haproxy.cfg}"
 ALERTS="$ROOT/deploy/alerts.yml"
 NODES=3
 
@@ -108,28 +109,31 @@ redis_ping() (
 	[[ "$line" == "+PONG"* ]]
 )
 
-# start_time PID: the process's start time (field 22 of /proc/PID/stat), or
-# nothing where /proc is not available.
-start_time() {
+# proc_stat PID: prints "STATE STARTTIME" (fields 3 and 22 of /proc/PID/stat),
+# or nothing where /proc is not available or PID is gone.
+proc_stat() {
 	local stat rest f
 	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 0
 	rest="${stat##*) }"
 	read -r -a f <<<"$rest"
-	printf '%s' "${f[19]:-}"
+	printf '%s %s' "${f[0]:-}" "${f[19]:-}"
 }
 
-# owned NAME: the pid in pids/NAME.pid is alive and is still the process we
-# started (same start time as recorded in pids/NAME.start), so a recycled pid
-# is never signalled.
+# owned NAME: the pid in pids/NAME.pid is alive (not a zombie waiting for its
+# new parent to reap it) and is still the process we started (same start time
+# as recorded in pids/NAME.start), so a recycled pid is never signalled.
 owned() {
-	local name="$1" pid want
+	local name="$1" pid want st
 	[[ -s "$PIDS/$name.pid" ]] || return 1
 	pid="$(<"$PIDS/$name.pid")"
 	[[ "$pid" =~ ^[0-9]+$ ]] || return 1
 	kill -0 "$pid" 2>/dev/null || return 1
+	[[ -d /proc/$pid ]] || return 0
+	st="$(proc_stat "$pid")"
+	[[ -n "$st" && "${st%% *}" != Z ]] || return 1
 	[[ -s "$PIDS/$name.start" ]] || return 0
 	want="$(<"$PIDS/$name.start")"
-	[[ "$(start_time "$pid")" == "$want" ]]
+	[[ "${st#* }" == "$want" ]]
 }
 
 pid_of() { cat "$PIDS/$1.pid"; }
@@ -138,18 +142,22 @@ pid_of() { cat "$PIDS/$1.pid"; }
 # Ctrl-C reaches only this script, which then stops everything in order), with
 # output in logs/NAME.log, and records its pid.
 launch() {
-	local name="$1" i
+	local name="$1" i st
 	shift
 	rm -f "$PIDS/$name.pid" "$PIDS/$name.start"
-	printf '==== %s: %s\n' "$(date '+%F %T')" "$*" >>"$LOGS/$name.log"
+	local header
+	header="==== $(date '+%F %T') $*"
 	# The inner shell writes its own pid, then becomes CMD (same pid), whether
-	# or not setsid had to fork.
-	# shellcheck disable=SC2016 # $$ and $@ belong to the inner shell
-	setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' \
-		"$PIDS/$name.pid" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
+	# or not setsid had to fork. It writes the header line through the same
+	# file description as CMD, so the offset is past it even if CMD clears
+	# O_APPEND (HAProxy does, making its descriptors non-blocking).
+	# shellcheck disable=SC2016 # $$, $1 and $@ belong to the inner shell
+	setsid bash -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && printf "%s\n" "$1" && shift && exec "$@"' \
+		"$PIDS/$name.pid" "$header" "$@" </dev/null >>"$LOGS/$name.log" 2>&1 &
 	for ((i = 0; i < 100; i++)); do
 		if [[ -s "$PIDS/$name.pid" ]]; then
-			start_time "$(<"$PIDS/$name.pid")" >"$PIDS/$name.start"
+			st="$(proc_stat "$(<"$PIDS/$name.pid")")"
+			printf '%s' "${st#* }" >"$PIDS/$name.start"
 			return 0
 		fi
 		sleep 0.05
@@ -214,14 +222,16 @@ check_prerequisites() {
 	command -v redis-server >/dev/null 2>&1 || die "redis-server not found: run scripts/install-deps.sh"
 	command -v haproxy >/dev/null 2>&1 || die "haproxy not found: run scripts/install-deps.sh"
 	[[ -x "$GATEWAY_BIN" ]] || die "$GATEWAY_BIN not found: run 'make build'"
-	"$GATEWAY_BIN" --help 2>&1 | grep -q -- '-redis ' ||
-		die "$GATEWAY_BIN has no --redis flag: rebuild it ('make build')"
+	local help
+	help="$("$GATEWAY_BIN" --help 2>&1 || true)"
+	[[ "$help" == *" -redis "* ]] || die "$GATEWAY_BIN has no --redis flag: rebuild it ('make build')"
 	case "$PROMETHEUS" in
 	auto) command -v prometheus >/dev/null 2>&1 || PROMETHEUS=off ;;
 	off) ;;
 	*) die "PROMETHEUS must be auto or off" ;;
 	esac
-	local port ports=("$REDIS_PORT" "${GATEWAY_PORT_LIST[@]}" "${ADMIN_PORT_LIST[@]}" "$LB_PORT" "$STATS_PORT")
+	local port
+	local ports=("$REDIS_PORT" "${GATEWAY_PORT_LIST[@]}" "${ADMIN_PORT_LIST[@]}" "$LB_PORT" "$STATS_PORT")
 	[[ "$PROMETHEUS" == off ]] || ports+=("$PROMETHEUS_PORT")
 	for port in "${ports[@]}"; do
 		[[ "$port" =~ ^[0-9]+$ ]] || die "bad port $port"
@@ -296,8 +306,15 @@ start_prometheus() {
 	wait_until prometheus "/-/ready 200" prometheus_ready
 }
 
+# refuse_if_running: a second start must neither disturb nor stop the first
+# cluster, so this runs before any exit trap is set.
+refuse_if_running() {
+	if running; then
+		die "a cluster from $DIR is already running: '$0 stop' first"
+	fi
+}
+
 start_all() {
-	running && die "a cluster from $DIR is already running: '$0 stop' first"
 	check_prerequisites
 	mkdir -p "$PIDS" "$LOGS"
 	start_redis
@@ -312,7 +329,9 @@ stop_all() {
 	[[ -d "$PIDS" ]] || return 0
 	stop_one haproxy 10
 	stop_one prometheus 10
+	# SIGTERM every gateway first, so they drain in parallel.
 	local i
+	log "stopping the gateways (each drains its clients first)"
 	for ((i = 1; i <= NODES; i++)); do
 		if owned "gateway-$i"; then
 			kill -TERM "$(pid_of "gateway-$i")" 2>/dev/null || true
@@ -367,6 +386,7 @@ STOPPING=0
 stop_unless_started() { ((STARTED)) || stop_all; }
 
 cmd_start() {
+	refuse_if_running
 	trap stop_unless_started EXIT
 	start_all
 	STARTED=1
@@ -375,6 +395,7 @@ cmd_start() {
 }
 
 cmd_run() {
+	refuse_if_running
 	trap 'stop_all' EXIT
 	trap 'STOPPING=1' INT TERM
 	start_all

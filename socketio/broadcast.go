@@ -103,6 +103,7 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 		return nil, err
 	}
 	m.Packet.ID = b.nsp.nextAckID()
+	m.AckDeadline, _ = ctx.Deadline()
 	out, err := b.adapter().BroadcastWithAck(ctx, m, b.opts)
 	if err == adapter.ErrAckTimeout {
 		err = ErrAckTimeout

@@ -233,3 +233,9 @@ func (n *Namespace) ServerCount(ctx context.Context) (int, error) {
 
 // Timeout bounds the next EmitWithAck.
 func (n *Namespace) Timeout(d time.Duration) BroadcastOperator { return n.op().Timeout(d) }
+
+// EmitWithAck broadcasts event to every socket of the namespace and waits
+// for their acks until ctx ends.
+func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([][]any, error) {
+	return n.op().EmitWithAck(ctx, event, args...)
+}

@@ -341,3 +341,31 @@ func TestConnectTimeoutClosesIdleConnection(t *testing.T) {
 	c := sitest.Dial(t, url)
 	c.ExpectClosed()
 }
+
+func TestUnansweredAcksAreSwept(t *testing.T) {
+	t.Parallel()
+	connected := make(chan *Socket, 1)
+	_, url := newTestServer(t, onMain(func(s *Socket) { connected <- s }))
+	c := sitest.Dial(t, url)
+	c.Connect("/", "")
+	s := <-connected
+	for i := 0; i < 3*maxPendingBeforeSweep; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		if _, err := s.EmitWithAck(ctx, "never-answered"); !errors.Is(err, ErrAckTimeout) {
+			t.Fatalf("EmitWithAck: %v", err)
+		}
+		cancel()
+		c.Read()
+	}
+	srvAcks := func() int { s.mu.Lock(); defer s.mu.Unlock(); return len(s.acks) }
+	// Broadcasts with acks that time out leave entries behind until swept.
+	for i := 0; i < 3*maxPendingBeforeSweep; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+		_, _ = s.Namespace().EmitWithAck(ctx, "never-answered")
+		cancel()
+		c.Read()
+	}
+	if n := srvAcks(); n > maxPendingBeforeSweep+1 {
+		t.Fatalf("%d pending acks kept for answers nobody waits for", n)
+	}
+}

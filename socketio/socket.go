@@ -35,8 +35,19 @@ type Socket struct {
 	middleware      []func(*Event) error
 	onDisconnect    []func(reason string)
 	onDisconnecting []func(reason string)
-	acks            map[int64]func(args []any)
+	acks            map[int64]pendingAck
 }
+
+// pendingAck is an ack the socket waits for; deadline (if set) is when its
+// sender gave up, after which it is swept.
+type pendingAck struct {
+	fn       func(args []any)
+	deadline time.Time
+}
+
+// maxPendingBeforeSweep is the pending-ack count above which adding one
+// first drops those whose sender gave up.
+const maxPendingBeforeSweep = 64
 
 var _ adapter.Socket = (*Socket)(nil)
 
@@ -53,7 +64,7 @@ func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 		client:   c,
 		done:     make(chan struct{}),
 		handlers: make(map[string]func(*Event)),
-		acks:     make(map[int64]func([]any)),
+		acks:     make(map[int64]pendingAck),
 	}
 	s.handshake = buildHandshake(c, auth)
 	return s
@@ -200,6 +211,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		return nil, err
 	}
 	m.Packet.ID = s.nsp.nextAckID()
+	m.AckDeadline, _ = ctx.Deadline()
 	ch := make(chan []any, 1)
 	if !s.DeliverWithAck(m, func(a []any) { ch <- a }) {
 		return nil, ErrDisconnected
@@ -249,7 +261,15 @@ func (s *Socket) Deliver(m *adapter.Message, volatile bool) bool {
 // DeliverWithAck implements adapter.Socket.
 func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool {
 	s.mu.Lock()
-	s.acks[m.Packet.ID] = onAck
+	if len(s.acks) >= maxPendingBeforeSweep {
+		now := time.Now()
+		for id, p := range s.acks {
+			if !p.deadline.IsZero() && now.After(p.deadline) {
+				delete(s.acks, id)
+			}
+		}
+	}
+	s.acks[m.Packet.ID] = pendingAck{fn: onAck, deadline: m.AckDeadline}
 	s.mu.Unlock()
 	if s.Deliver(m, false) {
 		return true
@@ -327,11 +347,11 @@ func (s *Socket) onPacket(p *parser.Packet) {
 			return
 		}
 		s.mu.Lock()
-		fn := s.acks[p.ID]
+		pending, ok := s.acks[p.ID]
 		delete(s.acks, p.ID)
 		s.mu.Unlock()
-		if fn != nil {
-			fn(args)
+		if ok {
+			pending.fn(args)
 		}
 	case parser.Disconnect:
 		s.cleanup("client namespace disconnect")
@@ -377,7 +397,7 @@ func (s *Socket) cleanup(reason string) {
 	s.mu.Lock()
 	disconnecting := s.onDisconnecting
 	disconnect := s.onDisconnect
-	s.acks = map[int64]func([]any){}
+	s.acks = map[int64]pendingAck{}
 	s.mu.Unlock()
 	for _, fn := range disconnecting {
 		fn(reason)

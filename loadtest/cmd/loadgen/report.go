@@ -324,7 +324,9 @@ func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w("Deliveries/s counts frames received by subscribers during the measurement window; the ratio is\n")
 	w("deliveries of the window's publishes over publishes × subscribers (1 = nothing lost); latency is\n")
 	w("publish-to-receive on one clock. At saturation a closed loop keeps a bounded number of publishes in\n")
-	w("flight, so latency there is queueing at full load, not the latency at a given rate.\n\n")
+	w("flight, so latency there is queueing at full load, not the latency at a given rate. A ratio below 1\n")
+	w("with latencies in seconds means the server fell behind the offered rate and had not delivered the\n")
+	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n\n")
 	w("| Setup | Load | Deliveries/s | Ratio | p50 ms | p90 ms | p99 ms | max ms | Publishes/s | Command |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {

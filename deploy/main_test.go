@@ -1,0 +1,9 @@
+package deploy
+
+import (
+	"testing"
+
+	"github.com/roomcast/roomcast/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }

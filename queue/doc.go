@@ -1,0 +1,37 @@
+// Package queue is Roomcast's per-user durable queue: every user has a
+// stream of the messages that must not be lost, a live feed of the same
+// messages, recovery sessions for disconnected sockets, and durable room
+// membership.
+//
+// Store is the contract; Redis (Redis Streams plus sharded pub/sub, for
+// several nodes) and Memory (one process) implement it with the same
+// semantics:
+//
+//   - Append stores a message in each addressed user's stream and publishes
+//     it live in one atomic step per user, so every live delivery carries
+//     its stream entry ID, which is the offset the client sees. It fails
+//     loudly (ErrUnavailable) when the message cannot be stored.
+//   - Streams are bounded by length (MaxLen) and age (Retention). Read
+//     never returns a partial history: when entries after the requested
+//     offset are gone, or the offset is older than the retention, it
+//     returns ErrOffsetExpired and the session is not recovered.
+//   - Replay hands a reconnecting client over from its backlog to live
+//     delivery without a gap or a duplicate, in order: it subscribes first
+//     and buffers, sends the backlog, then the buffered messages it has not
+//     sent, then live ones.
+//
+// Offsets are stream entry IDs, "<milliseconds>-<sequence>", compared with
+// CompareOffsets. Last gives a fresh session its first offset.
+//
+// # Concurrency
+//
+// Stores are safe for concurrent use. Subscribers' callbacks are called
+// from the Store's delivery goroutine (Redis: one reader per pub/sub
+// connection; Memory: the appending goroutine), one at a time per user and
+// in stream order; they must not block and must not call Append. A Redis
+// Store owns its reader goroutines (one per pub/sub connection) and one
+// housekeeping goroutine; Close stops them and waits. Replay starts no
+// goroutine. Lock order inside the Redis store: an entry's delivery lock,
+// then a connection's write lock, then the hub's map lock; inside Memory: a
+// user's delivery lock, then the store lock.
+package queue

@@ -1,0 +1,546 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/internal/redistest"
+	"github.com/roomcast/roomcast/metrics"
+)
+
+func TestNewRedisConfig(t *testing.T) {
+	t.Parallel()
+	if _, err := NewRedis(RedisConfig{}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("nil client: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	t.Cleanup(func() { _ = c.Close() })
+	if _, err := NewRedis(RedisConfig{Client: c, MaxLen: -1}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("negative MaxLen: %v", err)
+	}
+	r, err := NewRedis(RedisConfig{Client: c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.prefix != "socket.io" || r.maxLen != "10000" || r.retention != DefaultRetention.Milliseconds() || r.maxMembers != DefaultMaxMembers {
+		t.Fatalf("defaults: prefix %q maxLen %s retention %d members %d", r.prefix, r.maxLen, r.retention, r.maxMembers)
+	}
+	if got := r.streamKey("bob"); got != "socket.io:stream:{bob}" {
+		t.Fatalf("stream key %q", got)
+	}
+	if got := r.liveChannel("bob"); got != "socket.io:live:{bob}" {
+		t.Fatalf("live channel %q", got)
+	}
+}
+
+// TestRedisKeys checks the data layout: exact trimming recorded in
+// max-deleted-entry-id, the stream's TTL, sessions with TTL, members set.
+func TestRedisKeys(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{MaxLen: 5, Retention: time.Hour})
+	ctx := testCtx(t)
+	var all []string
+	for i := range 12 {
+		all = append(all, mustAppend(t, st, []string{"bob"}, msgN(i))[0])
+	}
+	key := st.streamKey("bob")
+	if n := client.XLen(ctx, key).Val(); n != 5 {
+		t.Fatalf("XLEN = %d, want exactly MaxLen 5", n)
+	}
+	info, err := client.Do(ctx, "XINFO", "STREAM", key).Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(info, any("max-deleted-entry-id")); i < 0 || info[i+1] != all[6] {
+		t.Fatalf("max-deleted-entry-id in %v, want %s", info, all[6])
+	}
+	if ttl := client.PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("stream TTL %v, want (0, 1h]", ttl)
+	}
+	if err := st.SaveSession(ctx, Session{PID: "p", User: "bob"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := client.PTTL(ctx, st.sessionKey("p")).Val(); ttl <= 0 || ttl > time.Minute {
+		t.Fatalf("session TTL %v", ttl)
+	}
+	if err := st.AddMember(ctx, "room", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := client.ZRange(ctx, st.membersKey("room"), 0, -1).Val(); !slices.Equal(got, []string{"bob"}) {
+		t.Fatalf("members key holds %v", got)
+	}
+}
+
+// TestRedisAgeTrim: entries older than the retention leave the stream on
+// the next append, not only by key expiry.
+func TestRedisAgeTrim(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	const retention = 1500 * time.Millisecond
+	st := newRedisStore(t, client, storeConfig{Retention: retention})
+	ctx := testCtx(t)
+	for i := range 250 {
+		mustAppend(t, st, []string{"u"}, msgN(i))
+	}
+	time.Sleep(retention/2 + 100*time.Millisecond)
+	keep := mustAppend(t, st, []string{"u"}, msgN(250))[0]
+	time.Sleep(retention/2 + 100*time.Millisecond)
+	last := mustAppend(t, st, []string{"u"}, msgN(251))[0]
+	if n := client.XLen(ctx, st.streamKey("u")).Val(); n != 2 {
+		t.Fatalf("XLEN = %d after age trimming, want the 2 recent entries", n)
+	}
+	got, err := st.Read(ctx, "u", keep, 10)
+	if err != nil || len(got) != 1 || got[0].ID != last {
+		t.Fatalf("Read(%s) = %v, %v", keep, ids(got), err)
+	}
+}
+
+func TestEncodeLiveMatchesScript(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{})
+	ctx := testCtx(t)
+	ps := client.SSubscribe(ctx, st.liveChannel("u"))
+	defer ps.Close()
+	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
+		t.Fatal(err)
+	}
+	floor := mustLast(t, st, "u")
+	for _, m := range sample {
+		mustAppend(t, st, []string{"u"}, m)
+	}
+	stored, err := readAll(t, st, "u", floor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range stored {
+		msg, err := ps.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := string(encodeLive(m)); msg.Payload != want {
+			t.Fatalf("script payload %q\nGo encoding    %q", msg.Payload, want)
+		}
+	}
+}
+
+func pubsubClients(t testing.TB, c *redis.Client) int {
+	t.Helper()
+	out, err := c.Do(testCtx(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) != "" {
+			n++
+		}
+	}
+	return n
+}
+
+func shardSubscribers(t testing.TB, c *redis.Client, ch string) int64 {
+	t.Helper()
+	v, err := c.Do(testCtx(t), "PUBSUB", "SHARDNUMSUB", ch).Slice()
+	if err != nil || len(v) != 2 {
+		t.Fatalf("PUBSUB SHARDNUMSUB: %v %v", v, err)
+	}
+	return v[1].(int64)
+}
+
+// TestRedisSharedPubSub: many users' subscriptions share one pub/sub
+// connection; a user left without subscribers is unsubscribed after the
+// idle grace period.
+func TestRedisSharedPubSub(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{})
+	st.hub.period, st.hub.idleGrace = 50*time.Millisecond, 200*time.Millisecond
+	ctx := testCtx(t)
+	var cancels []func()
+	for i := range 50 {
+		cancel, err := st.Subscribe(ctx, fmt.Sprintf("user%d", i), func(Message, error) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cancels = append(cancels, cancel)
+	}
+	if n := pubsubClients(t, client); n != 1 {
+		t.Fatalf("%d pub/sub connections for 50 users, want 1", n)
+	}
+	ch := st.liveChannel("user0")
+	if n := shardSubscribers(t, client, ch); n != 1 {
+		t.Fatalf("%s has %d subscribers", ch, n)
+	}
+	cancels[0]()
+	deadline := time.Now().Add(10 * time.Second)
+	for shardSubscribers(t, client, ch) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("channel still subscribed after its last subscriber left")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := shardSubscribers(t, client, st.liveChannel("user1")); n != 1 {
+		t.Fatalf("other users' channels: %d subscribers", n)
+	}
+	// The user comes back: subscribed again, and delivered to.
+	c := newCollector()
+	cancel, err := st.Subscribe(ctx, "user0", c.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	id := mustAppend(t, st, []string{"user0"}, msgN(1))[0]
+	if got := ids(c.waitN(t, 1)); !slices.Equal(got, []string{id}) {
+		t.Fatalf("got %v", got)
+	}
+	for _, c := range cancels[1:] {
+		c()
+	}
+}
+
+// TestRedisLiveGapFill: the pub/sub connection is killed repeatedly while
+// messages are appended; the subscriber still gets every message exactly
+// once, in order (missed ones are read back from the stream).
+func TestRedisLiveGapFill(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{})
+	ctx := testCtx(t)
+	floor := mustLast(t, st, "u")
+	c := newCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	const total = 600
+	kills := 0
+	for i := range total {
+		mustAppend(t, st, []string{"u"}, msgN(i))
+		if i%100 == 50 {
+			n, err := client.ClientKillByFilter(ctx, "TYPE", "pubsub").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kills += int(n)
+		}
+	}
+	if kills == 0 {
+		t.Fatal("no pub/sub connection was killed")
+	}
+	got := c.waitN(t, total)
+	time.Sleep(100 * time.Millisecond)
+	got, errs := c.snapshot()
+	stored, err := readAll(t, st, "u", floor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(errs) != 0 || !slices.Equal(ids(got), ids(stored)) {
+		t.Fatalf("after %d kills: live %d messages (errors %v), stream %d; sequences differ", kills, len(got), errs, len(stored))
+	}
+}
+
+// TestRedisLiveGap: when the entries missed during a pub/sub outage were
+// trimmed before they could be read back, the subscription ends with
+// ErrGap instead of skipping them silently.
+func TestRedisLiveGap(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{MaxLen: 5})
+	ctx := testCtx(t)
+	block := make(chan struct{})
+	var once sync.Once
+	c := newCollector()
+	cancel, err := st.Subscribe(ctx, "u", func(m Message, err error) {
+		once.Do(func() { <-block }) // hold the reader on the first message
+		c.fn(m, err)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	mustAppend(t, st, []string{"u"}, msgN(0))
+	time.Sleep(100 * time.Millisecond) // the reader is now blocked in fn
+	// Redis drops the subscription; what is appended now reaches nobody
+	// and is trimmed (MaxLen 5) before the store can read it back.
+	if _, err := client.ClientKillByFilter(ctx, "TYPE", "pubsub").Result(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 20; i++ {
+		mustAppend(t, st, []string{"u"}, msgN(i))
+	}
+	close(block)
+	c.waitFor(t, "ErrGap", func(_ []Message, errs []error) bool { return len(errs) > 0 })
+	msgs, errs := c.snapshot()
+	if len(errs) != 1 || !errors.Is(errs[0], ErrGap) {
+		t.Fatalf("errors %v, want one ErrGap", errs)
+	}
+	for i := 1; i < len(msgs); i++ {
+		if c, _ := CompareOffsets(msgs[i-1].ID, msgs[i].ID); c >= 0 {
+			t.Fatalf("deliveries out of order before the gap: %v", ids(msgs))
+		}
+	}
+	// A new subscription works.
+	c2 := newCollector()
+	cancel2, err := st.Subscribe(ctx, "u", c2.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel2()
+	id := mustAppend(t, st, []string{"u"}, msgN(99))[0]
+	if got := ids(c2.waitN(t, 1)); !slices.Equal(got, []string{id}) {
+		t.Fatalf("new subscription got %v", got)
+	}
+}
+
+// TestRedisKillRestart: with Redis down, Append, Read, Ready and Subscribe
+// fail with ErrUnavailable (never silently); once it is back everything
+// works again, including a subscription made before the outage.
+func TestRedisKillRestart(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	reg := prometheus.NewRegistry()
+	met, err := metrics.New(reg, metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewRedis(RedisConfig{Client: client, Prefix: uniquePrefix(), Metrics: met, Logger: quietLog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	ctx := testCtx(t)
+	c := newCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	first := mustAppend(t, st, []string{"u", "v"}, msgN(0))
+	c.waitN(t, 1)
+	if got := testutil.ToFloat64(met.QueueAppends); got != 2 {
+		t.Fatalf("roomcast_queue_appends_total = %v, want 2", got)
+	}
+
+	srv.Kill()
+	down, stop := context.WithTimeout(ctx, 5*time.Second)
+	defer stop()
+	if ids, err := st.Append(down, []string{"u", "v"}, msgN(1)); !errors.Is(err, ErrUnavailable) || ids[0] != "" || ids[1] != "" {
+		t.Fatalf("Append with Redis down = %v, %v; want ErrUnavailable", ids, err)
+	}
+	if _, err := st.Read(down, "u", first[0], 10); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Read with Redis down: %v", err)
+	}
+	if err := st.Ready(down); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Ready with Redis down: %v", err)
+	}
+	if _, err := st.Subscribe(down, "w", func(Message, error) {}); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("Subscribe with Redis down: %v", err)
+	}
+	if got := testutil.ToFloat64(met.RedisErrors.WithLabelValues("xadd")); got < 1 {
+		t.Fatalf("roomcast_redis_errors_total{operation=xadd} = %v", got)
+	}
+	if got := testutil.ToFloat64(met.QueueAppends); got != 2 {
+		t.Fatalf("failed appends were counted: %v", got)
+	}
+
+	srv.Restart()
+	var id string
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ids, err := st.Append(ctx, []string{"u"}, msgN(2))
+		if err == nil {
+			id = ids[0]
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Append after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := st.Ready(ctx); err != nil {
+		t.Fatalf("Ready after restart: %v", err)
+	}
+	got := c.waitN(t, 2)
+	if got[1].ID != id {
+		t.Fatalf("the subscription made before the outage got %v, want %s second", ids(got), id)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if msgs, errs := c.snapshot(); len(msgs) != 2 || len(errs) != 0 {
+		t.Fatalf("subscriber got %d messages, errors %v", len(msgs), errs)
+	}
+}
+
+// TestRedisAOFDurability: Redis runs with AOF (appendfsync always) and is
+// killed while writers append; after a restart every message whose Append
+// returned nil is readable, unchanged and in order.
+func TestRedisAOFDurability(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{})
+	ctx := testCtx(t)
+	users := []string{"a", "b", "c", "d"}
+	floors := map[string]string{}
+	for _, u := range users {
+		floors[u] = mustLast(t, st, u)
+	}
+	var (
+		mu      sync.Mutex
+		acked   = map[string]map[string]Message{} // user -> id -> message
+		failed  int
+		stopped = make(chan struct{})
+		wg      sync.WaitGroup
+	)
+	for _, u := range users {
+		acked[u] = map[string]Message{}
+	}
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopped:
+					return
+				default:
+				}
+				to := []string{users[w], users[(w+1)%len(users)]}
+				m := Message{Namespace: "/", Event: "e", Data: []byte(fmt.Sprintf(`["w%d-%d"]`, w, i)),
+					Attachments: [][]byte{{byte(w), byte(i)}}}
+				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				got, err := st.Append(actx, to, m)
+				cancel()
+				mu.Lock()
+				if err != nil {
+					failed++
+				}
+				for j, id := range got {
+					if id != "" {
+						m.ID = id
+						acked[to[j]][id] = m
+					}
+				}
+				mu.Unlock()
+				if err != nil {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	time.Sleep(400 * time.Millisecond)
+	srv.Kill()
+	time.Sleep(300 * time.Millisecond)
+	close(stopped)
+	wg.Wait()
+	srv.Restart()
+
+	total := 0
+	for _, u := range users {
+		stored, err := readAll(t, st, u, floors[u])
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		byID := map[string]Message{}
+		for _, m := range stored {
+			byID[m.ID] = m
+		}
+		for id, m := range acked[u] {
+			s, ok := byID[id]
+			if !ok {
+				t.Fatalf("%s: acknowledged message %s lost after the restart", u, id)
+			}
+			if !sameMessage(s, m) {
+				t.Fatalf("%s: message %s changed: %+v, want %+v", u, id, s, m)
+			}
+		}
+		total += len(acked[u])
+	}
+	if total == 0 || failed == 0 {
+		t.Fatalf("test did not exercise the crash: %d acknowledged, %d failed", total, failed)
+	}
+	t.Logf("%d acknowledged appends all survived; %d appends failed during the outage", total, failed)
+}
+
+// TestRedisCluster runs the live path and Replay on a three-master Redis
+// Cluster: users spread over all slots, one pub/sub connection per master.
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	cl := redistest.StartCluster(t)
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), DialTimeout: time.Second,
+		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
+	t.Cleanup(func() { _ = cc.Close() })
+	st := newRedisStore(t, cc, storeConfig{MaxLen: 50})
+	ctx := testCtx(t)
+	var users []string
+	cols := map[string]*collector{}
+	for i := range 30 {
+		u := fmt.Sprintf("user-%d", i)
+		users = append(users, u)
+		cols[u] = newCollector()
+		cancel, err := st.Subscribe(ctx, u, cols[u].fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cancel)
+	}
+	floor := mustLast(t, st, users[0])
+	want := map[string][]string{}
+	for i := range 3 {
+		got := mustAppend(t, st, users, msgN(i))
+		for j, u := range users {
+			want[u] = append(want[u], got[j])
+		}
+	}
+	for _, u := range users {
+		if got := ids(cols[u].waitN(t, 3)); !slices.Equal(got, want[u]) {
+			t.Fatalf("%s live %v, want %v", u, got, want[u])
+		}
+	}
+	stored, err := readAll(t, st, users[0], floor)
+	if err != nil || !slices.Equal(ids(stored), want[users[0]]) {
+		t.Fatalf("Read on the cluster = %v, %v", ids(stored), err)
+	}
+	conns := 0
+	for _, n := range cl.Nodes {
+		c := testClient(t, n.Addr())
+		conns += pubsubClients(t, c)
+	}
+	if conns != len(cl.Nodes) {
+		t.Fatalf("%d pub/sub connections for 3 masters", conns)
+	}
+	// Replay with a concurrent appender on one user.
+	rc := newCollector()
+	stop, err := Replay(ctx, st, users[1], mustLast(t, st, users[1]), 2, func(m Message) error { rc.fn(m, nil); return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	var more []string
+	for i := range 5 {
+		more = append(more, mustAppend(t, st, []string{users[1]}, msgN(10+i))[0])
+	}
+	if got := ids(rc.waitN(t, 5)); !slices.Equal(got, more) {
+		t.Fatalf("replay on the cluster got %v, want %v", got, more)
+	}
+}

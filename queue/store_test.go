@@ -1,0 +1,505 @@
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The contract every Store implements, run against Memory and against a
+// real redis-server.
+
+func TestMemoryContract(t *testing.T) {
+	t.Parallel()
+	runContract(t, memoryFactory)
+}
+
+func TestRedisContract(t *testing.T) {
+	t.Parallel()
+	runContract(t, redisFactory(t))
+}
+
+func runContract(t *testing.T, newStore factory) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, newStore factory)
+	}{
+		{"AppendRead", testAppendRead},
+		{"AppendManyUsers", testAppendManyUsers},
+		{"Offsets", testOffsets},
+		{"MaxLen", testMaxLen},
+		{"Retention", testRetention},
+		{"Live", testLive},
+		{"LiveMatchesRead", testLiveMatchesRead},
+		{"Sessions", testSessions},
+		{"Members", testMembers},
+		{"Close", testClose},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore)
+		})
+	}
+}
+
+var sample = []Message{
+	{Namespace: "/", Event: "chat", Data: json.RawMessage(`["hello",{"n":1}]`)},
+	{Namespace: "/admin", Event: "file", Data: json.RawMessage(`["f",{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}]`),
+		Attachments: [][]byte{{0, 1, 2, 255, ':', '9'}, {}}},
+	{Namespace: "/", Event: "", Data: nil},
+	{Namespace: "/ünï", Event: "8:colon:", Data: json.RawMessage(`["12:x"]`)},
+	{Namespace: "/", Event: "big", Data: json.RawMessage(`["` + string(make([]byte, 0)) + `x"]`), Attachments: [][]byte{make([]byte, 70000)}},
+}
+
+func testAppendRead(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	floor := mustLast(t, st, "alice")
+	if got, err := st.Read(ctx, "alice", floor, 10); err != nil || len(got) != 0 {
+		t.Fatalf("Read of an empty stream = %v, %v; want nothing", got, err)
+	}
+	var want []Message
+	prev := floor
+	for _, m := range sample {
+		id := mustAppend(t, st, []string{"alice"}, m)[0]
+		if c, err := CompareOffsets(prev, id); err != nil || c != -1 {
+			t.Fatalf("id %s does not follow %s (%d, %v)", id, prev, c, err)
+		}
+		prev = id
+		m.ID = id
+		want = append(want, m)
+	}
+	if last := mustLast(t, st, "alice"); last != prev {
+		t.Fatalf("Last = %s, want %s", last, prev)
+	}
+	tests := []struct {
+		after string
+		limit int
+		want  []Message
+	}{
+		{floor, 100, want},
+		{floor, 2, want[:2]},
+		{floor, 0, want}, // default page size
+		{want[1].ID, 100, want[2:]},
+		{want[3].ID, 1, want[4:5]},
+		{want[4].ID, 100, nil},
+	}
+	for _, tc := range tests {
+		got, err := st.Read(ctx, "alice", tc.after, tc.limit)
+		if err != nil {
+			t.Fatalf("Read(%s, %d): %v", tc.after, tc.limit, err)
+		}
+		if len(got) != len(tc.want) {
+			t.Fatalf("Read(%s, %d) = %d messages, want %d", tc.after, tc.limit, len(got), len(tc.want))
+		}
+		for i := range got {
+			if !sameMessage(got[i], tc.want[i]) {
+				t.Fatalf("Read(%s)[%d] = %+v, want %+v", tc.after, i, got[i], tc.want[i])
+			}
+		}
+	}
+	// Another user's stream is separate.
+	if got, err := st.Read(ctx, "bob", floor, 10); err != nil || len(got) != 0 {
+		t.Fatalf("bob's stream = %v, %v", got, err)
+	}
+}
+
+func testAppendManyUsers(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	users := []string{"u1", "u2", "u1", "u3", "{weird}user", "a}b"}
+	floors := map[string]string{}
+	for _, u := range users {
+		floors[u] = mustLast(t, st, u)
+	}
+	got := mustAppend(t, st, users, sample[0])
+	if got[0] != got[2] {
+		t.Fatalf("a user listed twice got two ids: %v", got)
+	}
+	for i, u := range users {
+		msgs, err := st.Read(ctx, u, floors[u], 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 1 || msgs[0].ID != got[i] {
+			t.Fatalf("%s's stream = %v, want the one entry %s", u, ids(msgs), got[i])
+		}
+	}
+	if out, err := st.Append(ctx, nil, sample[0]); err != nil || len(out) != 0 {
+		t.Fatalf("Append to nobody = %v, %v", out, err)
+	}
+	if _, err := st.Append(ctx, []string{"u1", ""}, sample[0]); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Append to an empty user: %v", err)
+	}
+}
+
+func testOffsets(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	for _, bad := range []string{"", "abc", "1", "1-", "-1", "01-0", "1-01", "1-x", "+1-0", "1--1", "99999999999999999999-0"} {
+		if _, err := st.Read(ctx, "u", bad, 10); !errors.Is(err, ErrInvalidOffset) {
+			t.Errorf("Read(%q) = %v, want ErrInvalidOffset", bad, err)
+		}
+	}
+	floor := mustLast(t, st, "u")
+	fl, _ := parseID(floor)
+	future := entryID{ms: fl.ms + 3600_000}.String()
+	expired := []struct{ name, after string }{
+		{"zero offset (older than any retention)", "0-0"},
+		{"a year ago", entryID{ms: fl.ms - 365*24*3600_000}.String()},
+		{"future, missing stream", future},
+	}
+	for _, tc := range expired {
+		if _, err := st.Read(ctx, "u", tc.after, 10); !errors.Is(err, ErrOffsetExpired) {
+			t.Errorf("%s: Read(%s) = %v, want ErrOffsetExpired", tc.name, tc.after, err)
+		}
+	}
+	id := mustAppend(t, st, []string{"u"}, sample[0])[0]
+	if _, err := st.Read(ctx, "u", future, 10); !errors.Is(err, ErrOffsetExpired) {
+		t.Errorf("future offset on an existing stream: %v", err)
+	}
+	// An offset between the floor and the entry is valid.
+	if got, err := st.Read(ctx, "u", floor, 10); err != nil || len(got) != 1 || got[0].ID != id {
+		t.Fatalf("Read(floor) = %v, %v", got, err)
+	}
+	// Comparison.
+	cases := []struct {
+		a, b string
+		want int
+	}{
+		{"1-0", "1-0", 0}, {"1-1", "1-0", 1}, {"1-0", "2-0", -1}, {"10-0", "9-5", 1},
+		{"5-18446744073709551615", "6-0", -1}, {"5-9", "5-10", -1},
+	}
+	for _, c := range cases {
+		if got, err := CompareOffsets(c.a, c.b); err != nil || got != c.want {
+			t.Errorf("CompareOffsets(%s, %s) = %d, %v; want %d", c.a, c.b, got, err, c.want)
+		}
+	}
+	if _, err := CompareOffsets("x", "1-0"); !errors.Is(err, ErrInvalidOffset) {
+		t.Errorf("CompareOffsets of garbage: %v", err)
+	}
+}
+
+// testMaxLen checks length trimming and that Read never returns a partial
+// history: from any offset it returns exactly the rest of the stream or
+// ErrOffsetExpired.
+func testMaxLen(t *testing.T, newStore factory) {
+	const maxLen, n = 10, 400
+	st := newStore(t, storeConfig{MaxLen: maxLen})
+	floor := mustLast(t, st, "u")
+	all := make([]string, n)
+	for i := range n {
+		all[i] = mustAppend(t, st, []string{"u"}, msgN(i))[0]
+	}
+	if _, err := readAll(t, st, "u", floor); !errors.Is(err, ErrOffsetExpired) {
+		t.Fatalf("Read from before the first entry: %v, want ErrOffsetExpired", err)
+	}
+	if _, err := readAll(t, st, "u", all[0]); !errors.Is(err, ErrOffsetExpired) {
+		t.Fatalf("Read from the first entry: %v, want ErrOffsetExpired", err)
+	}
+	expiredSeen := 0
+	for i := 0; i < n; i += 7 {
+		got, err := readAll(t, st, "u", all[i])
+		if errors.Is(err, ErrOffsetExpired) {
+			expiredSeen++
+			if i >= n-maxLen-1 {
+				t.Fatalf("offset %d of %d expired, but MaxLen %d must keep it", i, n, maxLen)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(got), all[i+1:]) {
+			t.Fatalf("Read(all[%d]) returned %d entries, want exactly the %d after it", i, len(got), n-i-1)
+		}
+	}
+	if expiredSeen == 0 {
+		t.Fatal("no offset expired: the stream was not trimmed")
+	}
+	// The stream holds exactly the newest MaxLen entries.
+	got, err := readAll(t, st, "u", all[n-maxLen-1])
+	if err != nil || len(got) != maxLen {
+		t.Fatalf("Read of the last %d entries = %d, %v", maxLen, len(got), err)
+	}
+	if _, err := readAll(t, st, "u", all[n-maxLen-2]); !errors.Is(err, ErrOffsetExpired) {
+		t.Fatalf("Read from just before the last %d entries = %v, want ErrOffsetExpired", maxLen, err)
+	}
+}
+
+func testRetention(t *testing.T, newStore factory) {
+	const retention = 2 * time.Second
+	st := newStore(t, storeConfig{Retention: retention})
+	ctx := testCtx(t)
+	floor := mustLast(t, st, "u")
+	first := mustAppend(t, st, []string{"u"}, msgN(1))[0]
+	if got, err := st.Read(ctx, "u", floor, 10); err != nil || len(got) != 1 {
+		t.Fatalf("fresh Read = %v, %v", got, err)
+	}
+	time.Sleep(retention + 300*time.Millisecond)
+	// The stream expired as a whole: no appends for Retention.
+	if last := mustLast(t, st, "u"); last == first {
+		t.Fatalf("Last = %s after the stream expired; want a new floor", last)
+	} else if c, _ := CompareOffsets(first, last); c != -1 {
+		t.Fatalf("floor %s after expiry precedes the old entry %s", last, first)
+	}
+	for _, off := range []string{floor, first} {
+		if _, err := st.Read(ctx, "u", off, 10); !errors.Is(err, ErrOffsetExpired) {
+			t.Fatalf("Read(%s) after retention = %v, want ErrOffsetExpired", off, err)
+		}
+	}
+	// A new stream is not mistaken for the continuation of the old one.
+	second := mustAppend(t, st, []string{"u"}, msgN(2))[0]
+	if _, err := st.Read(ctx, "u", first, 10); !errors.Is(err, ErrOffsetExpired) {
+		t.Fatalf("Read(old offset) after the stream was recreated = %v, want ErrOffsetExpired", err)
+	}
+	// Age trimming while the stream is in use: first entries age out, the
+	// ones within retention stay readable.
+	mid := mustAppend(t, st, []string{"u"}, msgN(3))[0]
+	time.Sleep(retention / 2)
+	third := mustAppend(t, st, []string{"u"}, msgN(4))[0]
+	time.Sleep(retention/2 + 200*time.Millisecond)
+	mustAppend(t, st, []string{"u"}, msgN(5))
+	if _, err := st.Read(ctx, "u", second, 10); !errors.Is(err, ErrOffsetExpired) {
+		t.Fatalf("Read(%s) older than retention = %v", second, err)
+	}
+	if _, err := st.Read(ctx, "u", mid, 10); !errors.Is(err, ErrOffsetExpired) {
+		t.Fatalf("Read(%s) older than retention = %v", mid, err)
+	}
+	got, err := st.Read(ctx, "u", third, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("Read(%s) within retention = %v, %v", third, ids(got), err)
+	}
+}
+
+func testLive(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	a, b, other := newCollector(), newCollector(), newCollector()
+	cancelA, err := st.Subscribe(ctx, "u", a.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancelB, err := st.Subscribe(ctx, "u", b.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelB()
+	cancelO, err := st.Subscribe(ctx, "other", other.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancelO()
+	var want []string
+	for i := range 3 {
+		want = append(want, mustAppend(t, st, []string{"u"}, msgN(i))[0])
+	}
+	for _, c := range []*collector{a, b} {
+		if got := ids(c.waitN(t, 3)); !slices.Equal(got, want) {
+			t.Fatalf("live ids %v, want %v", got, want)
+		}
+	}
+	cancelA()
+	cancelA() // idempotent
+	want = append(want, mustAppend(t, st, []string{"u"}, msgN(3))[0])
+	oid := mustAppend(t, st, []string{"other"}, msgN(9))[0]
+	if got := ids(b.waitN(t, 4)); !slices.Equal(got, want) {
+		t.Fatalf("live ids after a cancel %v, want %v", got, want)
+	}
+	if got := ids(other.waitN(t, 1)); !slices.Equal(got, []string{oid}) {
+		t.Fatalf("other user got %v", got)
+	}
+	// Let a stray delivery show up before checking nothing came.
+	time.Sleep(100 * time.Millisecond)
+	if msgs, errs := a.snapshot(); len(msgs) != 3 || len(errs) != 0 {
+		t.Fatalf("cancelled subscriber got %d messages, errors %v", len(msgs), errs)
+	}
+	if msgs, _ := other.snapshot(); len(msgs) != 1 {
+		t.Fatalf("other user got %d messages", len(msgs))
+	}
+	if _, err := st.Subscribe(ctx, "", a.fn); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Subscribe of an empty user: %v", err)
+	}
+}
+
+// testLiveMatchesRead: each live delivery is the stored entry, same ID and
+// content, in stream order, even with concurrent appenders.
+func testLiveMatchesRead(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	floor := mustLast(t, st, "u")
+	c := newCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	const writers, each = 4, 50
+	done := make(chan error, writers)
+	for w := range writers {
+		go func() {
+			for i := range each {
+				m := sample[(w+i)%len(sample)]
+				if _, err := st.Append(ctx, []string{"u", "v" + strconv.Itoa(w)}, m); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for range writers {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := c.waitN(t, writers*each)
+	stored, err := readAll(t, st, "u", floor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != len(stored) {
+		t.Fatalf("live %d, stored %d", len(live), len(stored))
+	}
+	for i := range live {
+		if !sameMessage(live[i], stored[i]) {
+			t.Fatalf("live[%d] = %s, stored %s", i, live[i].ID, stored[i].ID)
+		}
+	}
+}
+
+func testSessions(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	s := Session{PID: "p1", SID: "s1", User: "alice", Namespace: "/chat", Rooms: []string{"a", "b"},
+		Data: json.RawMessage(`{"k":[1,2]}`), Offset: "1700000000000-3"}
+	if err := st.SaveSession(ctx, s, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.LoadSession(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("LoadSession = %+v, want %+v", got, s)
+	}
+	// Loading does not consume it; saving replaces it.
+	s.Offset = "1700000000001-0"
+	if err := st.SaveSession(ctx, s, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.LoadSession(ctx, "p1"); err != nil || got.Offset != s.Offset {
+		t.Fatalf("after replace: %+v, %v", got, err)
+	}
+	if err := st.DeleteSession(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.LoadSession(ctx, "p1"); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if _, err := st.LoadSession(ctx, "nope"); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("unknown pid: %v", err)
+	}
+	// TTL.
+	if err := st.SaveSession(ctx, Session{PID: "short", User: "u"}, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.LoadSession(ctx, "short"); err != nil {
+		t.Fatalf("before its TTL: %v", err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, err := st.LoadSession(ctx, "short"); !errors.Is(err, ErrSessionNotFound) {
+		t.Fatalf("after its TTL: %v", err)
+	}
+	for _, bad := range []struct {
+		s   Session
+		ttl time.Duration
+	}{{Session{}, time.Minute}, {Session{PID: "x"}, 0}} {
+		if err := st.SaveSession(ctx, bad.s, bad.ttl); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("SaveSession(%+v, %v) = %v", bad.s, bad.ttl, err)
+		}
+	}
+}
+
+func testMembers(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{MaxMembers: 3})
+	ctx := testCtx(t)
+	steps := []struct {
+		op, room, user string
+		wantErr        error
+		want           []string // Members(room, 0) afterwards
+	}{
+		{"add", "r", "carol", nil, []string{"carol"}},
+		{"add", "r", "alice", nil, []string{"alice", "carol"}},
+		{"add", "r", "alice", nil, []string{"alice", "carol"}},
+		{"add", "r", "bob", nil, []string{"alice", "bob", "carol"}},
+		{"add", "r", "dave", ErrRoomFull, []string{"alice", "bob", "carol"}},
+		{"add", "r", "bob", nil, []string{"alice", "bob", "carol"}}, // a member may re-join a full room
+		{"remove", "r", "bob", nil, []string{"alice", "carol"}},
+		{"remove", "r", "bob", nil, []string{"alice", "carol"}},
+		{"add", "r", "dave", nil, []string{"alice", "carol", "dave"}},
+		{"add", "r2", "alice", nil, []string{"alice"}},
+		{"add", "", "alice", ErrInvalidArgument, nil},
+	}
+	for i, s := range steps {
+		var err error
+		if s.op == "add" {
+			err = st.AddMember(ctx, s.room, s.user)
+		} else {
+			err = st.RemoveMember(ctx, s.room, s.user)
+		}
+		if !errors.Is(err, s.wantErr) || (s.wantErr == nil && err != nil) {
+			t.Fatalf("step %d %s(%s, %s) = %v, want %v", i, s.op, s.room, s.user, err, s.wantErr)
+		}
+		if s.room == "" {
+			continue
+		}
+		got, err := st.Members(ctx, s.room, 0)
+		if err != nil || !slices.Equal(got, s.want) {
+			t.Fatalf("step %d: Members(%s) = %v, %v; want %v", i, s.room, got, err, s.want)
+		}
+	}
+	if got, err := st.Members(ctx, "r", 2); err != nil || !slices.Equal(got, []string{"alice", "carol"}) {
+		t.Fatalf("Members(limit 2) = %v, %v", got, err)
+	}
+	if got, err := st.Members(ctx, "empty", 0); err != nil || len(got) != 0 {
+		t.Fatalf("Members of an unknown room = %v, %v", got, err)
+	}
+}
+
+func testClose(t *testing.T, newStore factory) {
+	st := newStore(t, storeConfig{})
+	ctx := testCtx(t)
+	if err := st.Ready(ctx); err != nil {
+		t.Fatalf("Ready: %v", err)
+	}
+	c := newCollector()
+	if _, err := st.Subscribe(ctx, "u", c.fn); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, errs := c.snapshot()
+	if len(errs) != 1 || !errors.Is(errs[0], ErrClosed) {
+		t.Fatalf("subscriber errors after Close = %v, want one ErrClosed", errs)
+	}
+	checks := map[string]error{}
+	_, checks["Append"] = st.Append(ctx, []string{"u"}, sample[0])
+	_, checks["Read"] = st.Read(ctx, "u", "1-0", 1)
+	_, checks["Subscribe"] = st.Subscribe(ctx, "u", c.fn)
+	checks["Ready"] = st.Ready(ctx)
+	for name, err := range checks {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close = %v, want ErrClosed", name, err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
