@@ -46,7 +46,11 @@ FUZZ_TARGETS := \
 	./engineio:FuzzDecodePayload \
 	./internal/parser:FuzzDecoder \
 	./internal/auth:FuzzVerify \
-	./internal/auth:FuzzMatch
+	./internal/auth:FuzzVerifyClaims \
+	./internal/auth:FuzzMatch \
+	./internal/parser:FuzzArgs \
+	./internal/msgpack:FuzzDecode \
+	./adapter:FuzzDecodeMessage
 
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -21,4 +21,9 @@
 // connection's queue lock: room shard, then connection. Socket implementations
 // must not call back into the adapter from Deliver; a socket closed for being
 // slow leaves its rooms from another goroutine.
+//
+// The Redis adapters add, outermost first: the sharded adapter's room lock,
+// then the subscriber lock, then go-redis's PubSub lock. The subscriber lock
+// is never held while calling into a namespace; remote broadcasts are applied
+// with Memory.DeliverLocal, under the room shard locks only.
 package adapter

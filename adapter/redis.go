@@ -63,6 +63,35 @@ type RedisConfig struct {
 // Redis is the classic Redis adapter of one node, wire-compatible with
 // @socket.io/redis-adapter 8.x: its Factory creates the adapter of each
 // namespace, and every namespace shares one pub/sub connection.
+//
+// # Wire format
+//
+// A broadcast is published on <prefix>#<nsp># (or <prefix>#<nsp>#<room>#
+// when it names exactly one room) as MessagePack [uid, packet, opts], and
+// every node PSUBSCRIBEs <prefix>#<nsp>#*. Requests (types 0-9 of 8.x) go to
+// <prefix>-request#<nsp>#, JSON or MessagePack as 8.x encodes each; replies
+// to <prefix>-response#<nsp># (or the requester's own
+// <prefix>-response#<nsp>#<uid>#). Roomcast's replies add "args" (every
+// argument of an ack, where Node servers read only the first) and fetch
+// answers "node"; Node servers ignore both.
+//
+// # Redis faults
+//
+// When Redis goes away, Ready fails at once; the pub/sub connection is
+// re-made with backoff (100 ms doubling to 2 s) and everything re-subscribed
+// on it; local delivery goes on; cluster-wide operations fail with errors
+// wrapping ErrUnavailable (Broadcast after delivering locally), each counted
+// in roomcast_redis_errors_total. Nothing grows while Redis is away.
+//
+// # Concurrency
+//
+// Redis and its namespace adapters are safe for concurrent use. Goroutines,
+// all stopped by Close: the pub/sub supervisor and its reader, a node
+// registry heartbeat, and four reply workers. The reader decodes received
+// broadcasts and hands them to the local sockets itself, in the order Redis
+// sent them; replies to other nodes' requests and the serverSideEmit
+// handlers run on the reply workers (a handler that blocks holds one up; a
+// full queue of 4096 drops a reply and counts it as a publish error).
 type Redis struct {
 	b           *broker
 	specificRes bool

@@ -143,7 +143,11 @@ func newBroker(ctx context.Context, cfg brokerConfig) (*broker, error) {
 			}
 		}
 	}
-	b.sub = newSubscriber(cfg.client, cfg.sharded, b.log, b.dispatch, b.subFailed, b.subRecovered)
+	b.sub = newSubscriber(cfg.client, cfg.sharded, b.log, b.dispatch, b.subFailed, b.subRecovered, func(d time.Duration) {
+		if m, ok := b.ops[opSubscribe]; ok {
+			m.dur.Observe(d.Seconds())
+		}
+	})
 	for range replyWorkers {
 		b.wg.Add(1)
 		go b.work()
@@ -310,11 +314,6 @@ func (b *broker) nextAckID(nsp Namespace) int64 {
 		return src.NextAckID()
 	}
 	return fallbackAckIDBase + b.ackIDs.Add(1)
-}
-
-// requestContext bounds ctx by the request timeout.
-func (b *broker) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, b.timeout)
 }
 
 // subscribers counts the subscribers of channel (PUBSUB NUMSUB, or

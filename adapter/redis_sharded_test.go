@@ -202,3 +202,78 @@ func TestShardedCluster(t *testing.T) {
 		m.c.expectSilence(200 * time.Millisecond)
 	}
 }
+
+// TestShardedClusterOutage: the master that holds a room's channel dies and
+// comes back; the nodes report not ready meanwhile, then re-subscribe on it
+// (one SSUBSCRIBE per channel, on the slot's master) and the room's
+// broadcasts flow again.
+func TestShardedClusterOutage(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	cfg := fleetConfig{kind: sharded, newClient: func(name string) redis.UniversalClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ClientName: name, MaxRetries: 1})
+	}}
+	nodes := startFleet(t, 2, cfg)
+	a, b := nodes[0].dial("fragile"), nodes[1].dial("fragile")
+	ch, _ := nodes[0].nsp().Adapter().(*adapter.ShardedAdapter).RoomChannel("fragile")
+	waitFor(t, "subscribers", func() bool { return shardSubscribers(t, nodes[0], ch) == 2 })
+	m, err := nodes[0].client.(*redis.ClusterClient).MasterForKey(context.Background(), ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim *redistest.Server
+	for _, s := range cl.Nodes {
+		if s.Addr() == m.Options().Addr {
+			victim = s
+		}
+	}
+	if victim == nil {
+		t.Fatalf("no cluster node at %s", m.Options().Addr)
+	}
+
+	victim.Kill()
+	for _, n := range nodes {
+		waitForWithin(t, 5*time.Second, n.name+" not ready", func() bool {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			return n.mgr.Ready(ctx) != nil
+		})
+	}
+	victim.Restart()
+	back := time.Now()
+	for _, n := range nodes {
+		n.waitReady()
+	}
+	t.Logf("ready again %v after the master came back", time.Since(back).Round(time.Millisecond))
+	waitForWithin(t, 10*time.Second, "subscribers again", func() bool { return shardSubscribers(t, nodes[0], ch) == 2 })
+	waitForWithin(t, 10*time.Second, "publish accepted", func() bool {
+		return nodes[0].nsp().To("fragile").Emit("back") == nil
+	})
+	a.expect("back", "")
+	b.expect("back", "")
+}
+
+// TestClassicOnCluster: the classic adapter over a Redis Cluster client
+// (PUBLISH reaches every node of the cluster; PUBSUB NUMSUB is summed).
+func TestClassicOnCluster(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	cfg := fleetConfig{kind: classic, newClient: func(name string) redis.UniversalClient {
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), ClientName: name})
+	}}
+	nodes := startFleet(t, 3, cfg)
+	var clients []*client
+	for _, n := range nodes {
+		clients = append(clients, n.dial("r"))
+	}
+	if err := nodes[1].nsp().To("r").Emit("news", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range clients {
+		c.expect("news", `"x"`)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	socks, err := nodes[2].nsp().FetchSockets(ctx)
+	if err != nil || len(socks) != 3 {
+		t.Fatalf("FetchSockets = %d, %v", len(socks), err)
+	}
+}

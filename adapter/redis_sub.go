@@ -39,7 +39,11 @@ const (
 	subDialTimeout = 5 * time.Second
 )
 
-var errSlotMoved = errors.New("adapter: shard channel moved to another node")
+var (
+	errSlotMoved     = errors.New("adapter: shard channel moved to another node")
+	errNotSubscribed = fmt.Errorf("%w: subscriptions not established yet", ErrUnavailable)
+	errNotConfirmed  = fmt.Errorf("%w: subscriptions not confirmed yet", ErrUnavailable)
+)
 
 // subscriber holds the pub/sub connection(s) a node shares between all its
 // namespaces, and re-establishes them after a failure.
@@ -61,8 +65,9 @@ type subscriber struct {
 	// a Redis Cluster: one connection per master then.
 	cluster   *redis.ClusterClient
 	onMessage func(*redis.Message)
-	onFailure func(error) // a connection failed (metrics and logs)
-	onRecover func()      // every connection is live again
+	onFailure func(error)         // a connection failed (metrics and logs)
+	onRecover func()              // every connection is live again
+	onDial    func(time.Duration) // a connection was made and subscribed (metrics)
 	log       *slog.Logger
 
 	ctx    context.Context
@@ -77,7 +82,6 @@ type subscriber struct {
 	lastErr error               // last failure, nil once everything is live again
 	reload  bool                // reload the cluster's slot map before the next reconcile
 	routes  map[string]string   // shard channel -> master address (cluster)
-	clients map[string]*redis.Client
 }
 
 type subConn struct {
@@ -89,13 +93,14 @@ type subConn struct {
 	live   atomic.Bool
 }
 
-func newSubscriber(client redis.UniversalClient, sharded bool, log *slog.Logger, onMessage func(*redis.Message), onFailure func(error), onRecover func()) *subscriber {
+func newSubscriber(client redis.UniversalClient, sharded bool, log *slog.Logger, onMessage func(*redis.Message), onFailure func(error), onRecover func(), onDial func(time.Duration)) *subscriber {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &subscriber{
 		client:    client,
 		onMessage: onMessage,
 		onFailure: onFailure,
 		onRecover: onRecover,
+		onDial:    onDial,
 		log:       log,
 		ctx:       ctx,
 		cancel:    cancel,
@@ -104,8 +109,7 @@ func newSubscriber(client redis.UniversalClient, sharded bool, log *slog.Logger,
 		conns:     make(map[string]*subConn),
 		unsub:     make(map[string]int),
 		routes:    make(map[string]string),
-		clients:   make(map[string]*redis.Client),
-		lastErr:   errors.New("adapter: subscriptions not established yet"),
+		lastErr:   errNotSubscribed,
 	}
 	if cc, ok := client.(*redis.ClusterClient); ok && sharded {
 		s.cluster = cc
@@ -143,24 +147,36 @@ func (s *subscriber) err() error {
 		return s.lastErr
 	}
 	if s.cluster == nil && s.conns[""] == nil {
-		return errors.New("adapter: not subscribed")
+		return errNotSubscribed
 	}
 	for _, c := range s.conns {
 		if !c.live.Load() {
-			return errors.New("adapter: subscriptions not confirmed yet")
+			return errNotConfirmed
 		}
 	}
 	return nil
 }
 
-// add subscribes to name (once, however many callers want it).
+// add subscribes to name (once, however many callers want it). It sends the
+// command when the connection it belongs on is up, and otherwise leaves it
+// to the supervisor; it never waits for Redis to answer.
 func (s *subscriber) add(kind subKind, name string) {
 	k := subKey{kind, name}
+	addr, routed := "", false
+	if s.cluster != nil && kind == subShard {
+		// The slot's master, from go-redis' cached cluster state.
+		if m, err := s.cluster.MasterForKey(s.ctx, name); err == nil {
+			addr, routed = m.Options().Addr, true
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.want[k]++
 	if s.want[k] > 1 {
 		return
+	}
+	if routed {
+		s.routes[name] = addr
 	}
 	c := s.connForLocked(k)
 	if c == nil {
@@ -322,6 +338,13 @@ func (s *subscriber) reconcile() error {
 	}
 
 	// Connect where there is no connection yet.
+	var dialed []*subConn
+	start := time.Now()
+	defer func() {
+		if len(dialed) > 0 && s.onDial != nil {
+			s.onDial(time.Since(start))
+		}
+	}()
 	for addr, client := range need {
 		s.mu.Lock()
 		have := s.conns[addr] != nil
@@ -341,6 +364,7 @@ func (s *subscriber) reconcile() error {
 		}
 		s.conns[addr] = c
 		s.mu.Unlock()
+		dialed = append(dialed, c)
 		s.log.Debug("adapter: pub/sub connection established", "addr", addr)
 		s.wg.Add(1)
 		go s.read(c)

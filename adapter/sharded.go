@@ -72,7 +72,17 @@ type ShardedConfig struct {
 // goes to <prefix>#<nsp>#, which every node subscribes to, and replies to
 // <prefix>#<nsp>#<uid>#, the requester's own channel. On a Redis Cluster
 // each channel lives on the master that owns its slot: the node keeps one
-// pub/sub connection per master it needs.
+// pub/sub connection per master it needs, and sends one SSUBSCRIBE per
+// channel to it (again after every reconnection or slot move).
+//
+// Messages are socket.io-adapter ClusterAdapter messages, {uid, nsp, type,
+// data}, JSON or MessagePack (when they carry binaries), as the Node
+// adapter sends them. A node subscribes to a room's channel when the room
+// gets its first local member and unsubscribes when it loses its last one;
+// a broadcast published between a join and the subscription taking effect
+// is missed by that member's node, as with the Node adapter.
+//
+// Faults and concurrency are as for Redis.
 type Sharded struct {
 	b *broker
 }

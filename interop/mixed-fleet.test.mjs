@@ -5,12 +5,15 @@
 // adapter is wire-compatible both ways: broadcasts (rooms, except, binary),
 // exactly once per client, and the requests between servers (serverCount,
 // fetchSockets, socketsJoin, disconnectSockets, broadcast with acks).
-// Skipped when redis-server is not installed.
+// A second suite does the same with the sharded adapters (Node's
+// createShardedAdapter and --adapter sharded: Redis 7 SSUBSCRIBE/SPUBLISH,
+// socket.io-adapter's ClusterAdapter protocol). Skipped when redis-server is
+// not installed.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import http from "node:http";
 import { after, before, describe, test } from "node:test";
-import { createAdapter } from "@socket.io/redis-adapter";
+import { createAdapter, createShardedAdapter } from "@socket.io/redis-adapter";
 import { Emitter } from "@socket.io/redis-emitter";
 import { createClient } from "redis";
 import { Server } from "socket.io";
@@ -24,6 +27,8 @@ const API_TOKEN = "api-" + unique("t");
 const KEY = unique("fleet"); // the adapters' key / --redis-prefix, not the default
 const ok = (ack) => assert.equal(ack && ack.ok, true, `want {ok:true}, got ${JSON.stringify(ack)}`);
 const accepted = (res) => assert.ok(res.status === 200 || res.status === 202, `${res.status} ${res.text}`);
+/** Resolves when every client got "sync" (sent after the events under test, on the same path). */
+const synced = (clients) => Promise.all(clients.map((c) => nextEvent(c, "sync")));
 
 describe("mixed fleet: Node socket.io servers and Roomcast gateways on one Redis", { skip }, () => {
   let redis;
@@ -84,9 +89,6 @@ describe("mixed fleet: Node socket.io servers and Roomcast gateways on one Redis
     }
     return cs;
   };
-
-  /** Resolves when every client got "sync" (sent after the events under test, on the same path). */
-  const synced = (clients) => Promise.all(clients.map((c) => nextEvent(c, "sync")));
 
   test("a Node server's broadcasts reach every selected client of the fleet exactly once", async () => {
     const room = unique("room");
@@ -248,5 +250,101 @@ describe("mixed fleet: Node socket.io servers and Roomcast gateways on one Redis
     for (const a of answers) assert.equal(a.answer, 42);
     // Every server of the fleet reported its client count: no timeout.
     assert.equal(await nodes[0].io.of("/").adapter.serverCount(), 4);
+  });
+});
+
+describe("mixed sharded fleet: createShardedAdapter and --adapter sharded on one Redis", { skip }, () => {
+  let redis;
+  const redisClients = [];
+  before(async () => {
+    redis = await startRedis();
+  });
+  const gw = useGateway(() => ({
+    args: ["--redis", redis.url, "--redis-prefix", KEY, "--adapter", "sharded", "--allow-anonymous", "--origins", "*", "--api-token", API_TOKEN, "--node-id", "roomcast-sharded"],
+  }));
+  let nodeIo, nodeUrl;
+  const nodeSockets = new Set();
+  before(async () => {
+    const pub = createClient({ url: redis.url });
+    const sub = pub.duplicate();
+    redisClients.push(pub, sub);
+    await Promise.all([pub.connect(), sub.connect()]);
+    const httpServer = http.createServer();
+    nodeIo = new Server(httpServer, { adapter: createShardedAdapter(pub, sub, { channelPrefix: KEY }) });
+    nodeIo.on("connection", (socket) => {
+      socket.data = { server: "node-sharded" };
+      socket.on("join", (room, ack) => {
+        socket.join(room);
+        ack({ ok: true });
+      });
+    });
+    const port = await freePort();
+    await new Promise((resolve) => httpServer.listen(port, "127.0.0.1", resolve));
+    nodeUrl = `http://127.0.0.1:${port}`;
+    await until(async () => (await nodeIo.of("/").adapter.serverCount()) === 2, "a fleet of 2 servers", 10000);
+  });
+  after(async () => {
+    for (const s of nodeSockets) s.disconnect();
+    if (nodeIo) await new Promise((resolve) => nodeIo.close(() => resolve()));
+    for (const c of redisClients) await c.quit().catch(() => {});
+    await redis?.stop();
+  });
+  const nodeClient = async () => {
+    const s = ioClient(nodeUrl, { forceNew: true, reconnection: false, autoConnect: false, transports: ["websocket"] });
+    nodeSockets.add(s);
+    return connected(s);
+  };
+
+  test("room broadcasts both ways, exactly once, and fetchSockets across", async () => {
+    const room = unique("room");
+    const n = await nodeClient();
+    const r = await gw.connect({ transports: ["websocket"], auth: { name: "rc" } });
+    ok(await request(n, "join", room));
+    ok(await request(r, "join", room));
+    const nOut = await nodeClient();
+    const rOut = await gw.connect({ transports: ["websocket"], auth: { name: "rc-out" } });
+    const all = [n, r, nOut, rOut];
+    const news = all.map((c) => record(c, "news"));
+    // Both servers subscribed to the room's channel (dynamic mode) before publishing.
+    const channel = `${KEY}#/#${room}#`;
+    const probe = createClient({ url: redis.url });
+    redisClients.push(probe);
+    await probe.connect();
+    await until(async () => {
+      const res = await probe.sendCommand(["PUBSUB", "SHARDNUMSUB", channel]);
+      return Number(res[1]) === 2;
+    }, "two subscribers of the room channel");
+
+    let sync = synced(all);
+    nodeIo.to(room).emit("news", "from node", Buffer.from([5]));
+    nodeIo.emit("sync");
+    await sync;
+    sync = synced(all);
+    accepted(await gw.gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "news", args: ["from roomcast"], rooms: [room] } }));
+    accepted(await gw.gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "sync", args: [] } }));
+    await sync;
+    for (const [i, c] of all.entries()) {
+      const got = news[i].events.map((args) => payload(c, args));
+      if (i >= 2) {
+        assert.deepEqual(got, [], `outsider ${i}`);
+        continue;
+      }
+      assert.equal(got.length, 2, `member ${i}: ${JSON.stringify(got)}`);
+      assert.equal(got[0][0], "from node");
+      assert.ok(Buffer.isBuffer(got[0][1]) && got[0][1][0] === 5, `member ${i} binary`);
+      assert.deepEqual(got[1], ["from roomcast"]);
+    }
+
+    const socks = await nodeIo.in(room).fetchSockets();
+    assert.deepEqual(socks.map((s) => s.id).sort(), [n.id, r.id].sort());
+    const res = await gw.gw.api("GET", `/api/v1/sockets?namespace=/&room=${encodeURIComponent(room)}`, { token: API_TOKEN });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.sockets.map((s) => s.id).sort(), [n.id, r.id].sort());
+
+    // A broadcast with acks from Node: Roomcast reports its client count and relays the ack.
+    n.on("question", (x, cb) => cb(`node ${x}`));
+    r.on("question", (x, cb) => cb(`roomcast ${x}`));
+    const answers = await nodeIo.to(room).timeout(TIMEOUT).emitWithAck("question", 1);
+    assert.deepEqual(answers.sort(), ["node 1", "roomcast 1"]);
   });
 });

@@ -239,3 +239,7 @@ func (n *Namespace) Timeout(d time.Duration) BroadcastOperator { return n.op().T
 func (n *Namespace) EmitWithAck(ctx context.Context, event string, args ...any) ([][]any, error) {
 	return n.op().EmitWithAck(ctx, event, args...)
 }
+
+// NextAckID returns a fresh ack id of the namespace; adapters use it for
+// broadcasts with acks that come from other nodes.
+func (n *Namespace) NextAckID() int64 { return n.nextAckID() }

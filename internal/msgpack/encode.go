@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -98,7 +97,8 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		return b, nil
 	case map[string]any:
 		b = appendMapHeader(b, len(x))
-		for _, k := range slices.Sorted(maps.Keys(x)) {
+		var buf [16]string
+		for _, k := range sortedKeys(buf[:0], x) {
 			b = AppendString(b, k)
 			var err error
 			if b, err = appendValue(b, x[k], depth+1); err != nil {
@@ -108,13 +108,24 @@ func appendValue(b []byte, v any, depth int) ([]byte, error) {
 		return b, nil
 	case map[string]string:
 		b = appendMapHeader(b, len(x))
-		for _, k := range slices.Sorted(maps.Keys(x)) {
+		var buf [16]string
+		for _, k := range sortedKeys(buf[:0], x) {
 			b = AppendString(b, k)
 			b = AppendString(b, x[k])
 		}
 		return b, nil
 	}
 	return b, fmt.Errorf("%w: %T", ErrUnsupportedValue, v)
+}
+
+// sortedKeys appends the keys of m to dst, sorted (dst on the caller's stack
+// spares an allocation for small maps).
+func sortedKeys[V any](dst []string, m map[string]V) []string {
+	for k := range m {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
 }
 
 // AppendString appends s as a MessagePack str.

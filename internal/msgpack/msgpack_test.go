@@ -272,7 +272,7 @@ func TestEncodeNumbers(t *testing.T) {
 		want string
 	}{
 		{1.0, "01"},
-		{-0.0, "00"},
+		{math.Copysign(0, -1), "00"},
 		{float32(2), "02"},
 		{1.5, "cb3ff8000000000000"},
 		{math.Inf(1), "cb7ff0000000000000"},
