@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -138,4 +139,14 @@ func splitAddrs(s string) []string {
 		}
 	}
 	return out
+}
+
+// RedisLogger routes go-redis's own log lines (dial failures while Redis is
+// away, in a loop) to slog at debug level: readiness and
+// roomcast_redis_errors_total already report the outage.
+type RedisLogger struct{ Log *slog.Logger }
+
+// Printf implements go-redis's internal logging interface.
+func (l RedisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.Log.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/gateway"
 )
 
@@ -29,6 +30,7 @@ func main() {
 		os.Exit(2)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	redis.SetLogger(gateway.RedisLogger{Log: log})
 	if err := run(cfg, log); err != nil {
 		log.Error("gateway stopped", "err", err)
 		os.Exit(1)

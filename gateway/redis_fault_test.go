@@ -1,0 +1,106 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/roomcast/roomcast/internal/redistest"
+	"github.com/roomcast/roomcast/internal/sitest"
+)
+
+// TestRedisOutageIsLoud kills Redis under a two-node fleet: readiness drops,
+// publishes fail with an error ack and API 503, local delivery goes on; when
+// Redis returns, readiness and cross-node delivery come back on their own.
+func TestRedisOutageIsLoud(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	redis.SetLogger(nopRedisLogger{})
+	rs := redistest.Start(t)
+	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api"}
+	a, b := start(t, withNode(cfg, "a")), start(t, withNode(cfg, "b"))
+	tok := token(t, map[string]any{"sub": "u", "join": []string{"*"}, "publish": []string{"*"}})
+	ca, cb := sitest.Dial(t, a.wsURL), sitest.Dial(t, b.wsURL)
+	ca.Connect("/", authPayload(tok))
+	cb.Connect("/", authPayload(tok))
+	local := sitest.Dial(t, a.wsURL)
+	local.Connect("/", authPayload(tok))
+	for _, c := range []*sitest.Client{ca, cb, local} {
+		c.Send(`4291["join","r"]`)
+		if got := c.Read(); got != `4391[{"ok":true}]` {
+			t.Fatalf("join ack %s", got)
+		}
+	}
+	waitReady(t, a, http.StatusOK)
+	// Cross-node delivery works.
+	ca.Send(`4292["publish",{"room":"r","event":"m","data":1}]`)
+	if got := ca.Read(); got != `4392[{"ok":true}]` {
+		t.Fatalf("publish ack %s", got)
+	}
+	if got := cb.Read(); !strings.HasPrefix(got, `42["m",1`) {
+		t.Fatalf("other node got %s", got)
+	}
+	if got := local.Read(); !strings.HasPrefix(got, `42["m",1`) {
+		t.Fatalf("local got %s", got)
+	}
+
+	rs.Kill()
+	waitReady(t, a, http.StatusServiceUnavailable)
+	ca.Send(`4293["publish",{"room":"r","event":"m","data":2}]`)
+	if got := ca.Read(); !strings.Contains(got, `"code":"unavailable"`) {
+		t.Fatalf("publish during the outage answered %s", got)
+	}
+	// The local member still got it: local delivery does not need Redis.
+	if got := local.Read(); !strings.HasPrefix(got, `42["m",2`) {
+		t.Fatalf("local member got %s during the outage", got)
+	}
+	if code, body := do(t, "POST", a.base+"/api/v1/emit", "api", `{"event":"x","rooms":["r"]}`); code != http.StatusServiceUnavailable {
+		t.Fatalf("API emit during the outage: %d %v", code, body)
+	}
+
+	rs.Restart()
+	start := time.Now()
+	waitReady(t, a, http.StatusOK)
+	waitReady(t, b, http.StatusOK)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("ready again after %v", d)
+	}
+	// Cross-node delivery is back (retry until the re-subscription lands).
+	deadline := time.Now().Add(10 * time.Second)
+	for seq := 3; ; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatal("cross-node delivery did not come back")
+		}
+		if code, _ := do(t, "POST", a.base+"/api/v1/emit", "api", `{"event":"back","rooms":["r"],"except":["`+"none"+`"]}`); code == http.StatusOK {
+			if strings.HasPrefix(cb.Read(), `42["back"`) {
+				break
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+type nopRedisLogger struct{}
+
+func (nopRedisLogger) Printf(_ context.Context, _ string, _ ...any) {}
+
+func withNode(cfg Config, id string) Config { cfg.NodeID = id; return cfg }
+
+func waitReady(t *testing.T, n *node, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := do(t, "GET", n.admin+"/readyz", "", "")
+		if code == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz stayed %d, want %d", code, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
