@@ -50,7 +50,11 @@ FUZZ_TARGETS := \
 	./internal/auth:FuzzMatch \
 	./internal/parser:FuzzArgs \
 	./internal/msgpack:FuzzDecode \
-	./adapter:FuzzDecodeMessage
+	./adapter:FuzzDecodeMessage \
+	./queue:FuzzDecodeLive \
+	./queue:FuzzDecodeEntry \
+	./queue:FuzzParseOffset \
+	./queue:FuzzReplayHandoff
 
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \

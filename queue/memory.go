@@ -271,21 +271,21 @@ func (m *Memory) Read(ctx context.Context, user, after string, limit int) ([]Mes
 	}
 	now := m.now()
 	if a.ms+m.retention <= now {
-		return nil, fmt.Errorf("%w: %s is older than the retention", ErrOffsetExpired, after)
+		return nil, fmt.Errorf("%w: %q after %s: older than the retention", ErrOffsetExpired, user, after)
 	}
 	u := m.users[user]
 	m.expire(u, now)
 	if u == nil || !u.exists {
 		if a.ms > now {
-			return nil, fmt.Errorf("%w: %s is in the future", ErrOffsetExpired, after)
+			return nil, fmt.Errorf("%w: %q after %s: in the future", ErrOffsetExpired, user, after)
 		}
 		return nil, nil
 	}
 	if u.last.less(a) {
-		return nil, fmt.Errorf("%w: %s is beyond the stream's last entry", ErrOffsetExpired, after)
+		return nil, fmt.Errorf("%w: %q after %s: beyond the last entry", ErrOffsetExpired, user, after)
 	}
 	if a.less(u.maxDel) {
-		return nil, fmt.Errorf("%w: entries after %s were trimmed", ErrOffsetExpired, after)
+		return nil, fmt.Errorf("%w: %q after %s: trimmed", ErrOffsetExpired, user, after)
 	}
 	i := sort.Search(len(u.ids), func(i int) bool { return a.less(u.ids[i]) })
 	j := min(i+limit, len(u.ids))

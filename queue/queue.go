@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +64,8 @@ type Store interface {
 	Append(ctx context.Context, users []string, msg Message) ([]string, error)
 	// Subscribe calls fn with each message appended to user's stream after
 	// Subscribe returns, in stream order (IDs only increase), until cancel is
-	// called. fn is called from the Store's delivery goroutine and must not
+	// called. (Messages appended shortly before it returned may be delivered
+	// too, after a reconnection; Replay filters them out by ID.) fn is called from the Store's delivery goroutine and must not
 	// block or call back into the Store's Append; it may call cancel. If the
 	// subscription ends on its own (the Store closed, or its live stream
 	// could not be delivered without a gap) fn is called once with a zero
@@ -182,15 +184,26 @@ func CompareOffsets(a, b string) (int, error) {
 // the index of its user in the distinct list.
 func dedupe(users []string) (uniq []string, pos []int, err error) {
 	pos = make([]int, len(users))
-	seen := make(map[string]int, len(users))
+	var seen map[string]int // only for long lists; short ones are scanned
+	if len(users) > 16 {
+		seen = make(map[string]int, len(users))
+	}
+	uniq = users[:0:0]
 	for i, u := range users {
 		if u == "" {
 			return nil, nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
 		}
-		j, ok := seen[u]
+		j, ok := -1, false
+		if seen != nil {
+			j, ok = seen[u]
+		} else if j = slices.Index(uniq, u); j >= 0 {
+			ok = true
+		}
 		if !ok {
 			j = len(uniq)
-			seen[u] = j
+			if seen != nil {
+				seen[u] = j
+			}
 			uniq = append(uniq, u)
 		}
 		pos[i] = j

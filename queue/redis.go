@@ -24,8 +24,9 @@ type RedisConfig struct {
 	Client redis.UniversalClient
 	// Prefix starts every key and channel. Defaults to "socket.io".
 	Prefix string
-	// MaxLen bounds the length of each user's stream (exactly). Defaults
-	// to 10000.
+	// MaxLen bounds the length of each user's stream: it holds the newest
+	// MaxLen entries, plus up to MaxLen/64 (at most 64) more between two
+	// trims, which are done in batches. Defaults to 10000.
 	MaxLen int64
 	// Retention bounds the age of entries (MINID trimming by the time part
 	// of their IDs), and a stream nobody appended to for Retention expires.
@@ -55,6 +56,7 @@ type Redis struct {
 	client     redis.UniversalClient
 	prefix     string
 	maxLen     string
+	trimBatch  int64 // see appendScript
 	retention  int64 // ms
 	maxMembers int
 	met        *metrics.Metrics
@@ -94,6 +96,7 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 		client:     cfg.Client,
 		prefix:     cfg.Prefix,
 		maxLen:     strconv.FormatInt(cfg.MaxLen, 10),
+		trimBatch:  min(max(cfg.MaxLen/64, 1), 64),
 		retention:  max(cfg.Retention.Milliseconds(), 1),
 		maxMembers: cfg.MaxMembers,
 		met:        cfg.Metrics,
@@ -132,7 +135,7 @@ func (r *Redis) Append(ctx context.Context, users []string, msg Message) ([]stri
 		return []string{}, nil
 	}
 	atts := encodeAttachments(msg.Attachments)
-	args := []any{r.maxLen, r.retention, msg.Namespace, msg.Event, []byte(msg.Data), atts}
+	args := []any{r.maxLen, r.retention, msg.Namespace, msg.Event, []byte(msg.Data), atts, r.trimBatch}
 	if atts == nil {
 		args[5] = ""
 	}

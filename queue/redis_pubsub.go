@@ -42,6 +42,7 @@ const (
 
 const (
 	fillPage       = 500
+	subscribeBatch = 512
 	fillTimeout    = 5 * time.Second
 	minBackoff     = 50 * time.Millisecond
 	maxBackoff     = 2 * time.Second
@@ -96,7 +97,8 @@ type psConn struct {
 	chans   map[string]struct{} // guarded by wmu
 	running bool                // reader started; guarded by wmu
 
-	ps        atomic.Pointer[redis.PubSub] // nil until connected
+	wake      chan struct{}                // signals the reader that ps was set
+	ps        atomic.Pointer[redis.PubSub] // nil while c carries no channel
 	lastRecv  atomic.Int64                 // unix nanos of the last message read
 	failing   atomic.Bool                  // logged a failure, not yet recovered
 	reconnect atomic.Bool                  // the housekeeper should replace ps
@@ -191,7 +193,7 @@ func (h *hub) start(ctx context.Context, e *entry) error {
 	}
 	c := h.conns[addr]
 	if c == nil {
-		c = &psConn{h: h, addr: addr, chans: make(map[string]struct{})}
+		c = &psConn{h: h, addr: addr, chans: make(map[string]struct{}), wake: make(chan struct{}, 1)}
 		h.conns[addr] = c
 	}
 	e.conn = c
@@ -280,29 +282,40 @@ func (h *hub) removeChannel(e *entry) {
 
 // connectLocked opens a new pub/sub connection carrying every channel of
 // c, replacing the current one (closed afterwards), and starts the reader.
-// On failure the current connection is kept and false returned. Callers
-// hold c.wmu.
+// A connection without channels is closed and not replaced: a Cluster
+// pub/sub connects to the node of its first channel, so the next channel
+// opens the next connection. On failure the current connection is kept and
+// false returned. Callers hold c.wmu.
 func (c *psConn) connectLocked() bool {
 	h := c.h
 	if h.ctx.Err() != nil {
 		return false
 	}
-	if len(c.chans) == 0 && c.ps.Load() == nil {
-		return true
-	}
-	// A Cluster pub/sub connects to the node of its first channel; every
-	// channel of c belongs to that node, and each is subscribed by its own
-	// command (one SSUBSCRIBE may not span slots).
-	ps := h.r.client.SSubscribe(h.ctx)
-	start := time.Now()
-	for ch := range c.chans {
-		if err := ps.SSubscribe(h.ctx, ch); err != nil {
-			observeRedis(h.r.met, "subscribe", start, err)
-			_ = ps.Close()
-			return false
+	var ps *redis.PubSub
+	if len(c.chans) > 0 {
+		ps = h.r.client.SSubscribe(h.ctx)
+		chans := make([]string, 0, len(c.chans))
+		for ch := range c.chans {
+			chans = append(chans, ch)
 		}
+		// On a Cluster one SSUBSCRIBE may not span slots: one command per
+		// channel. Elsewhere, batches.
+		batch := subscribeBatch
+		if _, ok := h.r.client.(*redis.ClusterClient); ok {
+			batch = 1
+		}
+		start := time.Now()
+		for len(chans) > 0 {
+			n := min(batch, len(chans))
+			if err := ps.SSubscribe(h.ctx, chans[:n]...); err != nil {
+				observeRedis(h.r.met, "subscribe", start, err)
+				_ = ps.Close()
+				return false
+			}
+			chans = chans[n:]
+		}
+		observeRedis(h.r.met, "subscribe", start, nil)
 	}
-	observeRedis(h.r.met, "subscribe", start, nil)
 	old := c.ps.Swap(ps)
 	c.lastRecv.Store(time.Now().UnixNano())
 	if old != nil {
@@ -313,7 +326,17 @@ func (c *psConn) connectLocked() bool {
 		h.wg.Add(1)
 		go c.read()
 	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 	return true
+}
+
+func (c *psConn) hasChannels() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.chans) > 0
 }
 
 // read is the connection's reader: it dispatches messages until the hub
@@ -327,6 +350,14 @@ func (c *psConn) read() {
 	defer timer.Stop()
 	for {
 		ps := c.ps.Load()
+		if ps == nil {
+			select {
+			case <-h.ctx.Done():
+				return
+			case <-c.wake:
+			}
+			continue
+		}
 		msg, err := ps.Receive(h.ctx)
 		if err != nil {
 			if h.ctx.Err() != nil {
@@ -520,6 +551,7 @@ func (h *hub) tick(now time.Time) {
 		ps := c.ps.Load()
 		silent := now.Sub(time.Unix(0, c.lastRecv.Load()))
 		switch {
+		case ps == nil && !c.hasChannels():
 		case ps == nil || c.reconnect.Load() || silent >= h.deadAfter:
 			c.wmu.Lock()
 			if c.ps.Load() == ps && h.ctx.Err() == nil {

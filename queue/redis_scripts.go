@@ -27,17 +27,20 @@ local function cmp(a, b)
 end
 `
 
-// appendScript appends one entry, trims the stream exactly by length
-// (MaxLen) and age (entries whose time part is Retention older than the new
-// entry's), renews the stream's TTL and publishes the entry with its ID,
-// all in one step, so every live delivery carries the ID Read returns.
+// appendScript appends one entry, trims the stream, renews its TTL and
+// publishes the entry with its ID, all in one step, so every live delivery
+// carries the ID Read returns.
 //
-// Trimming records the greatest trimmed ID as the stream's
-// max-deleted-entry-id (XSETID), which XTRIM does not maintain and Read
-// relies on to refuse partial histories.
+// Trimming is by length — once the stream exceeds maxlen by at least the
+// batch ARGV[7], back to maxlen — and by age: every 32 appends (and with
+// each length trim) entries whose time part is retention older than the
+// new entry's go. Both cut exactly at an entry, whose ID is recorded as the
+// stream's max-deleted-entry-id (XSETID): XTRIM does not maintain it, and
+// Read relies on it to refuse partial histories. (Checking the head on
+// every append would cost about a third of the script's time.)
 //
 // ARGV: maxlen, retention ms, namespace, event, data, attachments (frames,
-// "" for none). Returns the entry ID.
+// "" for none), trim batch (>= 1). Returns the entry ID.
 var appendScript = redis.NewScript(luaCmp + `
 local id
 if ARGV[6] == '' then
@@ -45,15 +48,18 @@ if ARGV[6] == '' then
 else
   id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'a', ARGV[6])
 end
-local cut
-local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[1])
-if excess > 0 then
-  local e = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
-  cut = e[#e][1]
+local cut, head
+local len = redis.call('XLEN', KEYS[1])
+local excess = len - tonumber(ARGV[1])
+if excess >= tonumber(ARGV[7]) then
+  head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
+  cut = head[#head][1]
+elseif len % 32 == 1 then
+  head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
 end
-local ms = tonumber(string.match(id, '^(%d+)'))
-local floor = ms - tonumber(ARGV[2]) + 1
-if floor > 0 then
+local floor = tonumber(string.match(id, '^(%d+)')) - tonumber(ARGV[2]) + 1
+if head and tonumber(string.match(head[1][1], '^(%d+)')) < floor then
+  -- Only now: XREVRANGE scans the whole stream when nothing is below floor.
   local old = redis.call('XREVRANGE', KEYS[1], '(' .. string.format('%.0f', floor) .. '-0', '-', 'COUNT', 1)
   if #old > 0 and (cut == nil or cmp(old[1][1], cut) > 0) then cut = old[1][1] end
 end

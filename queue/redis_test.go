@@ -84,8 +84,39 @@ func TestRedisKeys(t *testing.T) {
 	}
 }
 
-// TestRedisAgeTrim: entries older than the retention leave the stream on
-// the next append, not only by key expiry.
+// TestRedisTrimBatch: with a large MaxLen, length trimming happens in
+// batches; the stream stays within MaxLen + batch and Read stays exact.
+func TestRedisTrimBatch(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	const maxLen = 640 // batch 10
+	st := newRedisStore(t, client, storeConfig{MaxLen: maxLen})
+	ctx := testCtx(t)
+	var all []string
+	for i := range 1500 {
+		all = append(all, mustAppend(t, st, []string{"u"}, msgN(i))[0])
+		if n := client.XLen(ctx, st.streamKey("u")).Val(); n > maxLen+10 {
+			t.Fatalf("XLEN %d > MaxLen %d + batch", n, maxLen)
+		}
+	}
+	for i := 0; i < len(all); i += 37 {
+		got, err := readAll(t, st, "u", all[i])
+		if errors.Is(err, ErrOffsetExpired) {
+			if i >= len(all)-maxLen-1 {
+				t.Fatalf("offset %d expired; the newest %d must stay", i, maxLen)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(ids(got), all[i+1:]) {
+			t.Fatalf("Read(all[%d]) = %d messages, %v; want exactly the %d after it", i, len(got), err, len(all)-i-1)
+		}
+	}
+}
+
+// TestRedisAgeTrim: entries older than the retention leave a stream in use
+// (checked every 32 appends), not only when the whole key expires, and the
+// cut is recorded for Read.
 func TestRedisAgeTrim(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
@@ -93,19 +124,30 @@ func TestRedisAgeTrim(t *testing.T) {
 	const retention = 1500 * time.Millisecond
 	st := newRedisStore(t, client, storeConfig{Retention: retention})
 	ctx := testCtx(t)
+	var old []string
 	for i := range 250 {
-		mustAppend(t, st, []string{"u"}, msgN(i))
+		old = append(old, mustAppend(t, st, []string{"u"}, msgN(i))[0])
 	}
 	time.Sleep(retention/2 + 100*time.Millisecond)
-	keep := mustAppend(t, st, []string{"u"}, msgN(250))[0]
+	keep := mustAppend(t, st, []string{"u"}, msgN(250))[0] // renews the key's TTL
 	time.Sleep(retention/2 + 100*time.Millisecond)
-	last := mustAppend(t, st, []string{"u"}, msgN(251))[0]
-	if n := client.XLen(ctx, st.streamKey("u")).Val(); n != 2 {
-		t.Fatalf("XLEN = %d after age trimming, want the 2 recent entries", n)
+	for i := range 40 { // passes a length that is 1 mod 32: an age check
+		mustAppend(t, st, []string{"u"}, msgN(300+i))
 	}
-	got, err := st.Read(ctx, "u", keep, 10)
-	if err != nil || len(got) != 1 || got[0].ID != last {
-		t.Fatalf("Read(%s) = %v, %v", keep, ids(got), err)
+	key := st.streamKey("u")
+	if n := client.XLen(ctx, key).Val(); n != 41 {
+		t.Fatalf("XLEN = %d after age trimming, want the 41 recent entries", n)
+	}
+	info, err := client.Do(ctx, "XINFO", "STREAM", key).Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.Index(info, any("max-deleted-entry-id")); i < 0 || info[i+1] != old[len(old)-1] {
+		t.Fatalf("max-deleted-entry-id in %v, want %s", info, old[len(old)-1])
+	}
+	got, err := readAll(t, st, "u", keep)
+	if err != nil || len(got) != 40 {
+		t.Fatalf("Read(%s) = %d messages, %v; want 40", keep, len(got), err)
 	}
 }
 
@@ -246,7 +288,7 @@ func TestRedisLiveGapFill(t *testing.T) {
 	if kills == 0 {
 		t.Fatal("no pub/sub connection was killed")
 	}
-	got := c.waitN(t, total)
+	c.waitN(t, total)
 	time.Sleep(100 * time.Millisecond)
 	got, errs := c.snapshot()
 	stored, err := readAll(t, st, "u", floor)
@@ -255,6 +297,60 @@ func TestRedisLiveGapFill(t *testing.T) {
 	}
 	if len(errs) != 0 || !slices.Equal(ids(got), ids(stored)) {
 		t.Fatalf("after %d kills: live %d messages (errors %v), stream %d; sequences differ", kills, len(got), errs, len(stored))
+	}
+}
+
+func pubsubClientIDs(t testing.TB, c *redis.Client) []string {
+	t.Helper()
+	out, err := c.Do(testCtx(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, f := range strings.Fields(out) {
+		if id, ok := strings.CutPrefix(f, "id="); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// TestRedisUnresponsiveConnection: a pub/sub connection that stops
+// answering pings (Redis paused: as good as a half-open TCP connection) is
+// replaced, and nothing published meanwhile is lost.
+func TestRedisUnresponsiveConnection(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storeConfig{})
+	st.hub.period, st.hub.pingAfter, st.hub.deadAfter = 50*time.Millisecond, 150*time.Millisecond, 500*time.Millisecond
+	ctx := testCtx(t)
+	c := newCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	before := pubsubClientIDs(t, client)
+	if len(before) != 1 {
+		t.Fatalf("pub/sub clients %v", before)
+	}
+	if err := client.Do(ctx, "CLIENT", "PAUSE", "1500", "ALL").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Published while the subscriber is being replaced: Append blocks
+	// until the pause ends.
+	id := mustAppend(t, st, []string{"u"}, msgN(1))[0]
+	time.Sleep(time.Second)
+	id2 := mustAppend(t, st, []string{"u"}, msgN(2))[0]
+	got := c.waitN(t, 2)
+	time.Sleep(100 * time.Millisecond)
+	if msgs, errs := c.snapshot(); len(msgs) != 2 || len(errs) != 0 || !slices.Equal(ids(got), []string{id, id2}) {
+		t.Fatalf("got %v (errors %v), want [%s %s]", ids(msgs), errs, id, id2)
+	}
+	after := pubsubClientIDs(t, client)
+	if len(after) != 1 || after[0] == before[0] {
+		t.Fatalf("pub/sub clients before %v, after %v: the connection was not replaced", before, after)
 	}
 }
 
@@ -365,10 +461,12 @@ func TestRedisKillRestart(t *testing.T) {
 	}
 
 	srv.Restart()
+	// The first append after the restart goes through the pipelined path
+	// (two users) and finds Redis's script cache empty (NOSCRIPT).
 	var id string
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		ids, err := st.Append(ctx, []string{"u"}, msgN(2))
+		ids, err := st.Append(ctx, []string{"u", "v"}, msgN(2))
 		if err == nil {
 			id = ids[0]
 			break
@@ -388,6 +486,19 @@ func TestRedisKillRestart(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if msgs, errs := c.snapshot(); len(msgs) != 2 || len(errs) != 0 {
 		t.Fatalf("subscriber got %d messages, errors %v", len(msgs), errs)
+	}
+	// Replays are counted.
+	floor := mustLast(t, st, "r")
+	for i := range 3 {
+		mustAppend(t, st, []string{"r"}, msgN(i))
+	}
+	stopReplay, err := Replay(ctx, st, "r", floor, 2, func(Message) error { return nil }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopReplay()
+	if got := testutil.ToFloat64(met.QueueReplayed); got != 3 {
+		t.Fatalf("roomcast_queue_replayed_total = %v, want 3", got)
 	}
 }
 

@@ -310,9 +310,9 @@ func TestReplayConcurrentAppender(t *testing.T) {
 			if err := <-done; err != nil {
 				t.Fatal(err)
 			}
-			got := c.waitN(t, total)
+			c.waitN(t, total)
 			time.Sleep(50 * time.Millisecond)
-			got, _ = c.snapshot()
+			got, _ := c.snapshot()
 			stored, err := readAll(t, st, "u", floor)
 			if err != nil {
 				t.Fatal(err)
