@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +307,25 @@ func TestFloodIsRateLimitedAndOthersAreServed(t *testing.T) {
 	other.Send(`421["join","calm"]`)
 	if got := other.Read(); got != `431[{"ok":true}]` {
 		t.Fatalf("other client got %s", got)
+	}
+}
+
+func TestMetricsPassPromtool(t *testing.T) {
+	t.Parallel()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Skip("promtool not installed (scripts/install-deps.sh installs it)")
+	}
+	n := start(t, Config{})
+	resp, err := http.Get(n.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = bytes.NewReader(raw)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
 	}
 }
