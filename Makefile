@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 LONGFUZZTIME ?= 2m
 CLIENT_JS := demo/static/vendor/socket.io.min.js
 
-.PHONY: all build run test deps lint unit fuzz fuzz-short interop bench clean cluster cluster-start cluster-stop
+.PHONY: all build run test deps lint unit fuzz fuzz-short interop k6-smoke loadtest bench clean cluster cluster-start cluster-stop
 
 all: build
 
@@ -26,7 +26,7 @@ run: build
 	./bin/gateway --demo --allow-anonymous --addr :8080 --admin-addr :9090
 
 ## test: install what the tests need, then lint, unit (race), short fuzz, interop and browser tests
-test: deps lint unit fuzz-short interop
+test: deps lint unit fuzz-short interop k6-smoke
 
 deps:
 	./scripts/install-deps.sh
@@ -68,6 +68,15 @@ fuzz:
 
 interop: build
 	INTEROP_REQUIRE_REDIS=1 GATEWAY_BIN=$(CURDIR)/bin/gateway node --test --test-concurrency=1 interop/
+
+## k6-smoke: 5 seconds of loadtest/socketio.js against a fresh single node (thresholds enforced)
+k6-smoke: build
+	./loadtest/k6-smoke.sh
+
+## loadtest: the k6 script against `make cluster` (start it first: make cluster-start)
+loadtest: build
+	TARGET=$${TARGET:-http://127.0.0.1:8080} JWT_SECRET=$${JWT_SECRET:-dev-secret} \
+	  $(GOBIN)/k6 run loadtest/socketio.js
 
 ## bench: codec and broadcast micro-benchmarks
 bench: $(CLIENT_JS)
