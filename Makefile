@@ -54,7 +54,8 @@ FUZZ_TARGETS := \
 	./queue:FuzzDecodeLive \
 	./queue:FuzzDecodeEntry \
 	./queue:FuzzParseOffset \
-	./queue:FuzzReplayHandoff
+	./queue:FuzzReplayHandoff \
+	./loadtest/cmd/loadgen:FuzzFrames
 
 fuzz-short:
 	@set -e; for t in $(FUZZ_TARGETS); do \
@@ -78,9 +79,10 @@ loadtest: build
 	TARGET=$${TARGET:-http://127.0.0.1:8080} JWT_SECRET=$${JWT_SECRET:-dev-secret} \
 	  $(GOBIN)/k6 run loadtest/socketio.js
 
-## bench: codec and broadcast micro-benchmarks
-bench: $(CLIENT_JS)
-	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter ./socketio
+## bench: micro-benchmarks, then the side-by-side run against socket.io 4.8 (rewrites docs/BENCHMARKS.md)
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter ./socketio ./queue ./internal/auth
+	./scripts/bench.sh
 
 ## cluster: Redis + 3 gateways + HAProxy (+ Prometheus) from local binaries on 127.0.0.1; Ctrl-C stops it
 cluster: build

@@ -88,12 +88,14 @@ type Conn struct {
 
 	ws      *websocket.Conn // current websocket transport
 	netConn net.Conn        // ws's connection, closed to force it down
+	cork    *corkConn       // ws's writes, batched per queue flush
 
 	upgrading bool            // a probe websocket is attached
 	probed    bool            // probe answered: the client is pausing polling
 	probeGen  uint32          // counts answered probes
 	probeWS   *websocket.Conn // the probe websocket until upgrade completes
 	probeNet  net.Conn
+	probeCork *corkConn
 
 	created      time.Time // the heartbeat's origin
 	pongDeadline time.Time // while a ping awaits its pong; zero otherwise
@@ -425,10 +427,14 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
-	ws := c.ws
+	ws, cork := c.ws, c.cork
 	frames := c.takeLocked()
 	c.mu.Unlock()
 
+	batch := cork != nil && len(frames) > 1
+	if batch {
+		cork.Cork()
+	}
 	var err error
 	for i := range frames {
 		typ := websocket.MessageText
@@ -437,6 +443,11 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		}
 		if err = ws.Write(ctx, typ, frames[i].Data); err != nil {
 			break
+		}
+	}
+	if batch {
+		if uerr := cork.Uncork(); err == nil {
+			err = uerr
 		}
 	}
 	c.recycle(frames)
@@ -499,6 +510,7 @@ func (c *Conn) teardown() {
 	c.dropQueueLocked()
 	c.spare = nil
 	c.ws, c.netConn, c.probeWS, c.probeNet = nil, nil, nil, nil
+	c.cork, c.probeCork = nil, nil
 	c.mu.Unlock()
 
 	c.deliverMu.Lock()

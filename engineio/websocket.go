@@ -26,35 +26,46 @@ var (
 type hijackRecorder struct {
 	http.ResponseWriter
 	conn net.Conn
+	cork *corkConn
 }
 
+// Hijack hands the websocket library a corkable view of the connection with
+// a small write buffer (the library flushes after every message anyway, and
+// an idle connection should not pin net/http's 4 KiB one).
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nc, brw, err
+	}
+	if err := brw.Writer.Flush(); err != nil {
+		return nc, brw, err
+	}
 	h.conn = nc
-	return nc, brw, err
+	h.cork = &corkConn{Conn: nc}
+	return h.cork, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.cork, 512)), nil
 }
 
 // accept completes the websocket handshake of r.
-func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, net.Conn, error) {
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, net.Conn, *corkConn, error) {
 	rec := &hijackRecorder{ResponseWriter: w}
 	ws, err := websocket.Accept(rec, r, s.acceptOpts)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	ws.SetReadLimit(s.cfg.MaxPayload)
-	return ws, rec.conn, nil
+	return ws, rec.conn, rec.cork, nil
 }
 
 // handshakeWebSocket opens a websocket-only session. The handler goroutine
 // becomes the session's read loop.
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
-	ws, nc, err := s.accept(w, r)
+	ws, nc, cork, err := s.accept(w, r)
 	if err != nil {
 		s.log.Debug("engineio: websocket accept failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	c := newConn(s, r, kindWebSocket)
-	c.ws, c.netConn = ws, nc
+	c.ws, c.netConn, c.cork = ws, nc, cork
 	if !s.register(c) {
 		_ = ws.Close(websocket.StatusGoingAway, "")
 		return
@@ -77,7 +88,7 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 		c.mu.Unlock()
 		// Like engine.io: the redundant websocket is accepted, then closed,
 		// so a client sees a close rather than a failed handshake.
-		if ws, _, err := s.accept(w, r); err == nil {
+		if ws, _, _, err := s.accept(w, r); err == nil {
 			_ = ws.Close(websocket.StatusPolicyViolation, "")
 		}
 		return
@@ -87,7 +98,7 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	c.mu.Unlock()
 	defer c.readers.Done()
 
-	ws, nc, err := s.accept(w, r)
+	ws, nc, cork, err := s.accept(w, r)
 	if err != nil {
 		s.log.Debug("engineio: probe accept failed", "sid", c.id, "err", err)
 		c.abandonProbe(nil)
@@ -99,7 +110,7 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 		_ = ws.CloseNow()
 		return
 	}
-	c.probeWS, c.probeNet = ws, nc
+	c.probeWS, c.probeNet, c.probeCork = ws, nc, cork
 	c.mu.Unlock()
 
 	// On timeout the session forgets the probe before its websocket is
@@ -150,8 +161,8 @@ func (c *Conn) probe(ws *websocket.Conn, nc net.Conn) bool {
 		return false
 	}
 	c.transport = kindWebSocket
-	c.ws, c.netConn = ws, nc
-	c.probeWS, c.probeNet = nil, nil
+	c.ws, c.netConn, c.cork = ws, nc, c.probeCork
+	c.probeWS, c.probeNet, c.probeCork = nil, nil, nil
 	c.upgrading, c.probed = false, false
 	c.mu.Unlock()
 	signal(c.pollWake) // a GET still pending is refused
@@ -167,7 +178,7 @@ func (c *Conn) abandonProbe(ws *websocket.Conn) {
 	c.mu.Lock()
 	mine := ws == nil || c.probeWS == ws
 	if mine {
-		c.probeWS, c.probeNet = nil, nil
+		c.probeWS, c.probeNet, c.probeCork = nil, nil, nil
 		c.upgrading, c.probed = false, false
 	}
 	c.mu.Unlock()

@@ -20,6 +20,8 @@
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
 #   BENCH_TIMEOUT=780 (seconds)   BENCH_OUT=docs/BENCHMARKS.md   KEEP=1 keeps the work dir
 #   PERF=1   perf-record the server during each saturation run (reports in the work dir)
+#   QUIET_WAIT=0 QUIET_BUSY=15   on a shared machine, wait up to QUIET_WAIT s before each step
+#            until other processes use less than QUIET_BUSY % of the CPUs
 #   GATEWAY_BIN NODE REDIS_SERVER   binaries to use
 set -euo pipefail
 
@@ -29,7 +31,7 @@ cd "$ROOT"
 GATEWAY_BIN="${GATEWAY_BIN:-$ROOT/bin/gateway}"
 NODE="${NODE:-node}"
 REDIS_SERVER="${REDIS_SERVER:-redis-server}"
-LOADGEN="$ROOT/bin/loadgen"
+LOADGEN="bin/loadgen" # relative: the script runs from the repository root, and commands are recorded as run
 PEER="$ROOT/loadtest/peer/server.js"
 BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
 ONLY="${ONLY:-rc1 sio1 rc2 sio2}"
@@ -98,7 +100,9 @@ trap 'exit 143' TERM
 ulimit -n 20000 2>/dev/null || true
 (($(ulimit -n) >= IDLE_CONNS + 100)) || log "warning: ulimit -n is $(ulimit -n), below $IDLE_CONNS connections"
 
-# free_port prints a loopback TCP port nobody listens on, below the ephemeral range.
+# free_port VAR: sets VAR to a loopback TCP port nobody listens on, below the
+# ephemeral range, and not handed out before in this run (a global, not a
+# subshell, so two ports picked before either is bound never collide).
 USED_PORTS=" "
 free_port() {
 	local p i
@@ -107,7 +111,7 @@ free_port() {
 		[[ "$USED_PORTS" == *" $p "* ]] && continue
 		if [[ -z "$(ss -Htln "( sport = :$p )" 2>/dev/null)" ]]; then
 			USED_PORTS+="$p "
-			echo "$p"
+			printf -v "$1" '%s' "$p"
 			return 0
 		fi
 	done
@@ -127,13 +131,15 @@ wait_until() {
 SETUP_CMDS=""   # how the current setup's servers were started (for the report)
 LAST_PID=""     # pid of the most recently started server
 NODE_URLS=()    # base URLs of the current setup's nodes
+SERVER_PIDS=()  # the current setup's server processes (nodes and Redis), for CPU accounting
 
 start_redis() {
 	local port
-	port="$(free_port)"
+	free_port port
 	"$REDIS_SERVER" --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no --logfile "$WORK/redis-$port.log" &
 	PIDS+=($!)
+	SERVER_PIDS+=($!)
 	wait_until 10 redis-cli -p "$port" ping || die "redis-server on $port did not start"
 	SETUP_CMDS+="redis-server --port $port --save '' --appendonly no; "
 	REDIS_URL="redis://127.0.0.1:$port"
@@ -143,13 +149,14 @@ start_redis() {
 start_gateway() {
 	local name="$1" port admin
 	shift
-	port="$(free_port)"
-	admin="$(free_port)"
+	free_port port
+	free_port admin
 	local args=(--addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$SECRET"
 		--event-rate 1000000 --log-level warn --node-id "$name" "$@")
 	"$GATEWAY_BIN" "${args[@]}" >"$WORK/$name.log" 2>&1 &
 	LAST_PID=$!
 	PIDS+=("$LAST_PID")
+	SERVER_PIDS+=("$LAST_PID")
 	if ! wait_until 15 curl -fsS --max-time 1 "http://127.0.0.1:$admin/healthz"; then
 		tail -n 20 "$WORK/$name.log" >&2 || true
 		die "gateway $name did not become healthy"
@@ -162,10 +169,11 @@ start_gateway() {
 # start_peer NAME [REDIS_URL]
 start_peer() {
 	local name="$1" redis="${2:-}" port
-	port="$(free_port)"
+	free_port port
 	PORT="$port" JWT_SECRET="$SECRET" REDIS_URL="$redis" "$NODE" "$PEER" >"$WORK/$name.log" 2>&1 &
 	LAST_PID=$!
 	PIDS+=("$LAST_PID")
+	SERVER_PIDS+=("$LAST_PID")
 	if ! wait_until 15 grep -q '^listening ' "$WORK/$name.log"; then
 		tail -n 20 "$WORK/$name.log" >&2 || true
 		die "socket.io peer $name did not start"
@@ -181,6 +189,7 @@ gateway_has() { "$GATEWAY_BIN" --help 2>&1 | grep -qE "^[[:space:]]+--?$1([[:spa
 up() {
 	SETUP_CMDS=""
 	NODE_URLS=()
+	SERVER_PIDS=()
 	case "$1" in
 	rc1) start_gateway rc-1 ;;
 	sio1) start_peer sio-1 ;;
@@ -224,6 +233,33 @@ json_str() { "$NODE" -e 'process.stdout.write(JSON.stringify(process.argv[1]))' 
 
 time_left() { ((SECONDS < BENCH_TIMEOUT)); }
 
+# cpu_busy prints the percentage of CPU time used by anything over the next second.
+cpu_busy() {
+	local a b
+	read -r -a a < <(head -n 1 /proc/stat)
+	sleep 1
+	read -r -a b < <(head -n 1 /proc/stat)
+	local idle=$((b[4] + b[5] - a[4] - a[5])) total=0 i
+	for i in 1 2 3 4 5 6 7 8; do total=$((total + b[i] - a[i])); done
+	((total > 0)) && echo $((100 * (total - idle) / total)) || echo 0
+}
+
+# wait_quiet: on a shared machine, wait (at most QUIET_WAIT seconds per step,
+# default 0 = never) until other work uses less than QUIET_BUSY percent of
+# the CPUs (default 15) before a measurement starts.
+wait_quiet() {
+	local waited=0 busy
+	((${QUIET_WAIT:-0} > 0)) || return 0
+	while busy="$(cpu_busy)"; ((busy >= ${QUIET_BUSY:-15})); do
+		if ((waited >= QUIET_WAIT)) || ! time_left; then
+			log "  machine still ${busy}% busy after ${waited}s; measuring anyway"
+			return 0
+		fi
+		waited=$((waited + 1))
+	done
+	((waited == 0)) || log "  waited ${waited}s for the machine to quiet down (${busy}% busy)"
+}
+
 # lg SETUP MODE ARGS...: run loadgen with the setup's metadata; never fails the script.
 lg() {
 	local setup="$1" mode="$2"
@@ -233,6 +269,7 @@ lg() {
 		fail_record "$setup" "$mode" "skipped: BENCH_TIMEOUT reached"
 		return 0
 	fi
+	wait_quiet
 	log "$setup: loadgen $mode $*"
 	local rc=0
 	timeout --kill-after=10 300 "$LOADGEN" "$mode" -jwt-secret "$SECRET" \
@@ -248,9 +285,9 @@ lg() {
 }
 
 summarize() {
-	jq -r '.result | if .mode == "fanout" then "\(.deliveries_per_s) deliveries/s, ratio \(.delivery_ratio), p50 \(.latency.p50_ms) ms, p99 \(.latency.p99_ms) ms"
+	jq -r '.result | if .mode == "fanout" then "\(.deliveries_per_s) deliveries/s, ratio \(.delivery_ratio), p50 \(.latency.p50_ms) ms, p99 \(.latency.p99_ms) ms, server CPU \(.cpu.server_cpu_us_per_op // "-") µs/delivery"
 		elif .mode == "idle" then "\(.connected) connected, \(.bytes_per_conn) bytes/conn"
-		else "\(.connects_per_s) connects/s, \(.failed) failed, p99 \(.latency.p99_ms) ms" end' "$1" 2>/dev/null || head -c 300 "$1"
+		else "\(.connects_per_s) connects/s, \(.failed) failed, p99 \(.latency.p99_ms) ms, server CPU \(.cpu.server_cpu_us_per_op // "-") µs/connect" end' "$1" 2>/dev/null || head -c 300 "$1"
 }
 
 perf_record() { # perf_record NAME PID: sample the server during the measurement window
@@ -268,7 +305,9 @@ perf_record() { # perf_record NAME PID: sample the server during the measurement
 fanout_runs() {
 	local setup="$1" targets
 	targets="$(IFS=,; echo "${NODE_URLS[*]}")"
-	local common=(-targets "$targets" -subs "$SUBS" -pubs "$PUBS" -warmup "$WARMUP" -duration "$DURATION")
+	local pids
+	pids="$(IFS=,; echo "${SERVER_PIDS[*]}")"
+	local common=(-targets "$targets" -subs "$SUBS" -pubs "$PUBS" -warmup "$WARMUP" -duration "$DURATION" -pids "$pids")
 	PERF_JOB=""
 	if [[ "${PERF:-0}" == 1 ]]; then perf_record "$setup" "$LAST_PID"; fi
 	lg "$setup" fanout "${common[@]}" -inflight "$INFLIGHT"
@@ -288,7 +327,7 @@ run_setup() {
 		lg "$setup" idle -target "${NODE_URLS[0]}" -conns "$IDLE_CONNS" -pid "$LAST_PID"
 		stop_all
 		up "$setup"
-		lg "$setup" connect -target "${NODE_URLS[0]}" -duration "$CONNECT_DURATION" -concurrency "$CONNECT_CONCURRENCY"
+		lg "$setup" connect -target "${NODE_URLS[0]}" -duration "$CONNECT_DURATION" -concurrency "$CONNECT_CONCURRENCY" -pids "$LAST_PID"
 		fanout_runs "$setup"
 		stop_all
 		;;

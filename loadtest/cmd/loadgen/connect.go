@@ -26,6 +26,8 @@ type connectConfig struct {
 	HandshakeTimeout time.Duration
 	// Tokens mints the JWTs.
 	Tokens tokens
+	// PIDs are server processes whose CPU time over the run is reported.
+	PIDs []int
 }
 
 func (c *connectConfig) setDefaults() {
@@ -59,6 +61,8 @@ type connectResult struct {
 	Failed       int64            `json:"failed"`
 	Errors       map[string]int64 `json:"errors,omitempty"`
 	Latency      latencySummary   `json:"latency"`
+	// CPU is the servers' (-pids) and loadgen's CPU time over the run.
+	CPU *cpuUsage `json:"cpu,omitempty"`
 }
 
 // runConnect opens, authenticates and closes connections with Concurrency
@@ -92,6 +96,10 @@ func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) 
 	rctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
+	meter := cpuMeter{pids: cfg.PIDs}
+	if err := meter.begin(); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	for w := range workers {
 		wk := &worker{}
@@ -117,6 +125,9 @@ func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if err := meter.end(); err != nil {
+		return nil, err
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("connect interrupted: %w", context.Cause(ctx))
 	}
@@ -130,6 +141,7 @@ func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) 
 	r.Errors = es.snapshot()
 	r.Latency = h.summary()
 	r.ConnectsPerS = math.Round(float64(r.Connects) / elapsed.Seconds())
+	r.CPU = meter.usage(r.Connects)
 	return r, nil
 }
 

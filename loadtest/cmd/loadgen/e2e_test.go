@@ -170,6 +170,25 @@ func TestFanoutSaturation(t *testing.T) {
 	}
 }
 
+// With -pids, the servers' CPU over the window is reported per delivery.
+func TestFanoutReportsServerCPU(t *testing.T) {
+	base := startGateway(t, "") // in this process: its CPU is ours
+	r, err := runFanout(testCtx(t), fanoutConfig{
+		Targets: []string{base}, Subscribers: 20, Publishers: 2, Inflight: 4, PIDs: []int{os.Getpid()},
+		Warmup: 100 * time.Millisecond, Duration: time.Second, Tokens: goodTokens(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.CPU == nil || r.CPU.ServerS <= 0 || r.CPU.LoadgenS <= 0 || r.CPU.ServerUSPerOp <= 0 {
+		t.Fatalf("cpu %+v", r.CPU)
+	}
+	want := r.CPU.ServerS * 1e6 / (r.DeliveriesPerS * 1)
+	if d := r.CPU.ServerUSPerOp - want; d > want/100+0.01 || d < -want/100-0.01 {
+		t.Fatalf("µs per delivery %v, want about %v", r.CPU.ServerUSPerOp, want)
+	}
+}
+
 func TestFanoutFixedRate(t *testing.T) {
 	for _, srv := range servers {
 		t.Run(srv.name, func(t *testing.T) {
@@ -199,7 +218,7 @@ func TestFanoutDetectsLoss(t *testing.T) {
 	a, b := startGateway(t, ""), startGateway(t, "")
 	r, err := runFanout(testCtx(t), fanoutConfig{
 		Targets: []string{a, b}, Subscribers: 10, Publishers: 2, Inflight: 2,
-		Warmup: 100 * time.Millisecond, Duration: 2500 * time.Millisecond, Drain: 500 * time.Millisecond,
+		Warmup: 100 * time.Millisecond, Duration: 2500 * time.Millisecond, Drain: 3 * time.Second,
 		Tokens: goodTokens(),
 	})
 	if err != nil {
@@ -326,6 +345,9 @@ func TestConnectMode(t *testing.T) {
 			}
 			if r.Connects == 0 || r.Failed != 0 || r.ConnectsPerS <= 0 || r.Latency.Count != uint64(r.Connects) {
 				t.Fatalf("result %+v", r)
+			}
+			if r.CPU != nil {
+				t.Fatalf("cpu reported without pids: %+v", r.CPU)
 			}
 			bad, err := runConnect(testCtx(t), connectConfig{
 				Target: base, Concurrency: 2, Duration: 300 * time.Millisecond, Tokens: tokens{secret: []byte("wrong"), ttl: time.Hour},

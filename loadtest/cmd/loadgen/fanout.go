@@ -49,6 +49,8 @@ type fanoutConfig struct {
 	Sources int
 	// Tokens mints the connections' JWTs.
 	Tokens tokens
+	// PIDs are server processes whose CPU time over the window is reported.
+	PIDs []int
 }
 
 func (c *fanoutConfig) setDefaults() {
@@ -111,6 +113,8 @@ type fanoutResult struct {
 	Stalls int64 `json:"stalls,omitempty"`
 	// Lag is how far, at most, a fixed-rate publisher fell behind schedule.
 	LagMS float64 `json:"max_publisher_lag_ms,omitempty"`
+	// CPU is the servers' (-pids) and loadgen's CPU time over the window.
+	CPU *cpuUsage `json:"cpu,omitempty"`
 }
 
 // fanout is one fan-out run's shared state.
@@ -263,8 +267,18 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 		f.writers.Add(1)
 		go f.publisherWriteLoop(ctx, p, i, start)
 	}
+	meter := cpuMeter{pids: cfg.PIDs}
+	if !sleepCtx(ctx, time.Until(ws)) {
+		return nil, fmt.Errorf("fanout interrupted: %w", context.Cause(ctx))
+	}
+	if err := meter.begin(); err != nil {
+		return nil, err
+	}
 	if !sleepCtx(ctx, time.Until(we)) {
 		return nil, fmt.Errorf("fanout interrupted: %w", context.Cause(ctx))
+	}
+	if err := meter.end(); err != nil {
+		return nil, err
 	}
 	close(f.stop)
 	if !waitGroupTimeout(&f.writers, 10*time.Second) {
@@ -277,7 +291,9 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 	if !waitGroupTimeout(&f.readers, 10*time.Second) {
 		return nil, fmt.Errorf("fanout: read loops did not stop within 10s")
 	}
-	return f.result(setup), nil
+	r := f.result(setup)
+	r.CPU = meter.usage(int64(math.Round(r.DeliveriesPerS * cfg.Duration.Seconds())))
+	return r, nil
 }
 
 // open dials, connects with a token for sub and returns the connection.

@@ -109,7 +109,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections set up at once")
 		fs.IntVar(&cfg.Sources, "sources", 0, "loopback source addresses per target (127.0.0.2...)")
 		fs.Float64Var(&minRatio, "min-ratio", 0, "exit 1 when the delivery ratio is below this")
+		var pids string
+		fs.StringVar(&pids, "pids", "", "comma-separated server process ids whose CPU time over the window is reported")
 		exec = func(ctx context.Context) (any, error) {
+			var err error
+			if cfg.PIDs, err = parsePIDs(pids); err != nil {
+				return nil, err
+			}
 			cfg.Targets = splitList(targets)
 			cfg.Tokens = c.tokens()
 			r, err := runFanout(ctx, cfg)
@@ -152,7 +158,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&cfg.Sources, "sources", 8, "loopback source addresses (127.0.0.2...)")
 		fs.IntVar(&cfg.Users, "users", 1000, "distinct token subjects")
 		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "bound of one connect")
+		var pids string
+		fs.StringVar(&pids, "pids", "", "comma-separated server process ids whose CPU time over the run is reported")
 		exec = func(ctx context.Context) (any, error) {
+			var err error
+			if cfg.PIDs, err = parsePIDs(pids); err != nil {
+				return nil, err
+			}
 			cfg.Tokens = c.tokens()
 			r, err := runConnect(ctx, cfg)
 			if r == nil {

@@ -301,7 +301,43 @@ func renderTargets(b *strings.Builder, recs []*reportRecord) {
 	if si != nil {
 		sic = si.connect.ConnectsPerS
 	}
-	w("| Connects with JWT | ≥ 10k/s | %s | %s | %s |\n\n", num(rcc, "/s"), num(sic, "/s"), met)
+	w("| Connects with JWT | ≥ 10k/s | %s | %s | %s |\n", num(rcc, "/s"), num(sic, "/s"), met)
+	// Server CPU per delivery at saturation: context for the rows above,
+	// and much less disturbed by other work on the machine than rates.
+	for _, nodes := range []int{1, 2} {
+		rc, si := find(recs, "roomcast", nodes, isSaturation), find(recs, "socketio", nodes, isSaturation)
+		var rcu, siu float64
+		if rc != nil && rc.fanout.CPU != nil {
+			rcu = rc.fanout.CPU.ServerUSPerOp
+		}
+		if si != nil && si.fanout.CPU != nil {
+			siu = si.fanout.CPU.ServerUSPerOp
+		}
+		if rcu == 0 && siu == 0 {
+			continue
+		}
+		ratio := "–"
+		if rcu > 0 && siu > 0 {
+			ratio = fmt.Sprintf("socket.io ÷ Roomcast = %.2f", siu/rcu)
+		}
+		w("| _Context:_ server CPU per delivery at saturation, %d node%s | – | %s | %s | %s |\n", nodes, plural(nodes), usOrDash(rcu), usOrDash(siu), ratio)
+	}
+	w("\n")
+}
+
+func usOrDash(v float64) string {
+	if v <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f µs", v)
+}
+
+// cpuPerOp formats server CPU per operation, "–" when not measured.
+func cpuPerOp(u *cpuUsage) string {
+	if u == nil || u.ServerUSPerOp <= 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", u.ServerUSPerOp)
 }
 
 func p99(r *reportRecord) string {
@@ -327,14 +363,14 @@ func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w("flight, so latency there is queueing at full load, not the latency at a given rate. A ratio below 1\n")
 	w("with latencies in seconds means the server fell behind the offered rate and had not delivered the\n")
 	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n\n")
-	w("| Setup | Load | Deliveries/s | Ratio | p50 ms | p90 ms | p99 ms | max ms | Publishes/s | Command |\n")
-	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	w("| Setup | Load | Deliveries/s | Ratio | p50 ms | p90 ms | p99 ms | max ms | Publishes/s | Server CPU µs/delivery | Command |\n")
+	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {
 		if r.Mode != "fanout" {
 			continue
 		}
 		if r.fanout == nil {
-			w("| %s | – | failed: %s | | | | | | | `%s` |\n", mdCell(r.Label), mdCell(r.Error), mdCode(r.Command))
+			w("| %s | – | failed: %s | | | | | | | | `%s` |\n", mdCell(r.Label), mdCell(r.Error), mdCode(r.Command))
 			continue
 		}
 		f := r.fanout
@@ -349,9 +385,10 @@ func renderFanout(b *strings.Builder, recs []*reportRecord) {
 		if f.Disconnects > 0 {
 			note += fmt.Sprintf(" ⚠ %d disconnects", f.Disconnects)
 		}
-		w("| %s | %s | %s%s | %.4f | %.2f | %.2f | %.2f | %.2f | %s | `%s` |\n",
+		w("| %s | %s | %s%s | %.4f | %.2f | %.2f | %.2f | %.2f | %s | %s | `%s` |\n",
 			mdCell(r.Label), load, group(f.DeliveriesPerS), note, f.DeliveryRatio,
-			f.Latency.P50, f.Latency.P90, f.Latency.P99, f.Latency.Max, group(f.PublishesPerS), mdCode(r.Command))
+			f.Latency.P50, f.Latency.P90, f.Latency.P99, f.Latency.Max, group(f.PublishesPerS),
+			cpuPerOp(f.CPU), mdCode(r.Command))
 	}
 	w("\n")
 }
@@ -380,19 +417,19 @@ func renderIdle(b *strings.Builder, recs []*reportRecord) {
 func renderConnect(b *strings.Builder, recs []*reportRecord) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Connects with JWT (websocket + OPEN + CONNECT with token + CONNECT reply, then close)\n\n")
-	w("| Setup | Concurrency | Connects/s | Failed | p50 ms | p99 ms | Command |\n")
-	w("|---|---:|---:|---:|---:|---:|---|\n")
+	w("| Setup | Concurrency | Connects/s | Failed | p50 ms | p99 ms | Server CPU µs/connect | Command |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {
 		if r.Mode != "connect" {
 			continue
 		}
 		if r.connect == nil {
-			w("| %s | failed: %s | | | | | `%s` |\n", mdCell(r.Label), mdCell(r.Error), mdCode(r.Command))
+			w("| %s | failed: %s | | | | | | `%s` |\n", mdCell(r.Label), mdCell(r.Error), mdCode(r.Command))
 			continue
 		}
 		c := r.connect
-		w("| %s | %d | %s | %d | %.2f | %.2f | `%s` |\n", mdCell(r.Label), c.Concurrency, group(c.ConnectsPerS),
-			c.Failed, c.Latency.P50, c.Latency.P99, mdCode(r.Command))
+		w("| %s | %d | %s | %d | %.2f | %.2f | %s | `%s` |\n", mdCell(r.Label), c.Concurrency, group(c.ConnectsPerS),
+			c.Failed, c.Latency.P50, c.Latency.P99, cpuPerOp(c.CPU), mdCode(r.Command))
 	}
 	w("\n")
 }

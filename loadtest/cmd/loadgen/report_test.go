@@ -32,7 +32,8 @@ func sampleRecords() []record {
 	sat := func(server string, nodes int, dps float64) record {
 		return record{Label: server + " sat", Server: server, Nodes: nodes, Mode: "fanout", Command: "bin/loadgen fanout -x a|b", Load1: float64(nodes),
 			Setup: server + " started", Result: &fanoutResult{Mode: "fanout", Subscribers: 1000, Publishers: 2, Inflight: 16,
-				DeliveriesPerS: dps, DeliveryRatio: 1, Latency: latencySummary{Count: 10, P50: 1, P99: 2, Max: 3}}}
+				DeliveriesPerS: dps, DeliveryRatio: 1, Latency: latencySummary{Count: 10, P50: 1, P99: 2, Max: 3},
+				CPU: &cpuUsage{ServerS: 10, ServerUSPerOp: 1e6 / dps * float64(nodes)}}}
 	}
 	at100k := func(server string, p99 float64) record {
 		return record{Label: server + " 100k", Server: server, Nodes: 2, Mode: "fanout", Command: "c",
@@ -88,6 +89,8 @@ func TestReportKeepsHandWrittenSection(t *testing.T) {
 		"| p99 latency at 100k deliveries/s, 2 nodes | ≤ 10 ms | 8.50 ms (ratio 1.0000) | 250.00 ms (ratio 1.0000) | yes |",
 		"| Idle WebSocket memory at 15k connections | ≤ 8 KB RSS each | 6,144 B (15000 conns) | 15,000 B (15000 conns) | yes |",
 		"| Connects with JWT | ≥ 10k/s | 3,000/s | – | **no** |",
+		"| _Context:_ server CPU per delivery at saturation, 1 node | – | 2.00 µs | 10.00 µs | socket.io ÷ Roomcast = 5.00 |",
+		"| 100,000 | 1.0000 | 1.00 | 0.00 | 2.00 | 3.00 | 0 | 10.00 | `bin/loadgen",
 		"`bin/loadgen fanout -x a\\|b`", // a pipe cannot end the cell
 		"| broken | – | failed: not run: gateway has no --redis flag |",
 		"| roomcast sat | `roomcast started` |",
