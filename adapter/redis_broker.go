@@ -84,6 +84,10 @@ type broker struct {
 	mu     sync.RWMutex
 	routes map[subKey][]*route
 
+	pubs      chan pendingPublish // the ordered publish pipeline (redis_pipeline.go)
+	pubMu     sync.RWMutex
+	pubClosed bool
+
 	ops map[string]opMetrics
 }
 
@@ -152,6 +156,7 @@ func newBroker(ctx context.Context, cfg brokerConfig) (*broker, error) {
 		b.wg.Add(1)
 		go b.work()
 	}
+	b.startPublisher()
 	// First contact: register in the node registry. An unreachable Redis is
 	// not an error here; Ready reports it until it comes back.
 	if err := b.heartbeat(ctx); err != nil {
@@ -449,6 +454,7 @@ func (b *broker) close() error {
 	if !b.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	b.stopPublisher()
 	b.cancel()
 	b.sub.close()
 	b.wg.Wait()

@@ -556,3 +556,27 @@ func subscriberConns(t *testing.T, n *node) int {
 	}
 	return count
 }
+
+// TestBroadcastAsyncOrder: asynchronous broadcasts are pipelined yet reach
+// the other nodes in order, and each reports success.
+func TestBroadcastAsyncOrder(t *testing.T) {
+	forEachKind(t, func(t *testing.T, k kind) {
+		_, cfg := standalone(t, k)
+		nodes := startFleet(t, 2, cfg)
+		c := nodes[1].dial("room")
+		waitRoomSubscribed(t, k, nodes[1], "room", 1)
+		const n = 300
+		errs := make(chan error, n)
+		for i := range n {
+			nodes[0].nsp().To("room").EmitAsync(func(err error) { errs <- err }, "seq", i)
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatalf("async publish: %v", err)
+			}
+		}
+		for i := range n {
+			c.expect("seq", fmt.Sprint(i))
+		}
+	})
+}

@@ -194,6 +194,32 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 			return
 		}
 	}
+	// The read loop does not wait for Redis: each room's broadcast is
+	// delivered locally now and relayed through the node's ordered publish
+	// pipeline; the ack goes out once every relay is done, with the first
+	// error if any.
+	var (
+		mu      sync.Mutex
+		pending = len(p.rooms)
+		first   error
+	)
+	done := func(err error) {
+		mu.Lock()
+		if err != nil && first == nil {
+			first = err
+		}
+		pending--
+		last, ferr := pending == 0, first
+		mu.Unlock()
+		if !last {
+			return
+		}
+		if ferr != nil {
+			reply(e, errorAck(codeUnavailable, ferr.Error()))
+			return
+		}
+		reply(e, okAck)
+	}
 	for _, r := range p.rooms {
 		m := map[string]any{"room": r}
 		for k, v := range meta {
@@ -201,12 +227,8 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 		}
 		// One broadcast per room so each receiver learns the room; a socket
 		// in several of the rooms receives one copy per room.
-		if err := s.To(r).Emit(p.event, p.data, m); err != nil {
-			reply(e, errorAck(codeUnavailable, err.Error()))
-			return
-		}
+		s.To(r).EmitAsync(done, p.event, p.data, m)
 	}
-	reply(e, okAck)
 }
 
 func (g *Gateway) onPresence(e *socketio.Event) {

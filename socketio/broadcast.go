@@ -163,3 +163,25 @@ func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) er
 func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) error {
 	return b.adapter().DisconnectSockets(ctx, b.opts, close)
 }
+
+// EmitAsync is Emit without waiting for other nodes: the selected local
+// sockets get the packet before it returns; done is called once, from
+// another goroutine, when the relay to the other nodes succeeded or failed.
+// Broadcasts made with EmitAsync on one node reach the other nodes in the
+// order they were made. done must not block.
+func (b BroadcastOperator) EmitAsync(done func(error), event string, args ...any) {
+	if err := checkEvent(event); err != nil {
+		done(err)
+		return
+	}
+	m, err := adapter.NewMessage(b.nsp.name, event, args)
+	if err != nil {
+		done(err)
+		return
+	}
+	if ab, ok := b.adapter().(adapter.AsyncBroadcaster); ok {
+		ab.BroadcastAsync(m, b.opts, done)
+		return
+	}
+	done(b.adapter().Broadcast(context.Background(), m, b.opts))
+}

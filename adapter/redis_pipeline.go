@@ -1,0 +1,192 @@
+package adapter
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Asynchronous broadcasts. A client's read loop that waited for every
+// PUBLISH round trip could have one broadcast in flight at a time; instead
+// BroadcastAsync delivers locally at once and hands the publish to the node's
+// publish pipeline: one goroutine that sends what is queued as one Redis
+// pipeline, in queue order (so broadcasts from one node reach the others in
+// the order they were made), and then reports each outcome.
+
+const (
+	// publishQueue bounds the publishes waiting for Redis; past it a publish
+	// fails at once with ErrUnavailable rather than blocking a client.
+	publishQueue = 8192
+	// publishBatch bounds one pipeline.
+	publishBatch = 256
+)
+
+// AsyncBroadcaster is implemented by adapters that can publish without the
+// caller waiting: done is called once, from another goroutine, when the
+// broadcast reached the broker (nil) or could not (an error wrapping
+// ErrUnavailable or ErrClosed). done must not block.
+type AsyncBroadcaster interface {
+	BroadcastAsync(m *Message, opts Options, done func(error))
+}
+
+var (
+	_ AsyncBroadcaster = (*RedisAdapter)(nil)
+	_ AsyncBroadcaster = (*ShardedAdapter)(nil)
+	_ AsyncBroadcaster = (*Memory)(nil)
+)
+
+// BroadcastAsync implements AsyncBroadcaster: a single node has nothing to
+// wait for.
+func (a *Memory) BroadcastAsync(m *Message, opts Options, done func(error)) {
+	a.DeliverLocal(m, opts, false)
+	done(nil)
+}
+
+type pendingPublish struct {
+	channel string
+	payload []byte
+	done    func(error)
+}
+
+func (b *broker) startPublisher() {
+	b.pubs = make(chan pendingPublish, publishQueue)
+	b.wg.Add(1)
+	go b.publishLoop()
+}
+
+// publishAsync queues a publish; done reports its outcome.
+func (b *broker) publishAsync(channel string, payload []byte, done func(error)) {
+	b.pubMu.RLock()
+	defer b.pubMu.RUnlock()
+	if b.pubClosed {
+		done(ErrClosed)
+		return
+	}
+	select {
+	case b.pubs <- pendingPublish{channel: channel, payload: payload, done: done}:
+	default:
+		b.countError(opPublish)
+		done(fmt.Errorf("%w: %d publishes already waiting for redis", ErrUnavailable, publishQueue))
+	}
+}
+
+// stopPublisher refuses new publishes; the loop fails what is left queued.
+func (b *broker) stopPublisher() {
+	b.pubMu.Lock()
+	b.pubClosed = true
+	b.pubMu.Unlock()
+}
+
+func (b *broker) publishLoop() {
+	defer b.wg.Done()
+	batch := make([]pendingPublish, 0, publishBatch)
+	for {
+		select {
+		case p := <-b.pubs:
+			batch = append(batch[:0], p)
+		fill:
+			for len(batch) < publishBatch {
+				select {
+				case p := <-b.pubs:
+					batch = append(batch, p)
+				default:
+					break fill
+				}
+			}
+			b.flushPublishes(batch)
+			clear(batch)
+		case <-b.ctx.Done():
+			for {
+				select {
+				case p := <-b.pubs:
+					p.done(ErrClosed)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (b *broker) flushPublishes(batch []pendingPublish) {
+	ctx, cancel := context.WithTimeout(b.ctx, b.timeout)
+	defer cancel()
+	if len(batch) == 1 {
+		batch[0].done(b.publish(ctx, batch[0].channel, batch[0].payload))
+		return
+	}
+	start := time.Now()
+	pipe := b.client.Pipeline()
+	cmds := make([]*redis.IntCmd, len(batch))
+	for i, p := range batch {
+		if b.sharded {
+			cmds[i] = pipe.SPublish(ctx, p.channel, p.payload)
+		} else {
+			cmds[i] = pipe.Publish(ctx, p.channel, p.payload)
+		}
+	}
+	_, err := pipe.Exec(ctx)
+	b.observe(opPublish, start, err)
+	for i, p := range batch {
+		if cerr := cmds[i].Err(); cerr != nil {
+			p.done(fmt.Errorf("%w: publish to %q: %v", ErrUnavailable, p.channel, cerr))
+			continue
+		}
+		p.done(nil)
+	}
+}
+
+// BroadcastAsync implements AsyncBroadcaster.
+func (a *RedisAdapter) BroadcastAsync(m *Message, opts Options, done func(error)) {
+	if opts.Local {
+		a.DeliverLocal(m, opts, false)
+		done(nil)
+		return
+	}
+	payload, err := a.encodeBroadcast(m, opts)
+	if err != nil {
+		done(err)
+		return
+	}
+	a.DeliverLocal(m, opts, false)
+	if err := a.usable(); err != nil {
+		done(err)
+		return
+	}
+	channel := a.channel
+	if len(opts.Rooms) == 1 {
+		channel += opts.Rooms[0] + "#"
+	}
+	a.b.publishAsync(channel, payload, done)
+}
+
+// BroadcastAsync implements AsyncBroadcaster.
+func (a *ShardedAdapter) BroadcastAsync(m *Message, opts Options, done func(error)) {
+	if opts.Local {
+		a.DeliverLocal(m, opts, false)
+		done(nil)
+		return
+	}
+	packet, err := packetValue(m)
+	if err != nil {
+		done(err)
+		return
+	}
+	a.DeliverLocal(m, opts, false)
+	if err := a.usable(); err != nil {
+		done(err)
+		return
+	}
+	channel := a.channel
+	if len(opts.Rooms) == 1 && dynamicRoom(opts.Rooms[0]) {
+		channel += opts.Rooms[0] + "#"
+	}
+	payload, err := a.encode(msgBroadcast, map[string]any{"packet": packet, "opts": optionsValue(opts, nil)})
+	if err != nil {
+		done(err)
+		return
+	}
+	a.b.publishAsync(channel, payload, done)
+}
