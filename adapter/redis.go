@@ -212,23 +212,32 @@ func (a *RedisAdapter) usable() error {
 // MessagePack, and delivered to the local sockets, even when the publish
 // fails (the error then wraps ErrUnavailable).
 func (a *RedisAdapter) Broadcast(ctx context.Context, m *Message, opts Options) error {
+	channel, payload, err := a.prepareBroadcast(m, opts)
+	if err != nil || channel == "" {
+		return err
+	}
+	return a.b.publish(ctx, channel, payload)
+}
+
+// prepareBroadcast encodes m, delivers it to the local sockets and returns
+// where to publish it (channel "" when it stays on this node).
+func (a *RedisAdapter) prepareBroadcast(m *Message, opts Options) (channel string, payload []byte, err error) {
 	if opts.Local {
 		a.DeliverLocal(m, opts, false)
-		return nil
+		return "", nil, nil
 	}
-	payload, err := a.encodeBroadcast(m, opts)
-	if err != nil {
-		return err
+	if payload, err = a.encodeBroadcast(m, opts); err != nil {
+		return "", nil, err
 	}
 	a.DeliverLocal(m, opts, false)
 	if err := a.usable(); err != nil {
-		return err
+		return "", nil, err
 	}
-	channel := a.channel
+	channel = a.channel
 	if len(opts.Rooms) == 1 {
 		channel += opts.Rooms[0] + "#"
 	}
-	return a.b.publish(ctx, channel, payload)
+	return channel, payload, nil
 }
 
 func (a *RedisAdapter) encodeBroadcast(m *Message, opts Options) ([]byte, error) {

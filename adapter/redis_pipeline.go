@@ -140,51 +140,18 @@ func (b *broker) flushPublishes(batch []pendingPublish) {
 
 // BroadcastAsync implements AsyncBroadcaster.
 func (a *RedisAdapter) BroadcastAsync(m *Message, opts Options, done func(error)) {
-	if opts.Local {
-		a.DeliverLocal(m, opts, false)
-		done(nil)
-		return
-	}
-	payload, err := a.encodeBroadcast(m, opts)
-	if err != nil {
+	channel, payload, err := a.prepareBroadcast(m, opts)
+	if err != nil || channel == "" {
 		done(err)
 		return
-	}
-	a.DeliverLocal(m, opts, false)
-	if err := a.usable(); err != nil {
-		done(err)
-		return
-	}
-	channel := a.channel
-	if len(opts.Rooms) == 1 {
-		channel += opts.Rooms[0] + "#"
 	}
 	a.b.publishAsync(channel, payload, done)
 }
 
 // BroadcastAsync implements AsyncBroadcaster.
 func (a *ShardedAdapter) BroadcastAsync(m *Message, opts Options, done func(error)) {
-	if opts.Local {
-		a.DeliverLocal(m, opts, false)
-		done(nil)
-		return
-	}
-	packet, err := packetValue(m)
-	if err != nil {
-		done(err)
-		return
-	}
-	a.DeliverLocal(m, opts, false)
-	if err := a.usable(); err != nil {
-		done(err)
-		return
-	}
-	channel := a.channel
-	if len(opts.Rooms) == 1 && dynamicRoom(opts.Rooms[0]) {
-		channel += opts.Rooms[0] + "#"
-	}
-	payload, err := a.encode(msgBroadcast, map[string]any{"packet": packet, "opts": optionsValue(opts, nil)})
-	if err != nil {
+	channel, payload, err := a.prepareBroadcast(m, opts)
+	if err != nil || channel == "" {
 		done(err)
 		return
 	}

@@ -271,20 +271,34 @@ func (a *ShardedAdapter) respond(requester string, typ int64, data map[string]an
 // nodes through the room's channel (one room) or the namespace's. A publish
 // failure is returned wrapping ErrUnavailable.
 func (a *ShardedAdapter) Broadcast(ctx context.Context, m *Message, opts Options) error {
+	channel, payload, err := a.prepareBroadcast(m, opts)
+	if err != nil || channel == "" {
+		return err
+	}
+	return a.b.publish(ctx, channel, payload)
+}
+
+// prepareBroadcast delivers m to the local sockets and returns where to
+// publish it and its wire form (channel "" when it stays on this node).
+func (a *ShardedAdapter) prepareBroadcast(m *Message, opts Options) (channel string, payload []byte, err error) {
 	if opts.Local {
 		a.DeliverLocal(m, opts, false)
-		return nil
+		return "", nil, nil
 	}
 	packet, err := packetValue(m)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
 	a.DeliverLocal(m, opts, false)
-	channel := a.channel
+	if err := a.usable(); err != nil {
+		return "", nil, err
+	}
+	channel = a.channel
 	if len(opts.Rooms) == 1 && dynamicRoom(opts.Rooms[0]) {
 		channel += opts.Rooms[0] + "#"
 	}
-	return a.publish(ctx, channel, msgBroadcast, map[string]any{"packet": packet, "opts": optionsValue(opts, nil)})
+	payload, err = a.encode(msgBroadcast, map[string]any{"packet": packet, "opts": optionsValue(opts, nil)})
+	return channel, payload, err
 }
 
 // BroadcastWithAck implements Adapter; see RedisAdapter.BroadcastWithAck.
