@@ -93,7 +93,7 @@ type RedisConfig struct {
 // handlers run on the reply workers (a handler that blocks holds one up; a
 // full queue of 4096 drops a reply and counts it as a publish error).
 type Redis struct {
-	b           *broker
+	brokerHandle
 	specificRes bool
 }
 
@@ -114,30 +114,13 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Redis{b: b, specificRes: cfg.PublishOnSpecificResponseChannel}, nil
+	return &Redis{brokerHandle: brokerHandle{b}, specificRes: cfg.PublishOnSpecificResponseChannel}, nil
 }
 
 // Factory returns the Factory to give socketio.Config.Adapter.
 func (r *Redis) Factory() Factory {
 	return func(nsp Namespace) (Adapter, error) { return r.newAdapter(nsp) }
 }
-
-// Node returns this node's name.
-func (r *Redis) Node() string { return r.b.node }
-
-// Ready returns nil when Redis answers and the subscriptions are live, an
-// error wrapping ErrUnavailable otherwise.
-func (r *Redis) Ready(ctx context.Context) error { return r.b.ready(ctx) }
-
-// Nodes lists the nodes of the node registry whose heartbeat is recent, and
-// sets the roomcast_nodes gauge.
-func (r *Redis) Nodes(ctx context.Context) ([]string, error) { return r.b.nodes(ctx) }
-
-// Close stops the adapter's goroutines, closes its pub/sub connection and
-// removes the node from the registry. It does not close the Redis client.
-// Namespace adapters keep delivering locally; their cluster-wide operations
-// fail with ErrClosed.
-func (r *Redis) Close() error { return r.b.close() }
 
 // RedisAdapter is the classic adapter of one namespace. Its local half is
 // the embedded Memory.

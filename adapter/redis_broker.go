@@ -91,6 +91,27 @@ type broker struct {
 	ops map[string]opMetrics
 }
 
+// brokerHandle gives the node-level adapters (Redis, Sharded) their common
+// methods over the node's broker.
+type brokerHandle struct{ b *broker }
+
+// Node returns this node's name.
+func (h brokerHandle) Node() string { return h.b.node }
+
+// Ready returns nil when Redis answers and the subscriptions are live, an
+// error wrapping ErrUnavailable otherwise.
+func (h brokerHandle) Ready(ctx context.Context) error { return h.b.ready(ctx) }
+
+// Nodes lists the nodes of the node registry whose heartbeat is recent, and
+// sets the roomcast_nodes gauge.
+func (h brokerHandle) Nodes(ctx context.Context) ([]string, error) { return h.b.nodes(ctx) }
+
+// Close stops the adapter's goroutines, closes its pub/sub connection(s) and
+// removes the node from the registry. It does not close the Redis client.
+// Namespace adapters keep delivering locally; their cluster-wide operations
+// fail with ErrClosed.
+func (h brokerHandle) Close() error { return h.b.close() }
+
 type route struct {
 	fn func(channel string, payload []byte)
 }

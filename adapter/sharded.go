@@ -84,7 +84,7 @@ type ShardedConfig struct {
 //
 // Faults and concurrency are as for Redis.
 type Sharded struct {
-	b *broker
+	brokerHandle
 }
 
 // NewSharded connects the sharded adapter to Redis; see NewRedis.
@@ -102,28 +102,13 @@ func NewSharded(ctx context.Context, cfg ShardedConfig) (*Sharded, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sharded{b: b}, nil
+	return &Sharded{brokerHandle{b}}, nil
 }
 
 // Factory returns the Factory to give socketio.Config.Adapter.
 func (s *Sharded) Factory() Factory {
 	return func(nsp Namespace) (Adapter, error) { return s.newAdapter(nsp) }
 }
-
-// Node returns this node's name.
-func (s *Sharded) Node() string { return s.b.node }
-
-// Ready returns nil when Redis answers and every subscription is live, an
-// error wrapping ErrUnavailable otherwise.
-func (s *Sharded) Ready(ctx context.Context) error { return s.b.ready(ctx) }
-
-// Nodes lists the nodes of the node registry whose heartbeat is recent, and
-// sets the roomcast_nodes gauge.
-func (s *Sharded) Nodes(ctx context.Context) ([]string, error) { return s.b.nodes(ctx) }
-
-// Close stops the adapter's goroutines, closes its pub/sub connections and
-// removes the node from the registry. It does not close the Redis client.
-func (s *Sharded) Close() error { return s.b.close() }
 
 // ShardedAdapter is the sharded adapter of one namespace. Its local half is
 // the embedded Memory.

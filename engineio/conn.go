@@ -201,9 +201,13 @@ func (c *Conn) Send(frames ...Frame) error {
 
 // Close flushes what is queued (bounded, about a second) then closes the
 // session with reason "forced close". It does not wait: watch Done.
-func (c *Conn) Close() {
+func (c *Conn) Close() { c.CloseReason(ReasonForcedClose) }
+
+// CloseReason is Close reporting reason to OnClose instead of "forced
+// close" (the layer above knows why it closes: "parse error", ...).
+func (c *Conn) CloseReason(reason string) {
 	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
-	if !c.closeWithCancel(ReasonForcedClose, nil, modeFlush, ctx, cancel) {
+	if !c.closeWithCancel(reason, nil, modeFlush, ctx, cancel) {
 		cancel()
 	}
 }

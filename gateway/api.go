@@ -148,7 +148,8 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	for i, a := range req.Args {
 		args[i] = a
 	}
-	op := nsp.To(req.selector.options().Rooms...).Except(req.Except...)
+	opts := req.options()
+	op := nsp.To(opts.Rooms...).Except(opts.Except...)
 	if req.Volatile {
 		op = op.Volatile()
 	}
@@ -211,24 +212,26 @@ type roomsRequest struct {
 	Close bool     `json:"close"`
 }
 
-func (g *Gateway) selected(r *http.Request, req *roomsRequest) (*socketio.Namespace, socketio.BroadcastOperator, error) {
+// selected decodes a request that selects sockets and returns the operator
+// over them.
+func (g *Gateway) selected(r *http.Request, req *roomsRequest) (socketio.BroadcastOperator, error) {
 	if err := decodeBody(r, req); err != nil {
-		return nil, socketio.BroadcastOperator{}, err
+		return socketio.BroadcastOperator{}, err
 	}
 	if req.empty() {
-		return nil, socketio.BroadcastOperator{}, badRequest("select sockets with rooms, sockets or users")
+		return socketio.BroadcastOperator{}, badRequest("select sockets with rooms, sockets or users")
 	}
 	nsp, err := g.namespace(req.Namespace)
 	if err != nil {
-		return nil, socketio.BroadcastOperator{}, err
+		return socketio.BroadcastOperator{}, err
 	}
 	opts := req.options()
-	return nsp, nsp.To(opts.Rooms...).Except(opts.Except...), nil
+	return nsp.To(opts.Rooms...).Except(opts.Except...), nil
 }
 
 func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 	var req roomsRequest
-	_, op, err := g.selected(r, &req)
+	op, err := g.selected(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +248,7 @@ func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 
 func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
 	var req roomsRequest
-	_, op, err := g.selected(r, &req)
+	op, err := g.selected(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +265,7 @@ func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
 
 func (g *Gateway) apiSocketsDisconnect(r *http.Request) (any, error) {
 	var req roomsRequest
-	_, op, err := g.selected(r, &req)
+	op, err := g.selected(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +323,9 @@ func (g *Gateway) apiNodes(r *http.Request) (any, error) {
 			return nil, err
 		}
 		for _, id := range ids {
-			counts[id] += 0
+			if _, ok := counts[id]; !ok {
+				counts[id] = 0 // a live node with no socket
+			}
 		}
 	}
 	for _, s := range socks {

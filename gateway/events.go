@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
@@ -300,7 +301,7 @@ func (l *rateLimiter) allow() bool {
 	return true
 }
 
-var errRateLimited = &socketio.ConnectError{Message: "rate limited"}
+var errRateLimited = errors.New("gateway: rate limited")
 
 func (l *rateLimiter) middleware(e *socketio.Event) error {
 	if l.allow() {

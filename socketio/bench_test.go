@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
 )
 
@@ -68,11 +69,7 @@ func BenchmarkBroadcast(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			var sockets []*Socket
-			srv.Sockets().OnConnection(func(s *Socket) {
-				_ = s.Join("room")
-				sockets = append(sockets, s)
-			})
+			srv.Sockets().OnConnection(func(s *Socket) { _ = s.Join("room") })
 			sessions := make([]*pollingSession, n)
 			for i := range sessions {
 				sessions[i] = openPolling(b, srv)
@@ -123,14 +120,12 @@ func BenchmarkDeliver(b *testing.B) {
 				sessions[i] = openPolling(b, srv)
 			}
 			defer srv.Shutdown(b.Context())
-			mem := srv.Sockets().Adapter().(interface {
-				DeliverLocal(m *adapterMessage, opts adapterOptions, remote bool) int
-			})
-			m, err := newAdapterMessage("/", "message", []any{"hello"})
+			mem := srv.Sockets().Adapter().(*adapter.Memory)
+			m, err := adapter.NewMessage("/", "message", []any{"hello"})
 			if err != nil {
 				b.Fatal(err)
 			}
-			opts := adapterOptions{Rooms: []string{"room"}}
+			opts := adapter.Options{Rooms: []string{"room"}}
 			const drainEvery = 32
 			b.ReportAllocs()
 			b.ResetTimer()

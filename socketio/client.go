@@ -58,7 +58,7 @@ func (c *client) onConnectTimeout() {
 	c.mu.Unlock()
 	if idle {
 		c.countConnectError("timeout")
-		c.conn.Close()
+		c.closeWith("forced close")
 	}
 }
 
@@ -187,10 +187,9 @@ func (c *client) detach(s *Socket) (last bool) {
 	return len(c.sockets) == 0
 }
 
-func (c *client) closeWith(reason string) {
-	c.conn.Close()
-	_ = reason // the engine reports the close through onClose
-}
+// closeWith closes the connection; the engine reports reason to onClose,
+// which disconnects every socket on it with that reason.
+func (c *client) closeWith(reason string) { c.conn.CloseReason(reason) }
 
 // onClose runs when the Engine.IO connection ended. It may be called from
 // inside a Send (a slow consumer), that is under a room lock: the cleanup,

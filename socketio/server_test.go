@@ -304,6 +304,15 @@ func TestDisconnectReasons(t *testing.T) {
 		t.Fatalf("emit after disconnect: %v", err)
 	}
 
+	c4 := sitest.Dial(t, url)
+	c4.Connect("/", "")
+	s4 := <-sockets
+	s4.Disconnect(true)
+	c4.ExpectClosed()
+	if r := <-reasons; r != "forced server close" {
+		t.Fatalf("reason %q", r)
+	}
+
 	c3 := sitest.Dial(t, url)
 	c3.Connect("/", "")
 	<-sockets
@@ -315,7 +324,10 @@ func TestDisconnectReasons(t *testing.T) {
 
 func TestProtocolViolationsClose(t *testing.T) {
 	t.Parallel()
-	srv, url := newTestServer(t, onMain(func(s *Socket) {}))
+	reasons := make(chan string, 8)
+	srv, url := newTestServer(t, onMain(func(s *Socket) {
+		s.OnDisconnect(func(r string) { reasons <- r })
+	}))
 	for _, bad := range []string{
 		`4garbage`,
 		`42["disconnect"]`,
@@ -329,6 +341,9 @@ func TestProtocolViolationsClose(t *testing.T) {
 			c.Send(`42["x"]`)
 		}
 		c.ExpectClosed()
+		if r := <-reasons; r != "parse error" {
+			t.Errorf("%s: disconnect reason %q, want \"parse error\"", bad, r)
+		}
 	}
 	if err := srv.Sockets().Emit("connect"); !errors.Is(err, ErrReservedEvent) {
 		t.Fatalf("emit of reserved name: %v", err)

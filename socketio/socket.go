@@ -116,7 +116,7 @@ func (s *Socket) Done() <-chan struct{} { return s.done }
 // Transport returns the current transport: "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.transportName() }
 
-// Conn returns the Engine.IO session id the socket is multiplexed on.
+// ConnID returns the Engine.IO session id the socket is multiplexed on.
 func (s *Socket) ConnID() string { return s.client.conn.ID() }
 
 // Data returns the value set with SetData; it is shared with FetchSockets.
@@ -326,7 +326,7 @@ func (s *Socket) Broadcast() BroadcastOperator { return s.op() }
 // closes the underlying connection (and every other namespace on it).
 func (s *Socket) Disconnect(close bool) {
 	if close {
-		s.client.conn.Close()
+		s.client.closeWith("forced server close")
 		return
 	}
 	if !s.connected.Load() {
