@@ -84,6 +84,7 @@ type Conn struct {
 	transport  transportKind
 	queue      []Frame // frames waiting for the transport
 	spare      []Frame // recycled backing array for queue
+	joined     []byte  // flushWebSocket's buffer for frames with a Tail (run loop only)
 	queueBytes int
 
 	ws      *websocket.Conn // current websocket transport
@@ -179,7 +180,7 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 func (c *Conn) Send(frames ...Frame) error {
 	n := 0
 	for i := range frames {
-		n += len(frames[i].Data)
+		n += frames[i].size()
 	}
 	c.mu.Lock()
 	if c.state != stateOpen {
@@ -423,6 +424,9 @@ func (c *Conn) run() {
 	}
 }
 
+// maxJoined bounds the joined buffer a connection keeps between flushes.
+const maxJoined = 64 << 10
+
 // flushWebSocket writes the queue to the websocket transport, one message
 // per frame. It does nothing while the transport is polling.
 func (c *Conn) flushWebSocket(ctx context.Context) error {
@@ -445,7 +449,12 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		if frames[i].Binary {
 			typ = websocket.MessageBinary
 		}
-		if err = ws.Write(ctx, typ, frames[i].Data); err != nil {
+		data := frames[i].Data
+		if frames[i].Tail != nil {
+			c.joined = append(append(c.joined[:0], data...), frames[i].Tail...)
+			data = c.joined
+		}
+		if err = ws.Write(ctx, typ, data); err != nil {
 			break
 		}
 	}
@@ -453,6 +462,9 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		if uerr := cork.Uncork(); err == nil {
 			err = uerr
 		}
+	}
+	if cap(c.joined) > maxJoined {
+		c.joined = nil
 	}
 	c.recycle(frames)
 	return err

@@ -14,7 +14,15 @@ import (
 type Frame struct {
 	Binary bool
 	Data   []byte
+	// Tail, when set, follows Data in the same message: a short
+	// per-recipient ending of a text frame whose Data is shared (Socket.IO
+	// appends each socket's offset this way). Its bytes must not change
+	// once sent.
+	Tail []byte
 }
+
+// size is the number of bytes the frame puts on the wire.
+func (f *Frame) size() int { return len(f.Data) + len(f.Tail) }
 
 // TextFrame returns a text frame for payload (allocates "4"+payload).
 func TextFrame(payload string) Frame {
@@ -161,6 +169,7 @@ func appendPayload(dst []byte, frames []Frame) []byte {
 			dst = base64.StdEncoding.AppendEncode(dst, f.Data)
 		} else {
 			dst = append(dst, f.Data...)
+			dst = append(dst, f.Tail...)
 		}
 	}
 	return dst

@@ -172,7 +172,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	for _, r := range DisconnectReasons {
 		m.Disconnects.WithLabelValues(r)
 	}
-	for _, r := range []string{"auth", "middleware", "invalid namespace", "timeout"} {
+	for _, r := range []string{"auth", "middleware", "invalid namespace", "timeout", "queue"} {
 		m.ConnectErrors.WithLabelValues(r)
 	}
 	for _, s := range []string{"local", "remote"} {

@@ -79,6 +79,12 @@ func (b BroadcastOperator) EmitContext(ctx context.Context, event string, args .
 	if err := checkEvent(event); err != nil {
 		return err
 	}
+	if durable, err := b.durableRooms(); durable || err != nil {
+		if err != nil {
+			return err
+		}
+		return b.emitDurable(ctx, event, args)
+	}
 	m, err := adapter.NewMessage(b.nsp.name, event, args)
 	if err != nil {
 		return err
@@ -168,9 +174,20 @@ func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) er
 // sockets get the packet before it returns; done is called once, from
 // another goroutine, when the relay to the other nodes succeeded or failed.
 // Broadcasts made with EmitAsync on one node reach the other nodes in the
-// order they were made. done must not block.
+// order they were made. done must not block. A broadcast to durable rooms
+// is appended to the members' queues before EmitAsync returns (done is then
+// called before it returns).
 func (b BroadcastOperator) EmitAsync(done func(error), event string, args ...any) {
 	if err := checkEvent(event); err != nil {
+		done(err)
+		return
+	}
+	if durable, err := b.durableRooms(); durable || err != nil {
+		if err == nil {
+			ctx, cancel := b.nsp.srv.rec.ctx()
+			err = b.emitDurable(ctx, event, args)
+			cancel()
+		}
 		done(err)
 		return
 	}

@@ -86,6 +86,10 @@ func (n *Namespace) LocalSockets() []*Socket {
 
 func (n *Namespace) connect(c *client, auth map[string]any) {
 	s := newSocket(n, c, auth)
+	rec := n.srv.rec
+	if rec != nil {
+		rec.lookup(s, auth)
+	}
 	n.mu.RLock()
 	mws := n.middleware
 	n.mu.RUnlock()
@@ -107,22 +111,51 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 			return
 		}
 	}
+	if rec != nil {
+		// The missed messages go out now, before the CONNECT reply.
+		if err := rec.begin(s); err != nil {
+			n.srv.log.Warn("socketio: durable queue unavailable; closing so the client retries", "err", err)
+			n.adapter.DelAll(s)
+			c.countConnectError("queue")
+			c.closeWith("transport error")
+			return
+		}
+	}
 	if !c.attach(s) {
+		if s.stopLive != nil {
+			s.stopLive()
+		}
 		n.adapter.DelAll(s)
 		return
 	}
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()
-	if err := n.adapter.AddAll(s, s.id); err != nil {
+	rooms := []string{s.id}
+	if s.recovered {
+		rooms = append(rooms, s.restored.Rooms...)
+	}
+	if err := n.adapter.AddAll(s, rooms...); err != nil {
 		n.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
 	}
 	s.connected.Store(true)
-	reply, _ := json.Marshal(map[string]string{"sid": s.id})
-	c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: reply})
+	reply := map[string]string{"sid": s.id}
+	if rec != nil {
+		if err := rec.connected(s); err != nil {
+			n.srv.log.Warn("socketio: storing the session failed; closing so the client retries", "sid", s.id, "err", err)
+			c.closeWith("transport error")
+			return
+		}
+		reply["pid"] = s.pid
+	}
+	data, _ := json.Marshal(reply)
+	c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: data})
 	if m := n.srv.cfg.Metrics; m != nil {
 		m.Connects.WithLabelValues(n.name).Inc()
 		m.Connections.WithLabelValues(c.transportName(), n.name).Inc()
+	}
+	if rec != nil && !s.recovered && s.why != "" {
+		_ = s.emit(false, NotRecoveredEvent, []any{map[string]any{"reason": s.why, "replayed": s.replayed}})
 	}
 	n.mu.RLock()
 	fns := n.onConnection
@@ -134,7 +167,9 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 
 func (n *Namespace) remove(s *Socket) {
 	n.mu.Lock()
-	delete(n.sockets, s.id)
+	if n.sockets[s.id] == s {
+		delete(n.sockets, s.id)
+	}
 	n.mu.Unlock()
 }
 

@@ -30,6 +30,9 @@ type Config struct {
 	Metrics *metrics.Metrics
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Recovery turns on connection state recovery and durable delivery
+	// (nil: off, as the compliance suite expects).
+	Recovery *Recovery
 }
 
 // Server is a Socket.IO server: an http.Handler for the "/socket.io/" path
@@ -38,6 +41,7 @@ type Server struct {
 	cfg    Config
 	engine *engineio.Server
 	log    *slog.Logger
+	rec    *recovery // nil without Config.Recovery
 
 	mu         sync.RWMutex
 	namespaces map[string]*Namespace
@@ -64,6 +68,13 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("socketio: Engine.OnConnection is set by the server")
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, namespaces: make(map[string]*Namespace)}
+	if cfg.Recovery != nil {
+		rec, err := newRecovery(s, *cfg.Recovery)
+		if err != nil {
+			return nil, err
+		}
+		s.rec = rec
+	}
 	ecfg := cfg.Engine
 	if ecfg.Logger == nil {
 		ecfg.Logger = cfg.Logger

@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/internal/parser"
+	"github.com/roomcast/roomcast/queue"
 )
 
 // Handshake is what the client presented when it connected.
@@ -36,6 +37,27 @@ type Socket struct {
 	onDisconnect    []func(reason string)
 	onDisconnecting []func(reason string)
 	acks            map[int64]pendingAck
+	refresh         *time.Timer // session refresh (recovery)
+
+	// Connection state recovery (Config.Recovery); set while connecting,
+	// read-only once connected, except the offset.
+	pid          string
+	user         string
+	anonymous    bool
+	asked        bool   // the CONNECT carried a pid or an offset
+	askOffset    string // the offset it carried
+	restored     *queue.Session
+	dataRestored bool   // data came from the restored session
+	recovered    bool   // the session was recovered
+	replayed     bool   // the user's queue after the offset was sent
+	why          string // why recovery was not possible
+	stopLive     func()
+	superseded   atomic.Bool // a reconnect of the client replaced this socket
+	savePending  atomic.Bool
+
+	tailMu sync.Mutex // orders offset changes with sends
+	offset string     // ID of the last durable message sent
+	tail   []byte     // offsetTail(offset)
 }
 
 // pendingAck is an ack the socket waits for; deadline (if set) is when its
@@ -130,7 +152,30 @@ func (s *Socket) Data() any {
 func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
+	s.dataRestored = false
 	s.mu.Unlock()
+}
+
+// PID returns the private session id the client recovers with ("" when
+// the server has no Recovery).
+func (s *Socket) PID() string { return s.pid }
+
+// Recovered reports whether the socket is a recovered session: the client
+// reconnected with its pid and offset and got what it missed. In a
+// middleware it reports that a session was found (the user is checked
+// after the middlewares); its Data is then the session's, as JSON values.
+func (s *Socket) Recovered() bool { return s.recovered || (s.restored != nil && !s.connected.Load()) }
+
+// User returns the socket's user for durable delivery, once connected
+// ("anon:" + pid for an anonymous socket; "" without Recovery).
+func (s *Socket) User() string { return s.user }
+
+// Offset returns the ID of the last durable message sent to the socket:
+// the offset its client holds.
+func (s *Socket) Offset() string {
+	s.tailMu.Lock()
+	defer s.tailMu.Unlock()
+	return s.offset
 }
 
 // Info implements adapter.Socket.
@@ -255,6 +300,10 @@ func (s *Socket) Deliver(m *adapter.Message, volatile bool) bool {
 		}
 		return false
 	}
+	if s.nsp.srv.rec != nil && !volatile && m.Packet.ID == parser.NoID &&
+		(m.Packet.Type == parser.Event || m.Packet.Type == parser.BinaryEvent) {
+		return s.deliverWithOffset(m.Frames())
+	}
 	return s.client.send(m.Frames())
 }
 
@@ -280,17 +329,39 @@ func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool
 	return false
 }
 
-// Join adds the socket to rooms. A middleware may already call it.
+// Join adds the socket to rooms. A middleware may already call it. With
+// Recovery, joining a durable room makes the socket's user a member of it
+// (ErrAnonymousDurable for an anonymous socket or from a middleware;
+// queue.ErrRoomFull when the room has its maximum of members).
 func (s *Socket) Join(rooms ...string) error {
 	if s.gone.Load() {
 		return ErrDisconnected
 	}
+	if r := s.nsp.srv.rec; r != nil {
+		if err := s.joinDurable(rooms); err != nil {
+			return err
+		}
+		defer r.changed(s)
+	}
 	return s.nsp.adapter.AddAll(s, rooms...)
 }
 
-// Leave removes the socket from room.
-func (s *Socket) Leave(room string) {
+// Leave removes the socket from room. Leaving a durable room ends the
+// membership of the socket's user; the error is the Store's when it could
+// not record that (the socket stays in the room).
+func (s *Socket) Leave(room string) error {
+	if r := s.nsp.srv.rec; r != nil {
+		if r.durable(room) && !s.anonymous && s.user != "" {
+			ctx, cancel := r.ctx()
+			defer cancel()
+			if err := r.Store.RemoveMember(ctx, room, s.user); err != nil {
+				return err
+			}
+		}
+		defer r.changed(s)
+	}
 	s.nsp.adapter.Del(s, room)
+	return nil
 }
 
 // Rooms returns the rooms the socket is in, its own id room included.
@@ -401,6 +472,9 @@ func (s *Socket) cleanup(reason string) {
 	s.mu.Unlock()
 	for _, fn := range disconnecting {
 		fn(reason)
+	}
+	if r := s.nsp.srv.rec; r != nil {
+		r.end(s, reason)
 	}
 	s.nsp.adapter.DelAll(s)
 	s.nsp.remove(s)

@@ -328,3 +328,28 @@ func EventName(data json.RawMessage) (string, error) {
 	}
 	return name, nil
 }
+
+// EventData returns the data of an EVENT packet: the string event followed
+// by the elements of args, a JSON array (as MarshalArgs("", ...) makes it).
+// It fails, with an error wrapping ErrInvalidPacket, when args is not an
+// array.
+func EventData(event string, args json.RawMessage) (json.RawMessage, error) {
+	args = trimRightSpace(args)
+	i := skipSpace(args, 0)
+	if i >= len(args) || args[i] != '[' || args[len(args)-1] != ']' {
+		return nil, fmt.Errorf("%w: arguments are not an array", ErrInvalidPacket)
+	}
+	inner := args[i+1 : len(args)-1]
+	out := make([]byte, 0, len(event)+len(args)+4)
+	out = append(out, '[')
+	out = appendString(out, event)
+	if skipSpace(inner, 0) < len(inner) {
+		out = append(out, ',')
+		out = append(out, inner...)
+	}
+	out = append(out, ']')
+	if !json.Valid(out) {
+		return nil, fmt.Errorf("%w: arguments are not valid JSON", ErrInvalidPacket)
+	}
+	return out, nil
+}

@@ -313,3 +313,22 @@ func TestArgsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestEventData(t *testing.T) {
+	for _, tc := range []struct{ event, args, want string }{
+		{"ev", `[]`, `["ev"]`},
+		{"ev", ` [ ] `, `["ev"]`},
+		{"ev", `[1,{"a":"b"}]`, `["ev",1,{"a":"b"}]`},
+		{"é\"", `["x"]`, `["é\"","x"]`},
+	} {
+		got, err := EventData(tc.event, json.RawMessage(tc.args))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("EventData(%q, %s) = %s, %v; want %s", tc.event, tc.args, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{``, `{}`, `[1,`, `1]`, `[1,]`, `[}`} {
+		if _, err := EventData("ev", json.RawMessage(bad)); !errors.Is(err, ErrInvalidPacket) {
+			t.Errorf("EventData(%q): err = %v, want ErrInvalidPacket", bad, err)
+		}
+	}
+}

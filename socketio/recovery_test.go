@@ -1,0 +1,406 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/internal/sitest"
+	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/queue"
+)
+
+// newRecoveryServer starts a server with Recovery on st; a socket's user is
+// its auth "user" (none: anonymous); rooms starting with "d:" are durable.
+func newRecoveryServer(t *testing.T, st queue.Store, setup func(*Server)) (*Server, string, *metrics.Metrics) {
+	t.Helper()
+	m, err := metrics.New(prometheus.NewRegistry(), metrics.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{
+		Engine:  engineio.Config{PingInterval: time.Second, PingTimeout: time.Second},
+		Metrics: m,
+		Recovery: &Recovery{
+			Store:       st,
+			User:        func(s *Socket) string { u, _ := s.Handshake().Auth["user"].(string); return u },
+			DurableRoom: func(room string) bool { return strings.HasPrefix(room, "d:") },
+			PageSize:    2, // several pages in every replay
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if setup != nil {
+		setup(srv)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket", m
+}
+
+func newMemoryStore(t *testing.T, cfg queue.MemoryConfig) *queue.Memory {
+	t.Helper()
+	st, err := queue.NewMemory(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+type connectReply struct {
+	SID string `json:"sid"`
+	PID string `json:"pid"`
+}
+
+// readConnect reads frames until the CONNECT reply of "/" and returns the
+// EVENT frames that came before it.
+func readConnect(t *testing.T, c *sitest.Client) (connectReply, []string) {
+	t.Helper()
+	var before []string
+	for {
+		f := c.Read()
+		if strings.HasPrefix(f, "40") {
+			var r connectReply
+			if err := json.Unmarshal([]byte(f[2:]), &r); err != nil {
+				t.Fatalf("CONNECT reply %q: %v", f, err)
+			}
+			return r, before
+		}
+		before = append(before, f)
+	}
+}
+
+func mustEmit(t *testing.T, n *Namespace, user, event string, args ...any) string {
+	t.Helper()
+	ids, err := n.ToUser(user).Emit(context.Background(), event, args...)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("ToUser(%s).Emit: %v %v", user, ids, err)
+	}
+	return ids[0]
+}
+
+func TestRecoveryReplaysMissedMessagesThenConnect(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, m := newRecoveryServer(t, st, nil)
+	nsp := srv.Sockets()
+
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"alice"}`)
+	first, _ := readConnect(t, c)
+	if first.SID == "" || first.PID == "" {
+		t.Fatalf("CONNECT reply without sid or pid: %+v", first)
+	}
+	s, ok := nsp.Socket(first.SID)
+	if !ok {
+		t.Fatal("socket not registered")
+	}
+	start := s.Offset()
+	if err := s.Join("room1"); err != nil {
+		t.Fatal(err)
+	}
+
+	// A live-only broadcast carries the socket's current offset.
+	if err := nsp.To("room1").Emit("news", "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Read(), fmt.Sprintf(`42["news","hello",%q]`, start); got != want {
+		t.Fatalf("broadcast: got %s, want %s", got, want)
+	}
+	// A durable message carries its own entry ID, which becomes the offset.
+	id1 := mustEmit(t, nsp, "alice", "dm", 1)
+	if got, want := c.Read(), fmt.Sprintf(`42["dm",1,%q]`, id1); got != want {
+		t.Fatalf("durable: got %s, want %s", got, want)
+	}
+	if err := s.Emit("direct", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Read(), fmt.Sprintf(`42["direct","x",%q]`, id1); got != want {
+		t.Fatalf("socket emit: got %s, want %s", got, want)
+	}
+	// Volatile packets and packets with an ack id carry no offset.
+	if err := s.Volatile().Emit("vol", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Read(); got != `42["vol",1]` {
+		t.Fatalf("volatile: got %s", got)
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, _ = s.EmitWithAck(ctx, "ask")
+	}()
+	if got := c.Read(); !strings.HasSuffix(got, `["ask"]`) {
+		t.Fatalf("with ack: got %s", got)
+	}
+
+	// The connection drops; messages go on.
+	c.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "disconnect", func() bool { return !s.Connected() })
+	var missed []string
+	for i := 2; i <= 6; i++ {
+		missed = append(missed, mustEmit(t, nsp, "alice", "dm", i))
+	}
+
+	for round := 0; round < 2; round++ { // recovery works any number of times
+		c2 := sitest.Dial(t, url)
+		c2.Send(fmt.Sprintf(`40{"user":"alice","pid":%q,"offset":%q}`, first.PID, id1))
+		reply, before := readConnect(t, c2)
+		if reply.SID != first.SID || reply.PID != first.PID {
+			t.Fatalf("round %d: CONNECT reply %+v, want the old sid and pid %+v", round, reply, first)
+		}
+		if len(before) != len(missed) {
+			t.Fatalf("round %d: got %d missed packets before CONNECT, want %d: %v", round, len(before), len(missed), before)
+		}
+		for i, f := range before {
+			if want := fmt.Sprintf(`42["dm",%d,%q]`, i+2, missed[i]); f != want {
+				t.Fatalf("round %d: missed packet %d = %s, want %s", round, i, f, want)
+			}
+		}
+		s2, ok := nsp.Socket(first.SID)
+		if !ok || !s2.Recovered() || !s2.InRoom("room1") {
+			t.Fatalf("round %d: recovered socket: ok=%v recovered=%v rooms=%v", round, ok, ok && s2.Recovered(), s2.Rooms())
+		}
+		// Live messages follow.
+		id := mustEmit(t, nsp, "alice", "dm", 7+round)
+		if got, want := c2.Read(), fmt.Sprintf(`42["dm",%d,%q]`, 7+round, id); got != want {
+			t.Fatalf("round %d live: got %s, want %s", round, got, want)
+		}
+		c2.Conn.Close(websocket.StatusGoingAway, "")
+		waitFor(t, "disconnect", func() bool { return !s2.Connected() })
+		id1, missed = id, nil
+	}
+	if got := testutil.ToFloat64(m.Recoveries.WithLabelValues("recovered")); got != 2 {
+		t.Fatalf("recoveries{recovered} = %v, want 2", got)
+	}
+}
+
+func TestRecoveryNotPossibleIsSignalled(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{MaxLen: 3})
+	srv, url, m := newRecoveryServer(t, st, nil)
+	nsp := srv.Sockets()
+
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"bob"}`)
+	first, _ := readConnect(t, c)
+	id1 := mustEmit(t, nsp, "bob", "dm", 1)
+	c.Read()
+	c.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "disconnect", func() bool { s, ok := nsp.Socket(first.SID); return !ok || !s.Connected() })
+	for i := 2; i <= 10; i++ { // trims id1's successors away
+		mustEmit(t, nsp, "bob", "dm", i)
+	}
+
+	// The offset is older than what the queue keeps: a new session, no
+	// partial history, and the signal.
+	c2 := sitest.Dial(t, url)
+	c2.Send(fmt.Sprintf(`40{"user":"bob","pid":%q,"offset":%q}`, first.PID, id1))
+	reply, before := readConnect(t, c2)
+	if len(before) != 0 {
+		t.Fatalf("partial history sent: %v", before)
+	}
+	if reply.SID == first.SID || reply.PID == first.PID || reply.PID == "" {
+		t.Fatalf("CONNECT reply %+v reuses the session %+v", reply, first)
+	}
+	if got := c2.Read(); !strings.HasPrefix(got, `42["roomcast:not-recovered",{"reason":"expired","replayed":false},"`) {
+		t.Fatalf("signal: got %s", got)
+	}
+
+	// A malformed offset and an unknown pid are refused the same way.
+	c3 := sitest.Dial(t, url)
+	c3.Send(`40{"user":"bob","pid":"nope","offset":"garbage"}`)
+	readConnect(t, c3)
+	if got := c3.Read(); !strings.HasPrefix(got, `42["roomcast:not-recovered",{"reason":"expired",`) {
+		t.Fatalf("signal: got %s", got)
+	}
+	if got := testutil.ToFloat64(m.Recoveries.WithLabelValues("expired")); got != 2 {
+		t.Fatalf("recoveries{expired} = %v, want 2", got)
+	}
+}
+
+func TestAppHeldOffsetReplaysAfterIt(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	nsp := srv.Sockets()
+	var ids []string
+	for i := 1; i <= 5; i++ {
+		ids = append(ids, mustEmit(t, nsp, "carol", "dm", i))
+	}
+	// A fresh client (no pid) that kept the offset of message 2.
+	c := sitest.Dial(t, url)
+	c.Send(fmt.Sprintf(`40{"user":"carol","offset":%q}`, ids[1]))
+	reply, before := readConnect(t, c)
+	if reply.PID == "" {
+		t.Fatal("no pid")
+	}
+	if len(before) != 3 {
+		t.Fatalf("replayed %v, want messages 3..5", before)
+	}
+	for i, f := range before {
+		if want := fmt.Sprintf(`42["dm",%d,%q]`, i+3, ids[i+2]); f != want {
+			t.Fatalf("replayed %s, want %s", f, want)
+		}
+	}
+	id := mustEmit(t, nsp, "carol", "dm", 6)
+	if got, want := c.Read(), fmt.Sprintf(`42["dm",6,%q]`, id); got != want {
+		t.Fatalf("live: got %s, want %s", got, want)
+	}
+}
+
+func TestDurableRoomsReachMembersWhileAway(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, func(srv *Server) {
+		srv.Sockets().OnConnection(func(s *Socket) {
+			s.On("join", func(e *Event) {
+				room, _ := e.Args[0].(string)
+				err := s.Join(room)
+				msg := "ok"
+				if err != nil {
+					msg = err.Error()
+				}
+				_ = e.Ack(msg)
+			})
+		})
+	})
+	nsp := srv.Sockets()
+
+	join := func(c *sitest.Client, room string) string {
+		c.Send(fmt.Sprintf(`421["join",%q]`, room))
+		return c.Read()
+	}
+	a := sitest.Dial(t, url)
+	a.Send(`40{"user":"ann"}`)
+	readConnect(t, a)
+	if got := join(a, "d:team"); got != `431["ok"]` {
+		t.Fatalf("join: %s", got)
+	}
+	b := sitest.Dial(t, url)
+	b.Send(`40{"user":"ben"}`)
+	bConn, _ := readConnect(t, b)
+	if got := join(b, "d:team"); got != `431["ok"]` {
+		t.Fatalf("join: %s", got)
+	}
+	anon := sitest.Dial(t, url)
+	anon.Send(`40{}`)
+	readConnect(t, anon)
+	if got := join(anon, "d:team"); !strings.Contains(got, "durable rooms need") {
+		t.Fatalf("anonymous join of a durable room: %s", got)
+	}
+	// Mixing durable and other rooms in one broadcast is refused.
+	if err := nsp.To("d:team", "other").Emit("x"); !errors.Is(err, ErrMixedDurable) {
+		t.Fatalf("mixed broadcast: %v", err)
+	}
+
+	bSock, _ := nsp.Socket(bConn.SID)
+	bOffset := bSock.Offset()
+	b.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "disconnect", func() bool { return !bSock.Connected() })
+	if err := nsp.To("d:team").Emit("msg", "while ben is away"); err != nil {
+		t.Fatal(err)
+	}
+	if got := a.Read(); !strings.HasPrefix(got, `42["msg","while ben is away","`) {
+		t.Fatalf("live member: %s", got)
+	}
+	b2 := sitest.Dial(t, url)
+	b2.Send(fmt.Sprintf(`40{"user":"ben","pid":%q,"offset":%q}`, bConn.PID, bOffset))
+	reply, before := readConnect(t, b2)
+	if reply.SID != bConn.SID {
+		t.Fatalf("not recovered: %+v", reply)
+	}
+	if len(before) != 1 || !strings.HasPrefix(before[0], `42["msg","while ben is away","`) {
+		t.Fatalf("missed: %v", before)
+	}
+}
+
+func TestAnonymousSessionRecovers(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	nsp := srv.Sockets()
+	c := sitest.Dial(t, url)
+	c.Send(`40`)
+	first, _ := readConnect(t, c)
+	s, _ := nsp.Socket(first.SID)
+	if s.User() != "anon:"+first.PID {
+		t.Fatalf("anonymous user %q", s.User())
+	}
+	if err := s.Join("lobby"); err != nil {
+		t.Fatal(err)
+	}
+	c.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "disconnect", func() bool { return !s.Connected() })
+	id := mustEmit(t, nsp, s.User(), "dm", "missed")
+	c2 := sitest.Dial(t, url)
+	c2.Send(fmt.Sprintf(`40{"pid":%q}`, first.PID)) // no offset yet: the session's
+	reply, before := readConnect(t, c2)
+	if reply.SID != first.SID || len(before) != 1 || before[0] != fmt.Sprintf(`42["dm","missed",%q]`, id) {
+		t.Fatalf("reply %+v, before %v", reply, before)
+	}
+	s2, _ := nsp.Socket(first.SID)
+	if !s2.InRoom("lobby") {
+		t.Fatalf("rooms not restored: %v", s2.Rooms())
+	}
+}
+
+func TestRecoveryOfAnotherUsersSessionIsRefused(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	nsp := srv.Sockets()
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"dan"}`)
+	first, _ := readConnect(t, c)
+	id := mustEmit(t, nsp, "dan", "secret", 1)
+	c.Read()
+	c.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "disconnect", func() bool { s, ok := nsp.Socket(first.SID); return !ok || !s.Connected() })
+	mustEmit(t, nsp, "dan", "secret", 2)
+
+	c2 := sitest.Dial(t, url)
+	c2.Send(fmt.Sprintf(`40{"user":"eve","pid":%q,"offset":%q}`, first.PID, id))
+	reply, before := readConnect(t, c2)
+	if reply.SID == first.SID || reply.PID == first.PID {
+		t.Fatalf("eve got dan's session: %+v", reply)
+	}
+	for _, f := range before {
+		if strings.Contains(f, "secret") {
+			t.Fatalf("eve got dan's message %s", f)
+		}
+	}
+}
+
+func TestDurableBinaryMessage(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"fay"}`)
+	readConnect(t, c)
+	id := mustEmit(t, srv.Sockets(), "fay", "file", map[string]any{"name": "a"}, []byte{1, 2, 3})
+	if got, want := c.Read(), fmt.Sprintf(`451-["file",{"name":"a"},{"_placeholder":true,"num":0},%q]`, id); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+	typ, b := c.ReadFrame()
+	if typ != websocket.MessageBinary || string(b) != "\x01\x02\x03" {
+		t.Fatalf("attachment %v %q", typ, b)
+	}
+}
