@@ -20,12 +20,13 @@ type apiError struct {
 	status  int
 	code    string
 	message string
+	extra   map[string]any // more fields of the body
 }
 
 func (e *apiError) Error() string { return e.message }
 
 func badRequest(format string, args ...any) *apiError {
-	return &apiError{http.StatusBadRequest, codeBadRequest, fmt.Sprintf(format, args...)}
+	return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: fmt.Sprintf(format, args...)}
 }
 
 func (g *Gateway) apiHandler() http.Handler {
@@ -37,10 +38,14 @@ func (g *Gateway) apiHandler() http.Handler {
 			if err != nil {
 				var ae *apiError
 				if !errors.As(err, &ae) {
-					ae = &apiError{http.StatusServiceUnavailable, codeUnavailable, err.Error()}
+					ae = &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: err.Error()}
 				}
 				status = ae.status
-				v = errorAck(ae.code, ae.message)
+				body := errorAck(ae.code, ae.message)
+				for k, x := range ae.extra {
+					body[k] = x
+				}
+				v = body
 			}
 			g.metrics.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc()
 			writeJSON(w, status, v)
@@ -84,7 +89,7 @@ func decodeBody(r *http.Request, v any) error {
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return &apiError{http.StatusRequestEntityTooLarge, "too_large", "body over the maximum payload"}
+			return &apiError{status: http.StatusRequestEntityTooLarge, code: "too_large", message: "body over the maximum payload"}
 		}
 		return badRequest("invalid JSON body: %v", err)
 	}
@@ -97,7 +102,7 @@ func (g *Gateway) namespace(name string) (*socketio.Namespace, error) {
 	}
 	nsp, err := g.sio.Namespace(name)
 	if err != nil {
-		return nil, &apiError{http.StatusNotFound, "unknown_namespace", "unknown namespace " + quote(name)}
+		return nil, &apiError{status: http.StatusNotFound, code: "unknown_namespace", message: "unknown namespace " + quote(name)}
 	}
 	return nsp, nil
 }
@@ -148,17 +153,44 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	for i, a := range req.Args {
 		args[i] = a
 	}
-	opts := req.options()
-	op := nsp.To(opts.Rooms...).Except(opts.Except...)
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	resp := map[string]any{"ok": true}
+	if len(req.Users) > 0 {
+		// Messages to users are durable: appended to each user's queue
+		// (and delivered live) before the answer, which carries the entry
+		// IDs; 503 when Redis could not store them.
+		if req.Volatile {
+			return nil, badRequest("messages to users are durable: volatile does not apply")
+		}
+		ids, err := nsp.ToUser(req.Users...).Emit(ctx, req.Event, args...)
+		byUser := make(map[string]string, len(ids))
+		for i, u := range req.Users {
+			if i < len(ids) && ids[i] != "" {
+				byUser[u] = ids[i]
+			}
+		}
+		if err != nil {
+			// Say which users have it, so that a retry can skip them.
+			return nil, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: err.Error(), extra: map[string]any{"ids": byUser}}
+		}
+		resp["ids"] = byUser
+	}
+	if len(req.Rooms)+len(req.Sockets) == 0 && len(req.Users) > 0 {
+		return resp, nil
+	}
+	rooms := append(append([]string(nil), req.Rooms...), req.Sockets...)
+	op := nsp.To(rooms...).Except(req.Except...)
 	if req.Volatile {
 		op = op.Volatile()
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-	defer cancel()
 	if err := op.EmitContext(ctx, req.Event, args...); err != nil {
+		if errors.Is(err, socketio.ErrMixedDurable) {
+			return nil, badRequest("%v", err)
+		}
 		return nil, err
 	}
-	return okAck, nil
+	return resp, nil
 }
 
 type socketView struct {

@@ -3,7 +3,10 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"github.com/roomcast/roomcast/queue"
 )
 
 // Config configures a Gateway. cmd/gateway fills it from flags, ROOMCAST_*
@@ -50,6 +53,20 @@ type Config struct {
 	EventRate float64
 	// PingInterval and PingTimeout tune Engine.IO heartbeats. Default to 25s and 20s.
 	PingInterval, PingTimeout time.Duration
+
+	// RecoveryWindow is how long a disconnected client's session can be
+	// recovered. Defaults to 2 minutes.
+	RecoveryWindow time.Duration
+	// QueueRetention bounds the age of each user's queued messages: the
+	// oldest offset a client can resume from. Defaults to 24h.
+	QueueRetention time.Duration
+	// QueueMaxLen bounds the length of each user's queue. Defaults to 10000.
+	QueueMaxLen int64
+	// DurableRooms are glob patterns naming the durable rooms.
+	DurableRooms []string
+	// DurableRoomMembers bounds the member users of one durable room.
+	// Defaults to 10000.
+	DurableRoomMembers int
 }
 
 func (c *Config) setDefaults() {
@@ -77,6 +94,18 @@ func (c *Config) setDefaults() {
 	if c.NodeID == "" {
 		c.NodeID = defaultNodeID()
 	}
+	if c.RecoveryWindow <= 0 {
+		c.RecoveryWindow = 2 * time.Minute
+	}
+	if c.QueueRetention <= 0 {
+		c.QueueRetention = queue.DefaultRetention
+	}
+	if c.QueueMaxLen <= 0 {
+		c.QueueMaxLen = queue.DefaultMaxLen
+	}
+	if c.DurableRoomMembers <= 0 {
+		c.DurableRoomMembers = queue.DefaultMaxMembers
+	}
 }
 
 func (c *Config) validate() error {
@@ -88,6 +117,14 @@ func (c *Config) validate() error {
 	}
 	if c.Redis != "" && len(c.Origins) == 0 {
 		return errors.New("gateway: --origins is required with --redis (list your sites' origins, or '*' to allow any)")
+	}
+	if c.RecoveryWindow > c.QueueRetention {
+		return errors.New("gateway: --recovery-window cannot exceed --queue-retention")
+	}
+	for _, p := range c.DurableRooms {
+		if strings.HasPrefix(p, userRoomPrefix) {
+			return fmt.Errorf("gateway: --durable-rooms: %q: %q rooms are not durable rooms (users have their own queues)", p, userRoomPrefix)
+		}
 	}
 	for _, ns := range c.Namespaces {
 		if ns == "" || ns[0] != '/' {

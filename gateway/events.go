@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
 )
 
@@ -86,7 +87,15 @@ func (g *Gateway) onJoin(e *socketio.Event) {
 		reply(e, errorAck(codeForbidden, "not allowed to join "+quote(room)))
 		return
 	}
+	if sess.Anonymous && g.durableRoom(room) {
+		reply(e, errorAck(codeForbidden, "durable room "+quote(room)+" needs a signed-in user"))
+		return
+	}
 	if err := s.Join(room); err != nil {
+		if errors.Is(err, queue.ErrRoomFull) {
+			reply(e, errorAck(codeForbidden, "durable room "+quote(room)+" is full"))
+			return
+		}
 		reply(e, errorAck(codeUnavailable, err.Error()))
 		return
 	}
@@ -103,7 +112,10 @@ func (g *Gateway) onLeave(e *socketio.Event) {
 		reply(e, errorAck(codeForbidden, "not allowed to leave "+quote(room)))
 		return
 	}
-	e.Socket().Leave(room)
+	if err := e.Socket().Leave(room); err != nil {
+		reply(e, errorAck(codeUnavailable, err.Error()))
+		return
+	}
 	reply(e, okAck)
 }
 
@@ -177,16 +189,20 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 		meta["name"] = sess.Name
 	}
 	if p.user != "" {
-		target := userRoom(p.user)
-		if !sess.canPublish(target) {
+		if !sess.canPublish(userRoom(p.user)) {
 			reply(e, errorAck(codeForbidden, "not allowed to message user "+quote(p.user)))
 			return
 		}
-		if err := s.Namespace().To(target).Except(s.ID()).Emit(p.event, p.data, meta); err != nil {
+		// A direct message is durable: it waits in the user's queue for
+		// every device that is away. The ack goes out once it is stored.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ids, err := s.Namespace().ToUser(p.user).Emit(ctx, p.event, p.data, meta)
+		cancel()
+		if err != nil {
 			reply(e, errorAck(codeUnavailable, err.Error()))
 			return
 		}
-		reply(e, okAck)
+		reply(e, map[string]any{"ok": true, "id": ids[0]})
 		return
 	}
 	for _, r := range p.rooms {

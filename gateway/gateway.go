@@ -22,6 +22,7 @@ import (
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
 )
 
@@ -35,6 +36,7 @@ type Gateway struct {
 	sio      *socketio.Server
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
+	store    queue.Store // per-user queues, sessions, durable rooms
 
 	draining atomic.Bool
 
@@ -80,7 +82,17 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			return nil, err
 		}
 	}
+	if err := g.openStore(); err != nil {
+		g.closeBackends()
+		return nil, err
+	}
 	g.sio, err = socketio.New(socketio.Config{
+		Recovery: &socketio.Recovery{
+			Store:       g.store,
+			Window:      cfg.RecoveryWindow,
+			User:        func(s *socketio.Socket) string { return sessionOf(s).User },
+			DurableRoom: g.durableRoom,
+		},
 		Adapter: factory,
 		Engine: engineio.Config{
 			PingInterval:  cfg.PingInterval,
@@ -94,6 +106,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		Logger:  log,
 	})
 	if err != nil {
+		g.closeBackends()
 		return nil, err
 	}
 	for _, name := range append([]string{"/"}, cfg.Namespaces...) {
@@ -104,6 +117,38 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.setupNamespace(nsp)
 	}
 	return g, nil
+}
+
+// openStore opens the durable queue: in Redis with --redis, else in memory
+// (a single node keeps it for its lifetime).
+func (g *Gateway) openStore() error {
+	var err error
+	if g.rdb != nil {
+		g.store, err = queue.NewRedis(queue.RedisConfig{
+			Client: g.rdb, Prefix: g.cfg.RedisPrefix + ":queue", MaxLen: g.cfg.QueueMaxLen,
+			Retention: g.cfg.QueueRetention, MaxMembers: g.cfg.DurableRoomMembers,
+			Metrics: g.metrics, Logger: g.log,
+		})
+	} else {
+		g.store, err = queue.NewMemory(queue.MemoryConfig{
+			MaxLen: g.cfg.QueueMaxLen, Retention: g.cfg.QueueRetention,
+			MaxMembers: g.cfg.DurableRoomMembers, Metrics: g.metrics,
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("gateway: durable queue: %w", err)
+	}
+	return nil
+}
+
+// durableRoom reports whether room matches --durable-rooms.
+func (g *Gateway) durableRoom(room string) bool {
+	for _, p := range g.cfg.DurableRooms {
+		if auth.Match(p, room) {
+			return true
+		}
+	}
+	return false
 }
 
 // Server returns the Socket.IO server, for embedding applications.
@@ -273,6 +318,6 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 			err = serr
 		}
 	}
-	g.closeRedis()
+	g.closeBackends()
 	return err
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/coder/websocket"
 	"io"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -70,6 +72,20 @@ func token(t testing.TB, claims map[string]any) string {
 	return tok
 }
 
+var offsetSuffix = regexp.MustCompile(`,"([0-9]+-[0-9]+)"\]$`)
+
+// readEvent reads an EVENT frame and splits off the offset the gateway
+// appends as its last argument (connection state recovery).
+func readEvent(t testing.TB, c *sitest.Client) (frame, offset string) {
+	t.Helper()
+	got := c.Read()
+	m := offsetSuffix.FindStringSubmatchIndex(got)
+	if m == nil {
+		t.Fatalf("event without an offset: %s", got)
+	}
+	return got[:m[0]] + "]", got[m[2]:m[3]]
+}
+
 func authPayload(tok string) string { return fmt.Sprintf(`{"token":%q}`, tok) }
 
 func do(t testing.TB, method, url, tok, body string) (int, map[string]any) {
@@ -122,8 +138,8 @@ func TestReservedEvents(t *testing.T) {
 	if got := alice.Read(); got != `439[{"ok":true}]` {
 		t.Fatalf("publish ack %s", got)
 	}
-	if got, want := bob.Read(), `42["chat",{"text":"hi"},{"room":"room:1","user":"alice"}]`; got != want {
-		t.Fatalf("bob got %s, want %s", got, want)
+	if got, _ := readEvent(t, bob); got != `42["chat",{"text":"hi"},{"room":"room:1","user":"alice"}]` {
+		t.Fatalf("bob got %s", got)
 	}
 
 	// A binary publish keeps its attachment.
@@ -132,8 +148,8 @@ func TestReservedEvents(t *testing.T) {
 	if got := alice.Read(); got != `4310[{"ok":true}]` {
 		t.Fatalf("binary publish ack %s", got)
 	}
-	if got, want := bob.Read(), `451-["file",{"_placeholder":true,"num":0},{"room":"room:1","user":"alice"}]`; got != want {
-		t.Fatalf("bob got %s, want %s", got, want)
+	if got, _ := readEvent(t, bob); got != `451-["file",{"_placeholder":true,"num":0},{"room":"room:1","user":"alice"}]` {
+		t.Fatalf("bob got %s", got)
 	}
 	if _, b := bob.ReadFrame(); !bytes.Equal(b, []byte{0xde, 0xad}) {
 		t.Fatalf("attachment %x", b)
@@ -200,14 +216,16 @@ func TestAPI(t *testing.T) {
 	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"headline","rooms":["news"],"args":[{"big":12345678901234567890}]}`); code != 200 {
 		t.Fatalf("emit: %d %v", code, body)
 	}
-	if got, want := c.Read(), `42["headline",{"big":12345678901234567890}]`; got != want {
-		t.Fatalf("client got %s, want %s", got, want)
+	if got, _ := readEvent(t, c); got != `42["headline",{"big":12345678901234567890}]` {
+		t.Fatalf("client got %s", got)
 	}
-	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"dm","users":["carol"],"args":[1]}`); code != 200 {
+	code, body = do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"dm","users":["carol"],"args":[1]}`)
+	ids, _ := body["ids"].(map[string]any)
+	if code != 200 || ids["carol"] == nil {
 		t.Fatalf("emit to user: %d %v", code, body)
 	}
-	if got := c.Read(); got != `42["dm",1]` {
-		t.Fatalf("client got %s", got)
+	if got, offset := readEvent(t, c); got != `42["dm",1]` || offset != ids["carol"] {
+		t.Fatalf("client got %s offset %s, want the entry ID %v", got, offset, ids["carol"])
 	}
 	if code, _ := do(t, "POST", n.base+"/api/v1/sockets/join", "api-secret", `{"users":["carol"],"join":["vip"]}`); code != 200 {
 		t.Fatalf("sockets/join: %d", code)
@@ -327,5 +345,73 @@ func TestMetricsPassPromtool(t *testing.T) {
 	cmd.Stdin = bytes.NewReader(raw)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// TestDurableDeliveryThroughTheGateway: direct messages and durable rooms
+// wait in the user's queue while the user is away, and a reconnect with
+// the pid and offset gets them before its CONNECT reply.
+func TestDurableDeliveryThroughTheGateway(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{DurableRooms: []string{"team:*"}, AllowAnonymous: true})
+	bobTok := authPayload(token(t, map[string]any{"sub": "bob", "join": []string{"*"}}))
+	alice := sitest.Dial(t, n.wsURL)
+	alice.Connect("/", authPayload(token(t, map[string]any{"sub": "alice", "join": []string{"*"}, "publish": []string{"*"}})))
+	bob := sitest.Dial(t, n.wsURL)
+	bob.Send("40" + bobTok)
+	var first struct{ SID, PID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(bob.Read(), "40")), &first); err != nil || first.PID == "" {
+		t.Fatalf("CONNECT reply without pid: %+v %v", first, err)
+	}
+	bob.Send(`421["join","team:1"]`)
+	if got := bob.Read(); got != `431[{"ok":true}]` {
+		t.Fatalf("join: %s", got)
+	}
+	// An anonymous socket may not become a durable member.
+	anon := sitest.Dial(t, n.wsURL)
+	anon.Connect("/", `{}`)
+	anon.Send(`421["join","team:1"]`)
+	if got := anon.Read(); !strings.Contains(got, `"code":"forbidden"`) {
+		t.Fatalf("anonymous durable join: %s", got)
+	}
+	alice.Send(`422["publish",{"user":"bob","event":"dm","data":"hi"}]`)
+	if got := alice.Read(); !strings.HasPrefix(got, `432[{"id":"`) {
+		t.Fatalf("direct message ack: %s", got)
+	}
+	_, offset := readEvent(t, bob)
+	bob.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "bob gone", func() bool { _, ok := n.g.Server().Sockets().Socket(first.SID); return !ok })
+
+	alice.Send(`423["publish",{"user":"bob","event":"dm","data":"while away"}]`)
+	alice.Read()
+	alice.Send(`424["publish",{"room":"team:1","event":"news","data":"standup"}]`)
+	if got := alice.Read(); got != `434[{"ok":true}]` {
+		t.Fatalf("durable room publish ack: %s", got)
+	}
+
+	back := sitest.Dial(t, n.wsURL)
+	back.Send("40" + strings.TrimSuffix(bobTok, "}") + fmt.Sprintf(`,"pid":%q,"offset":%q}`, first.PID, offset))
+	want := []string{
+		`42["dm","while away",{"user":"alice"}]`,
+		`42["news","standup",{"room":"team:1","user":"alice"}]`,
+	}
+	for _, w := range want {
+		if got, _ := readEvent(t, back); got != w {
+			t.Fatalf("missed message %s, want %s", got, w)
+		}
+	}
+	if got := back.Read(); got != fmt.Sprintf(`40{"pid":%q,"sid":%q}`, first.PID, first.SID) {
+		t.Fatalf("CONNECT reply %s, want the old session", got)
+	}
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

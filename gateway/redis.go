@@ -50,7 +50,10 @@ func (g *Gateway) connectRedis() (adapter.Factory, error) {
 	return g.cluster.Factory(), nil
 }
 
-func (g *Gateway) closeRedis() {
+func (g *Gateway) closeBackends() {
+	if g.store != nil {
+		_ = g.store.Close()
+	}
 	if g.cluster != nil {
 		_ = g.cluster.Close()
 	}

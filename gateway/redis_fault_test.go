@@ -61,6 +61,17 @@ func TestRedisOutageIsLoud(t *testing.T) {
 	if code, body := do(t, "POST", a.base+"/api/v1/emit", "api", `{"event":"x","rooms":["r"]}`); code != http.StatusServiceUnavailable {
 		t.Fatalf("API emit during the outage: %d %v", code, body)
 	}
+	// A durable message that cannot be stored is refused, never dropped:
+	// 503, and no user listed as having it.
+	code, body := do(t, "POST", a.base+"/api/v1/emit", "api", `{"event":"x","users":["u"]}`)
+	if ids, _ := body["ids"].(map[string]any); code != http.StatusServiceUnavailable || len(ids) != 0 {
+		t.Fatalf("API emit to a user during the outage: %d %v", code, body)
+	}
+	ca.Read() // the local delivery of that emit
+	ca.Send(`4294["publish",{"user":"u","event":"m","data":3}]`)
+	if got := ca.Read(); !strings.Contains(got, `"code":"unavailable"`) {
+		t.Fatalf("direct message during the outage answered %s", got)
+	}
 
 	rs.Restart()
 	start := time.Now()
@@ -81,6 +92,13 @@ func TestRedisOutageIsLoud(t *testing.T) {
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	// Durable delivery is back too, live on the other node.
+	if code, body := do(t, "POST", a.base+"/api/v1/emit", "api", `{"event":"y","users":["u"]}`); code != http.StatusOK {
+		t.Fatalf("API emit to a user after the outage: %d %v", code, body)
+	}
+	if got := cb.Read(); !strings.HasPrefix(got, `42["y","`) {
+		t.Fatalf("other node got %s, want the durable message", got)
 	}
 }
 

@@ -45,10 +45,14 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 			sess.Name = cleanName(n)
 		}
 	case token == "" && g.cfg.AllowAnonymous:
+		sess.Anonymous = true
+		if prev := sessionFromInfo(s.Data()); s.Recovered() && prev.Anonymous && strings.HasPrefix(prev.User, "anon:") {
+			sess.User = prev.User // a recovering anonymous client keeps its user (and queue)
+			break
+		}
 		var b [9]byte
 		_, _ = rand.Read(b[:])
 		sess.User = "anon:" + base64.RawURLEncoding.EncodeToString(b[:])
-		sess.Anonymous = true
 		if n, ok := a["name"].(string); ok {
 			sess.Name = cleanName(n)
 		}

@@ -26,6 +26,10 @@ type options struct {
 	maxPayload                     int64
 	maxQueueBytes                  int
 	eventRate                      float64
+	recoveryWindow, queueRetention time.Duration
+	queueMaxLen                    int64
+	durableRooms                   string
+	durableRoomMembers             int
 }
 
 // fileConfig is the YAML file given with --config.
@@ -57,6 +61,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (g
 	fs.Int64Var(&o.maxPayload, "max-payload", 1_000_000, "largest accepted message or HTTP body, in bytes")
 	fs.IntVar(&o.maxQueueBytes, "max-queue-bytes", 4<<20, "per-connection send queue cap in bytes; a client over it is disconnected as a slow consumer")
 	fs.Float64Var(&o.eventRate, "event-rate", 100, "events per second one connection may send (bursts of twice that)")
+	fs.DurationVar(&o.recoveryWindow, "recovery-window", 2*time.Minute, "how long a disconnected client's session (sid, rooms) can be recovered")
+	fs.DurationVar(&o.queueRetention, "queue-retention", 24*time.Hour, "how long durable messages stay in each user's queue (the oldest offset a client can resume from)")
+	fs.Int64Var(&o.queueMaxLen, "queue-maxlen", 10000, "most messages kept in each user's queue (approximate)")
+	fs.StringVar(&o.durableRooms, "durable-rooms", "", "comma-separated glob patterns of durable rooms: their member users get every broadcast in their queues (e.g. 'team:*,orders:*')")
+	fs.IntVar(&o.durableRoomMembers, "durable-room-members", 10000, "most member users of one durable room")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway [flags]\n\nRoomcast gateway node. Every flag can also be set as ROOMCAST_<NAME>\n(e.g. --jwt-secret as ROOMCAST_JWT_SECRET); a flag on the command line wins.\n\n")
 		fs.PrintDefaults()
@@ -101,6 +110,16 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (g
 		MaxPayload:     o.maxPayload,
 		MaxQueueBytes:  o.maxQueueBytes,
 		EventRate:      o.eventRate,
+
+		RecoveryWindow:     o.recoveryWindow,
+		QueueRetention:     o.queueRetention,
+		QueueMaxLen:        o.queueMaxLen,
+		DurableRoomMembers: o.durableRoomMembers,
+	}
+	for _, pattern := range strings.Split(o.durableRooms, ",") {
+		if pattern = strings.TrimSpace(pattern); pattern != "" {
+			cfg.DurableRooms = append(cfg.DurableRooms, pattern)
+		}
 	}
 	for _, origin := range strings.Split(o.origins, ",") {
 		if origin = strings.TrimSpace(origin); origin != "" {
