@@ -7,7 +7,8 @@
 
 import { spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import net from "node:net";
 import path from "node:path";
 import { after, before } from "node:test";
@@ -332,14 +333,50 @@ export function payload(socket, args) {
 export const redisServerBin = process.env.REDIS_SERVER || "/usr/bin/redis-server";
 
 /**
- * Starts a throwaway redis-server (no persistence) on a free loopback port and
- * waits until it answers PING. Returns {url, port, stop()}.
+ * Starts a throwaway redis-server on a free loopback port and waits until it
+ * answers PING. Returns {url, port, stop()}.
+ *
+ * Without options it keeps nothing (no RDB, no AOF). With `{aof: true}` it
+ * runs with `--appendonly yes --appendfsync always` in a fresh temporary
+ * directory (`dir`), and the result also has `kill()` (SIGKILL, as a crash)
+ * and `restart()` (a new process on the same port and directory, which
+ * reloads the AOF; resolves once it answers PING). `stop()` then also
+ * removes the directory.
+ *
+ * @param {{aof?: boolean}} [opts]
  */
-export async function startRedis() {
+export async function startRedis({ aof = false } = {}) {
   const port = await freePort();
-  const child = spawn(redisServerBin, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const dir = aof ? mkdtempSync(path.join(tmpdir(), "roomcast-redis-")) : null;
+  const args = aof
+    ? ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", dir]
+    : ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"];
+  let proc = await spawnRedis(port, args);
+  const removeDir = () => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  const server = {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      await proc.stop("SIGTERM");
+      removeDir();
+    },
+  };
+  if (aof) {
+    server.dir = dir;
+    server.kill = () => proc.stop("SIGKILL");
+    server.restart = async () => {
+      await proc.stop("SIGKILL");
+      proc = await spawnRedis(port, args);
+    };
+  }
+  return server;
+}
+
+/** Spawns redis-server with args and waits until it answers PING on port. */
+async function spawnRedis(port, args) {
+  const child = spawn(redisServerBin, args, { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   let log = "";
   child.stdout.on("data", (c) => (log += c));
@@ -369,10 +406,9 @@ export async function startRedis() {
     await sleep(50);
   }
   return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    async stop() {
-      if (!dead) child.kill("SIGTERM");
+    /** Sends signal (unless it already exited) and waits for the exit. */
+    async stop(signal) {
+      if (!dead) child.kill(signal);
       await exited;
     },
   };
