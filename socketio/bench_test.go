@@ -11,6 +11,7 @@ import (
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/queue"
 )
 
 // pollingSession is an in-process long-polling client: no sockets, no file
@@ -105,12 +106,33 @@ func BenchmarkBroadcast(b *testing.B) {
 // BenchmarkDeliver isolates the per-recipient step: handing an already
 // encoded message to n sockets through the adapter (the fan-out without the
 // per-broadcast encode). allocs/op here is per broadcast of n deliveries.
+// BenchmarkDeliver measures the local fan-out of one encoded message; with
+// recovery=on every delivery also carries the socket's offset (a frame Tail).
 func BenchmarkDeliver(b *testing.B) {
-	for _, n := range []int{1, 100, 10_000} {
-		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			srv, err := New(Config{Engine: engineio.Config{
+	for _, recovery := range []bool{false, true} {
+		for _, n := range []int{1, 100, 10_000} {
+			b.Run(fmt.Sprintf("recovery=%v/subscribers=%d", recovery, n), func(b *testing.B) {
+				benchDeliver(b, n, recovery)
+			})
+		}
+	}
+}
+
+func benchDeliver(b *testing.B, n int, recovery bool) {
+	{
+		{
+			cfg := Config{Engine: engineio.Config{
 				PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 1 << 30,
-			}})
+			}}
+			if recovery {
+				st, err := queue.NewMemory(queue.MemoryConfig{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer st.Close()
+				cfg.Recovery = &Recovery{Store: st}
+			}
+			srv, err := New(cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -143,6 +165,6 @@ func BenchmarkDeliver(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
-		})
+		}
 	}
 }
