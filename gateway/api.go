@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
 )
 
@@ -272,10 +274,57 @@ func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
+	if err := g.durableMembership(ctx, op, req, req.Join, true); err != nil {
+		return nil, err
+	}
 	if err := op.SocketsJoin(ctx, req.Join...); err != nil {
 		return nil, err
 	}
 	return okAck, nil
+}
+
+// durableMembership records, for the durable rooms among rooms, the users
+// selected by req (listed in users, or owning a selected socket) as members
+// (join) or no longer members. A user listed in users becomes a member even
+// when none of its sockets is connected: durable rooms keep users.
+func (g *Gateway) durableMembership(ctx context.Context, op socketio.BroadcastOperator, req roomsRequest, rooms []string, join bool) error {
+	var durable []string
+	for _, room := range rooms {
+		if g.durableRoom(room) {
+			durable = append(durable, room)
+		}
+	}
+	if len(durable) == 0 {
+		return nil
+	}
+	users := append([]string(nil), req.Users...)
+	socks, err := op.FetchSockets(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range socks {
+		if sess := sessionFromInfo(s.Data); sess.User != "" && !sess.Anonymous {
+			users = append(users, sess.User)
+		}
+	}
+	slices.Sort(users)
+	for _, room := range durable {
+		for _, u := range slices.Compact(users) {
+			var err error
+			if join {
+				err = g.store.AddMember(ctx, room, u)
+			} else {
+				err = g.store.RemoveMember(ctx, room, u)
+			}
+			if errors.Is(err, queue.ErrRoomFull) {
+				return &apiError{status: http.StatusConflict, code: "room_full", message: "durable room " + quote(room) + " is full"}
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
@@ -289,6 +338,9 @@ func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
+	if err := g.durableMembership(ctx, op, req, req.Leave, false); err != nil {
+		return nil, err
+	}
 	if err := op.SocketsLeave(ctx, req.Leave...); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -413,5 +414,46 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestAPIDurableRoomMembership: the API makes users members of durable
+// rooms (and no longer members), whether or not they are connected.
+func TestAPIDurableRoomMembership(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{DurableRooms: []string{"team:*"}, APIToken: "api"})
+	zed := sitest.Dial(t, n.wsURL)
+	zed.Connect("/", authPayload(token(t, map[string]any{"sub": "zed"})))
+	if code, body := do(t, "POST", n.base+"/api/v1/sockets/join", "api", `{"users":["zed","offline-user"],"join":["team:2"]}`); code != 200 {
+		t.Fatalf("join: %d %v", code, body)
+	}
+	members, err := n.g.store.Members(context.Background(), "team:2", 0)
+	if err != nil || !slices.Equal(members, []string{"offline-user", "zed"}) {
+		t.Fatalf("members %v %v", members, err)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api", `{"event":"news","rooms":["team:2"],"args":[1]}`); code != 200 {
+		t.Fatalf("emit: %d %v", code, body)
+	}
+	if got, _ := readEvent(t, zed); got != `42["news",1]` {
+		t.Fatalf("member got %s", got)
+	}
+	if last, err := n.g.store.Last(context.Background(), "offline-user"); err != nil || last == "" {
+		t.Fatalf("offline member's queue: %q %v", last, err)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/sockets/leave", "api", `{"users":["zed"],"leave":["team:2"]}`); code != 200 {
+		t.Fatalf("leave: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api", `{"event":"news","rooms":["team:2"],"args":[2]}`); code != 200 {
+		t.Fatalf("emit: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api", `{"event":"dm","users":["zed"],"args":[3]}`); code != 200 {
+		t.Fatalf("emit: %d %v", code, body)
+	}
+	if got, _ := readEvent(t, zed); got != `42["dm",3]` {
+		t.Fatalf("after leaving, zed got %s", got)
+	}
+	// Mixing durable and other rooms in one emit is a client error.
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api", `{"event":"x","rooms":["team:2","lobby"]}`); code != 400 {
+		t.Fatalf("mixed emit: %d %v", code, body)
 	}
 }
