@@ -51,7 +51,10 @@ type Recovery struct {
 	// DurableRoom reports whether room is durable: its members are users,
 	// kept in the Store (a join adds the socket's user, an explicit Leave
 	// removes it, a disconnect does not), and a broadcast to it is appended
-	// to each member's queue. Nil: no durable rooms.
+	// to each member's queue. Nil: no durable rooms. Membership comes from
+	// Socket.Join and Socket.Leave; SocketsJoin/SocketsLeave (which may run
+	// on other nodes) only move sockets: record members with the Store's
+	// AddMember/RemoveMember, as the gateway's API does.
 	DurableRoom func(room string) bool
 	// PageSize is the number of messages read per page of a replay.
 	// Defaults to queue.DefaultPageSize.
