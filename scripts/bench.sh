@@ -6,16 +6,21 @@
 #   (b) sio1  socket.io, 1 node                      node loadtest/peer/server.js
 #   (c) rc2   Roomcast, 2 nodes + Redis              bin/gateway --redis ... (own redis-server)
 #   (d) sio2  socket.io, 2 nodes + redis-adapter     REDIS_URL=... node loadtest/peer/server.js
+#   (e) rcd   Roomcast durable, 1 node + Redis       bin/gateway --redis ... --api-token ... (own redis-server)
 # Measures fan-out at saturation and at fixed delivery rates (a-d), idle RSS per
-# connection and connects/s with a JWT (a, b), then rewrites docs/BENCHMARKS.md
-# (keeping its hand-written section) through `loadgen report`.
+# connection and connects/s with a JWT (a, b), durable delivery through the HTTP
+# API (e: stored and delivered user-messages/s with a loss check, replay of a
+# backlog on reconnect, Redis bytes per queued message; socket.io has no
+# counterpart), then rewrites docs/BENCHMARKS.md (keeping its hand-written
+# section) through `loadgen report`.
 #
 # Needs bin/gateway (make build), node with the repo's node_modules (npm ci),
 # redis-server; builds bin/loadgen itself. Every process it starts is killed on
 # exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
 #
 # Environment (all optional):
-#   ONLY="rc1 sio1 rc2 sio2"   setups to run          SUBS=1000 PUBS=2 INFLIGHT=64
+#   ONLY="rc1 sio1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
+#   DURABLE_PUBS=8 DURABLE_BATCH=100 DURABLE_BACKLOG=10000   (rcd; SUBS users, DURATION)
 #   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
 #   BENCH_TIMEOUT=780 (seconds)   BENCH_OUT=docs/BENCHMARKS.md   KEEP=1 keeps the work dir
@@ -34,7 +39,7 @@ REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 LOADGEN="bin/loadgen" # relative: the script runs from the repository root, and commands are recorded as run
 PEER="$ROOT/loadtest/peer/server.js"
 BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
-ONLY="${ONLY:-rc1 sio1 rc2 sio2}"
+ONLY="${ONLY:-rc1 sio1 rc2 sio2 rcd}"
 SUBS="${SUBS:-1000}"
 PUBS="${PUBS:-2}"
 INFLIGHT="${INFLIGHT:-64}"
@@ -44,8 +49,12 @@ DURATION="${DURATION:-10s}"
 IDLE_CONNS="${IDLE_CONNS:-15000}"
 CONNECT_DURATION="${CONNECT_DURATION:-10s}"
 CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
+DURABLE_PUBS="${DURABLE_PUBS:-8}"
+DURABLE_BATCH="${DURABLE_BATCH:-100}"
+DURABLE_BACKLOG="${DURABLE_BACKLOG:-10000}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-780}"
 SECRET="bench-secret"
+API_TOKEN="bench-api-token"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -185,7 +194,15 @@ start_peer() {
 # gateway_has FLAG: bin/gateway --help lists --FLAG.
 gateway_has() { "$GATEWAY_BIN" --help 2>&1 | grep -qE "^[[:space:]]+--?$1([[:space:]]|\$)"; }
 
-# up SETUP NAME: start the servers of a setup (rc1, sio1, rc2, sio2).
+# redis_flags: sets REDIS_FLAGS to the gateway flags of the Redis setups.
+redis_flags() {
+	REDIS_FLAGS=(--redis "$REDIS_URL")
+	if gateway_has redis-prefix; then REDIS_FLAGS+=(--redis-prefix bench); fi
+	if gateway_has adapter; then REDIS_FLAGS+=(--adapter classic); fi
+	if gateway_has origins; then REDIS_FLAGS+=(--origins '*'); fi # required with --redis; loadgen sends no Origin
+}
+
+# up SETUP NAME: start the servers of a setup (rc1, sio1, rc2, sio2, rcd).
 up() {
 	SETUP_CMDS=""
 	NODE_URLS=()
@@ -195,12 +212,15 @@ up() {
 	sio1) start_peer sio-1 ;;
 	rc2)
 		start_redis
-		local extra=(--redis "$REDIS_URL")
-		if gateway_has redis-prefix; then extra+=(--redis-prefix bench); fi
-		if gateway_has adapter; then extra+=(--adapter classic); fi
-		if gateway_has origins; then extra+=(--origins '*'); fi # required with --redis; loadgen sends no Origin
-		start_gateway rc-a "${extra[@]}"
-		start_gateway rc-b "${extra[@]}"
+		redis_flags
+		start_gateway rc-a "${REDIS_FLAGS[@]}"
+		start_gateway rc-b "${REDIS_FLAGS[@]}"
+		;;
+	rcd)
+		# One node of the rc2 setup, with the HTTP API on.
+		start_redis
+		redis_flags
+		start_gateway rc-d "${REDIS_FLAGS[@]}" --api-token "$API_TOKEN"
 		;;
 	sio2)
 		start_redis
@@ -217,6 +237,7 @@ label_of() {
 	sio1) echo "socket.io 4.8, 1 node" ;;
 	rc2) echo "Roomcast, 2 nodes + Redis" ;;
 	sio2) echo "socket.io 4.8, 2 nodes + redis-adapter" ;;
+	rcd) echo "Roomcast durable, 1 node + Redis" ;;
 	esac
 }
 server_of() { [[ "$1" == rc* ]] && echo roomcast || echo socketio; }
@@ -287,6 +308,7 @@ lg() {
 summarize() {
 	jq -r '.result | if .mode == "fanout" then "\(.deliveries_per_s) deliveries/s, ratio \(.delivery_ratio), p50 \(.latency.p50_ms) ms, p99 \(.latency.p99_ms) ms, server CPU \(.cpu.server_cpu_us_per_op // "-") µs/delivery"
 		elif .mode == "idle" then "\(.connected) connected, \(.bytes_per_conn) bytes/conn"
+		elif .mode == "durable" then "\(.stored_per_s) stored user-msgs/s (\(.stored_per_s_per_node)/node), \(.deliveries_per_s) deliveries/s, lost \(.lost) of \(.stored), store p99 \(.store_latency.p99_ms) ms, delivery p99 \(.delivery_latency.p99_ms) ms, replay \(.replay.replayed // "-") in \(.replay.replay_ms // "-") ms, \(.memory.bytes_per_message // "-") Redis B/msg"
 		else "\(.connects_per_s) connects/s, \(.failed) failed, p99 \(.latency.p99_ms) ms, server CPU \(.cpu.server_cpu_us_per_op // "-") µs/connect" end' "$1" 2>/dev/null || head -c 300 "$1"
 }
 
@@ -346,7 +368,21 @@ run_setup() {
 		fanout_runs sio2
 		stop_all
 		;;
-	*) die "unknown setup $setup (want rc1 sio1 rc2 sio2)" ;;
+	rcd)
+		if ! gateway_has redis || ! gateway_has api-token; then
+			log "rcd: $GATEWAY_BIN has no --redis or --api-token flag; recording the setup as not run"
+			fail_record rcd durable "not run: $(basename "$GATEWAY_BIN") has no --redis or --api-token flag"
+			return 0
+		fi
+		up rcd
+		local pids
+		pids="$(IFS=,; echo "${SERVER_PIDS[*]}")"
+		lg rcd durable -targets "${NODE_URLS[0]}" -api-token "$API_TOKEN" -subs "$SUBS" -pubs "$DURABLE_PUBS" \
+			-batch "$DURABLE_BATCH" -duration "$DURATION" -backlog "$DURABLE_BACKLOG" -redis-url "$REDIS_URL" -pids "$pids" \
+			-note "no socket.io counterpart: the socket.io peer has no durable per-user queue"
+		stop_all
+		;;
+	*) die "unknown setup $setup (want rc1 sio1 rc2 sio2 rcd)" ;;
 	esac
 }
 
@@ -363,7 +399,7 @@ done
 
 mkdir -p "$(dirname "$BENCH_OUT")"
 "$LOADGEN" report -results "$RESULTS" -out "$BENCH_OUT" \
-	-command "scripts/bench.sh (ONLY='$ONLY' SUBS=$SUBS PUBS=$PUBS INFLIGHT=$INFLIGHT RATES='$RATES' WARMUP=$WARMUP DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS)" \
+	-command "scripts/bench.sh (ONLY='$ONLY' SUBS=$SUBS PUBS=$PUBS INFLIGHT=$INFLIGHT RATES='$RATES' WARMUP=$WARMUP DURATION=$DURATION IDLE_CONNS=$IDLE_CONNS DURABLE_PUBS=$DURABLE_PUBS DURABLE_BATCH=$DURABLE_BATCH DURABLE_BACKLOG=$DURABLE_BACKLOG)" \
 	-node-version "$("$NODE" --version)"
 log "wrote $BENCH_OUT in ${SECONDS}s"
 if [[ "${PERF:-0}" == 1 ]]; then

@@ -11,6 +11,9 @@
 //	                                       deliveries/s, delivery ratio, latency
 //	loadgen idle    -target URL -pid PID   C idle connections; server RSS per connection
 //	loadgen connect -target URL            connects/s with a JWT, K at a time
+//	loadgen durable -targets URL[,URL...]  durable user messages through POST /api/v1/emit:
+//	                                       stored and delivered/s, loss check by offset,
+//	                                       replay of a backlog on reconnect, Redis bytes/message
 //	loadgen report  -results FILE          renders docs/BENCHMARKS.md from result lines
 //
 // Latency is measured from the publish timestamp "t" (Unix nanoseconds, taken

@@ -39,13 +39,29 @@ func startGateway(t *testing.T, redisURL string) string {
 	if redisURL != "" {
 		t.Skip("in-process gateway is single-node in these tests")
 	}
-	g, err := gateway.New(gateway.Config{
-		Addr:         "127.0.0.1:0",
-		AdminAddr:    "127.0.0.1:0",
-		JWTSecret:    testSecret,
-		EventRate:    1e6,
-		DrainTimeout: 2 * time.Second,
-	}, slog.New(slog.DiscardHandler))
+	return runGateway(t, gateway.Config{})
+}
+
+const testAPIToken = "loadgen-test-api-token"
+
+// startDurableGateway runs a gateway with the HTTP API in this process, its
+// queues in memory, or in Redis when redisURL is set.
+func startDurableGateway(t *testing.T, redisURL string) string {
+	t.Helper()
+	cfg := gateway.Config{APIToken: testAPIToken}
+	if redisURL != "" {
+		cfg.Redis, cfg.RedisPrefix, cfg.Origins = redisURL, "loadgen-test", []string{"*"}
+	}
+	return runGateway(t, cfg)
+}
+
+// runGateway runs a gateway in this process on loopback ports with the
+// test secret and returns its base URL; t.Cleanup shuts it down.
+func runGateway(t *testing.T, cfg gateway.Config) string {
+	t.Helper()
+	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.JWTSecret, cfg.EventRate, cfg.DrainTimeout = testSecret, 1e6, 2*time.Second
+	g, err := gateway.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,5 +498,150 @@ func TestFanoutCancel(t *testing.T) {
 	}
 	if d := time.Since(start); d > 15*time.Second {
 		t.Fatalf("took %v to stop", d)
+	}
+}
+
+// Durable delivery through the HTTP API, with the queues in memory and in
+// Redis: everything stored is delivered, and a new connection with
+// auth.offset gets exactly the backlog before its CONNECT reply.
+func TestDurable(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		redis bool
+	}{{"memory", false}, {"redis", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var redisURL string
+			if tc.redis {
+				redisURL = redistest.Start(t).URL()
+			}
+			base := startDurableGateway(t, redisURL)
+			r, err := runDurable(testCtx(t), durableConfig{
+				Targets: []string{base}, APIToken: testAPIToken, Subscribers: 20, Publishers: 2, Batch: 5,
+				Duration: time.Second, Backlog: 500, RedisURL: redisURL, Tokens: goodTokens(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Stored == 0 || r.StoredPerS <= 0 || r.StoredPerSPerNode != r.StoredPerS || r.APINodes != 1 || r.DeliveriesPerS <= 0 {
+				t.Fatalf("throughput %+v", r)
+			}
+			if r.Lost != 0 || r.Delivered != r.Stored || r.Unexpected+r.Duplicates+r.OutOfOrder+r.BadFrames != 0 || r.Disconnects != 0 {
+				t.Fatalf("delivery check %+v", r)
+			}
+			if r.Stored != r.APICalls*5 || len(r.APIErrors) != 0 || r.StoreLatency.Count != uint64(r.APICalls) {
+				t.Fatalf("%d stored for %d calls of 5 users (errors %v, latency %+v)", r.Stored, r.APICalls, r.APIErrors, r.StoreLatency)
+			}
+			if r.DeliveryLatency.Count != uint64(r.Delivered) || r.DeliveryLatency.Max <= 0 {
+				t.Fatalf("delivery latency %+v for %d deliveries", r.DeliveryLatency, r.Delivered)
+			}
+			rp := r.Replay
+			if rp == nil || rp.Replayed != 500 || !rp.InOrder || rp.ReplayMS <= 0 || rp.ReplayPerS <= 0 || rp.AppendLatency.Count != 500 {
+				t.Fatalf("replay %+v", rp)
+			}
+			if tc.redis {
+				if r.Memory == nil || r.Memory.Messages != 500 || r.Memory.BytesPerMessage <= 0 {
+					t.Fatalf("memory %+v", r.Memory)
+				}
+			} else if r.Memory != nil {
+				t.Fatalf("memory %+v without -redis-url", r.Memory)
+			}
+		})
+	}
+}
+
+// Two independent in-memory gateways: a message stored on one never reaches
+// the users whose sockets are on the other, and the check must say so.
+func TestDurableDetectsLoss(t *testing.T) {
+	a, b := startDurableGateway(t, ""), startDurableGateway(t, "")
+	r, err := runDurable(testCtx(t), durableConfig{
+		Targets: []string{a, b}, APIToken: testAPIToken, Subscribers: 10, Publishers: 2, Batch: 10,
+		Duration: 300 * time.Millisecond, Drain: 3 * time.Second, Tokens: goodTokens(), // the drain ends after 1s without progress
+	})
+	if err == nil || !strings.Contains(err.Error(), "lost") || r == nil {
+		t.Fatalf("err = %v", err)
+	}
+	// Every emit goes to all 10 users, half of them on the other node.
+	if r.APINodes != 2 || r.Stored == 0 || r.Lost != r.Stored/2 || r.UsersWithLoss != 10 || r.Delivered != r.Stored/2 {
+		t.Fatalf("result %+v", r)
+	}
+	if r.Replay != nil {
+		t.Fatalf("replay without a backlog: %+v", r.Replay)
+	}
+}
+
+func TestDurableRefusesWrongToken(t *testing.T) {
+	base := startDurableGateway(t, "")
+	r, err := runDurable(testCtx(t), durableConfig{
+		Targets: []string{base}, APIToken: "wrong", Subscribers: 2, Publishers: 1, Batch: 2,
+		Duration: 200 * time.Millisecond, Backlog: 10, Tokens: goodTokens(),
+	})
+	if err == nil || r == nil || r.Stored != 0 || r.APIErrors == nil || !strings.Contains(firstKey(r.APIErrors), "status 401") {
+		t.Fatalf("runDurable = %+v, %v", r, err)
+	}
+}
+
+func TestDurableFrames(t *testing.T) {
+	for frame, want := range map[string]string{
+		`42["m",{"t":1,"seq":2},"1795485534707-0"]`: "1795485534707-0",
+		`42["m",{"t":1,"seq":2},"17-12"]`:           "17-12",
+		`42["m",{"t":1,"seq":2}]`:                   "",
+		`42["m","1-"]`:                              "",
+		`42["m",{"t":1},"-1"]`:                      "",
+		`42["m",{"t":1},"1-1x"]`:                    "",
+		`"1-1"]`:                                    "",
+	} {
+		id, ok := parseOffsetTail([]byte(frame))
+		if got := map[bool]string{true: id.String()}[ok]; got != want {
+			t.Errorf("%s: offset %q, want %q", frame, got, want)
+		}
+	}
+	id := func(ms, seq uint64) entryID { return entryID{ms, seq} }
+	want := []entryID{id(1, 0), id(1, 1), id(2, 0), id(3, 5)}
+	got := []entryID{id(3, 5), id(1, 1), id(1, 1), id(9, 9)}
+	if l, u, d := compareSets(want, got); l != 2 || u != 1 || d != 1 {
+		t.Fatalf("compareSets: lost %d, unexpected %d, dups %d", l, u, d)
+	}
+	if l, u, d := compareSets(nil, nil); l+u+d != 0 {
+		t.Fatal("empty sets differ")
+	}
+	if u, err := apiURL("ws://h:1/pre/socket.io/"); err != nil || u != "http://h:1/pre/api/v1/emit" {
+		t.Fatalf("apiURL = %q, %v", u, err)
+	}
+	if got := string(appendConnectOffset(nil, "tok", "1-2")); got != `40{"token":"tok","offset":"1-2"}` {
+		t.Fatalf("CONNECT %s", got)
+	}
+}
+
+// The CLI records a durable run with its note, and report renders it.
+func TestDurableCLI(t *testing.T) {
+	base := startDurableGateway(t, "")
+	dir := t.TempDir()
+	results := filepath.Join(dir, "results.jsonl")
+	var out, errb strings.Builder
+	code := run([]string{"loadgen", "durable", "-targets", base, "-jwt-secret", testSecret, "-api-token", testAPIToken,
+		"-subs", "4", "-pubs", "1", "-batch", "2", "-duration", "300ms", "-backlog", "50",
+		"-label", "Roomcast durable, 1 node", "-note", "no socket.io counterpart", "-server", "roomcast", "-nodes", "1", "-out", results}, &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	recs, err := readRecords(results)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1 || recs[0].durable == nil || recs[0].Note != "no socket.io counterpart" || strings.Contains(recs[0].Command, "-note") {
+		t.Fatalf("records %+v", recs)
+	}
+	if rp := recs[0].durable.Replay; rp == nil || rp.Replayed != 50 {
+		t.Fatalf("replay %+v", rp)
+	}
+	md := filepath.Join(dir, "BENCHMARKS.md")
+	if code := run([]string{"loadgen", "report", "-results", results, "-out", md, "-node-version", "v0"}, &out, &errb); code != 0 {
+		t.Fatalf("report exit %d: %s", code, errb.String())
+	}
+	doc, err := os.ReadFile(md)
+	if err != nil || !strings.Contains(string(doc), "### Durable delivery") ||
+		!strings.Contains(string(doc), "| Roomcast durable, 1 node | 4 users, 1 pubs × 2 users/emit |") ||
+		!strings.Contains(string(doc), "| 50 msgs in ") || !strings.Contains(string(doc), "| no socket.io counterpart |") {
+		t.Fatalf("report: %v\n%s", err, doc)
 	}
 }

@@ -25,6 +25,7 @@ type common struct {
 	secret     string
 	tokenTTL   time.Duration
 	label      string
+	note       string
 	server     string
 	nodes      int
 	setup      string
@@ -37,6 +38,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.secret, "jwt-secret", os.Getenv("JWT_SECRET"), "HS256 secret to mint client tokens with (env JWT_SECRET); empty sends no token")
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime (exp) of minted tokens")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the result")
+	fs.StringVar(&c.note, "note", "", "free-form note copied into the result (shown by report where a table has a note column)")
 	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio)")
 	fs.IntVar(&c.nodes, "nodes", 0, "number of server nodes, copied into the result")
 	fs.StringVar(&c.setup, "setup", "", "how the server(s) were started, copied into the result")
@@ -50,6 +52,7 @@ func (c *common) tokens() tokens { return tokens{secret: []byte(c.secret), ttl: 
 // record is one result line.
 type record struct {
 	Label   string `json:"label,omitempty"`
+	Note    string `json:"note,omitempty"`
 	Server  string `json:"server,omitempty"`
 	Nodes   int    `json:"nodes,omitempty"`
 	Setup   string `json:"setup,omitempty"`
@@ -69,6 +72,8 @@ modes:
   fanout   subscribers in one room, publishers; deliveries/s, ratio, latency
   idle     many idle connections; server RSS per connection
   connect  connects per second with a JWT
+  durable  Roomcast durable queues via the HTTP API: stored and delivered
+           user-messages/s, loss check, replay of a backlog, Redis bytes/message
   report   render docs/BENCHMARKS.md from result lines
 
 loadgen <mode> -h lists a mode's flags.
@@ -172,6 +177,43 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			return r, err
 		}
+	case "durable":
+		c.register(fs)
+		var cfg durableConfig
+		var targets, pids string
+		fs.StringVar(&targets, "targets", "http://127.0.0.1:8080", "comma-separated gateway base URLs; subscribers are spread over them round-robin, publisher i posts to target i mod n")
+		fs.StringVar(&cfg.APIToken, "api-token", os.Getenv("API_TOKEN"), "the gateways' --api-token (env API_TOKEN)")
+		fs.IntVar(&cfg.Subscribers, "subs", 1000, "users, one socket each (named <user-prefix>0...)")
+		fs.IntVar(&cfg.Publishers, "pubs", 8, "concurrent API publishers (closed loop: one emit in flight each)")
+		fs.IntVar(&cfg.Batch, "batch", 100, "users per emit (consecutive users, round-robin)")
+		fs.StringVar(&cfg.UserPrefix, "user-prefix", "u", "prefix of the user names (JWT sub)")
+		fs.StringVar(&cfg.Event, "event", "m", "event name emitted")
+		fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long publishers post")
+		fs.DurationVar(&cfg.Drain, "drain", 5*time.Second, "bound of the wait for the last deliveries")
+		fs.IntVar(&cfg.Backlog, "backlog", 10000, "messages appended to a fresh user, then replayed to a new connection with auth.offset (0 = no replay)")
+		fs.IntVar(&cfg.BacklogConcurrency, "backlog-concurrency", 16, "backlog appends posted at once")
+		fs.StringVar(&cfg.RedisURL, "redis-url", "", "the gateways' Redis: its used_memory is read before and after the backlog (empty = no memory figure)")
+		fs.DurationVar(&cfg.SetupTimeout, "setup-timeout", 60*time.Second, "bound of opening every subscriber")
+		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "bound of one dial or CONNECT")
+		fs.DurationVar(&cfg.APITimeout, "api-timeout", 10*time.Second, "bound of one API call")
+		fs.DurationVar(&cfg.BacklogTimeout, "backlog-timeout", 60*time.Second, "bound of appending the whole backlog")
+		fs.DurationVar(&cfg.ReplayTimeout, "replay-timeout", 60*time.Second, "bound of the replaying connection, dial to CONNECT reply")
+		fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "subscribers set up at once")
+		fs.IntVar(&cfg.Sources, "sources", 0, "loopback source addresses per target (127.0.0.2...)")
+		fs.StringVar(&pids, "pids", "", "comma-separated server process ids whose CPU time over the publishing window is reported")
+		exec = func(ctx context.Context) (any, error) {
+			var err error
+			if cfg.PIDs, err = parsePIDs(pids); err != nil {
+				return nil, err
+			}
+			cfg.Targets = splitList(targets)
+			cfg.Tokens = c.tokens()
+			r, err := runDurable(ctx, cfg)
+			if r == nil {
+				return nil, err
+			}
+			return r, err
+		}
 	case "report":
 		var rc reportConfig
 		fs.StringVar(&rc.Results, "results", "", "file of result lines (JSON, one per line)")
@@ -238,7 +280,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	res, err := exec(ctx)
 	rec := record{
 		Load1: load1,
-		Label: c.label, Server: c.server, Nodes: c.nodes, Setup: c.setup,
+		Label: c.label, Note: c.note, Server: c.server, Nodes: c.nodes, Setup: c.setup,
 		Command: shellJoin(stripMeta(args)), At: time.Now().UTC().Format(time.RFC3339), Mode: mode, Result: res,
 	}
 	if err != nil {
@@ -282,6 +324,9 @@ func derivedBound(mode string, fs *flag.FlagSet) time.Duration {
 		return dur("setup-timeout") + dur("warmup") + dur("duration") + dur("drain") + time.Minute
 	case "idle":
 		return dur("setup-timeout") + dur("settle") + time.Minute
+	case "durable":
+		return dur("setup-timeout") + dur("duration") + dur("api-timeout") + dur("drain") +
+			dur("backlog-timeout") + dur("replay-timeout") + time.Minute
 	default:
 		return dur("duration") + dur("handshake-timeout") + time.Minute
 	}
@@ -325,7 +370,7 @@ func appendFile(name string, b []byte) error {
 
 // metaFlags only annotate a result; stripMeta leaves them out of the
 // command recorded with it, which stays a command that reproduces the run.
-var metaFlags = map[string]bool{"label": true, "server": true, "nodes": true, "setup": true, "out": true}
+var metaFlags = map[string]bool{"label": true, "note": true, "server": true, "nodes": true, "setup": true, "out": true}
 
 func stripMeta(args []string) []string {
 	out := make([]string, 0, len(args))

@@ -50,6 +50,7 @@ type reportRecord struct {
 	fanout  *fanoutResult
 	idle    *idleResult
 	connect *connectResult
+	durable *durableResult
 }
 
 // machineInfo describes where the benchmark ran.
@@ -127,6 +128,9 @@ func readRecords(name string) ([]*reportRecord, error) {
 			case "connect":
 				r.connect = &connectResult{}
 				dst = r.connect
+			case "durable":
+				r.durable = &durableResult{}
+				dst = r.durable
 			default:
 				return nil, fmt.Errorf("%s:%d: unknown mode %q", name, n, r.Mode)
 			}
@@ -224,6 +228,7 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 	renderFanout(&b, recs)
 	renderIdle(&b, recs)
 	renderConnect(&b, recs)
+	renderDurable(&b, recs)
 	renderSetups(&b, recs)
 	return b.String()
 }
@@ -430,6 +435,65 @@ func renderConnect(b *strings.Builder, recs []*reportRecord) {
 		c := r.connect
 		w("| %s | %d | %s | %d | %.2f | %.2f | %s | `%s` |\n", mdCell(r.Label), c.Concurrency, group(c.ConnectsPerS),
 			c.Failed, c.Latency.P50, c.Latency.P99, cpuPerOp(c.CPU), mdCode(r.Command))
+	}
+	w("\n")
+}
+
+func renderDurable(b *strings.Builder, recs []*reportRecord) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	has := false
+	for _, r := range recs {
+		has = has || r.Mode == "durable"
+	}
+	if !has {
+		return
+	}
+	w("### Durable delivery (per-user queues through `POST /api/v1/emit`)\n\n")
+	w("Publishers post emits to batches of users in a closed loop (one emit in flight each); every user has one\n")
+	w("connected socket. Stored counts the user-messages whose entry ID the API returned, per second of\n")
+	w("publishing, and per node the emits went to; deliveries/s counts the events the sockets received meanwhile.\n")
+	w("Lost compares, user by user after a drain, the IDs stored with the IDs received (each event carries its\n")
+	w("ID as its last argument). Store latency is the API round trip; delivery latency runs from the time in\n")
+	w("the event's arguments (taken before the emit was posted) to the socket's read. Replay: a backlog appended\n")
+	w("to a fresh user after a marker message, then a new connection with `auth.offset` = the marker, timed from\n")
+	w("its CONNECT to the CONNECT reply, which comes after exactly the backlog, in order. Redis bytes per message\n")
+	w("is the growth of `used_memory` over the backlog.\n\n")
+	w("| Setup | Load | Stored user-msgs/s | Per node | Deliveries/s | Lost | Store p50 / p99 ms | Delivery p50 / p99 ms | Replay | Replay msgs/s | Redis B/msg | Server CPU µs/msg | Note | Command |\n")
+	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range recs {
+		if r.Mode != "durable" {
+			continue
+		}
+		if r.durable == nil {
+			w("| %s | – | failed: %s | | | | | | | | | | %s | `%s` |\n", mdCell(r.Label), mdCell(r.Error), mdCell(r.Note), mdCode(r.Command))
+			continue
+		}
+		d := r.durable
+		load := fmt.Sprintf("%d users, %d pubs × %d users/emit", d.Subscribers, d.Publishers, d.Batch)
+		note := mdCell(r.Note)
+		if r.Error != "" {
+			note += " ⚠ " + mdCell(r.Error)
+		}
+		if d.Disconnects > 0 {
+			note += fmt.Sprintf(" ⚠ %d disconnects", d.Disconnects)
+		}
+		replay, replayRate := "–", "–"
+		if rp := d.Replay; rp != nil && rp.ReplayMS > 0 {
+			replay = fmt.Sprintf("%s msgs in %.1f ms", group(float64(rp.Replayed)), rp.ReplayMS)
+			if !rp.InOrder {
+				replay += " ⚠"
+			}
+			replayRate = group(rp.ReplayPerS)
+		}
+		mem := "–"
+		if d.Memory != nil && d.Memory.UsedAfter > 0 {
+			mem = fmt.Sprintf("%.0f", d.Memory.BytesPerMessage)
+		}
+		w("| %s | %s | %s | %s | %s | %s of %s | %.2f / %.2f | %.2f / %.2f | %s | %s | %s | %s | %s | `%s` |\n",
+			mdCell(r.Label), load, group(d.StoredPerS), group(d.StoredPerSPerNode), group(d.DeliveriesPerS),
+			group(float64(d.Lost)), group(float64(d.Stored)),
+			d.StoreLatency.P50, d.StoreLatency.P99, d.DeliveryLatency.P50, d.DeliveryLatency.P99,
+			replay, replayRate, mem, cpuPerOp(d.CPU), strings.TrimSpace(note), mdCode(r.Command))
 	}
 	w("\n")
 }
