@@ -307,6 +307,15 @@ func renderTargets(b *strings.Builder, recs []*reportRecord) {
 		sic = si.connect.ConnectsPerS
 	}
 	w("| Connects with JWT | ≥ 10k/s | %s | %s | %s |\n", num(rcc, "/s"), num(sic, "/s"), met)
+	dur := func(r *reportRecord) bool { return r.durable != nil }
+	rc = find(recs, "roomcast", 0, dur)
+	met = "n/a"
+	var rcd float64
+	if rc != nil {
+		rcd = rc.durable.StoredPerSPerNode
+		met = yesNo(rcd >= 50000 && rc.durable.Lost == 0)
+	}
+	w("| Durable user messages per node | ≥ 50k/s | %s | – (no durable queue) | %s |\n", num(rcd, "/s"), met)
 	// Server CPU per delivery at saturation: context for the rows above,
 	// and much less disturbed by other work on the machine than rates.
 	for _, nodes := range []int{1, 2} {
