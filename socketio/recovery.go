@@ -166,15 +166,11 @@ func (r *recovery) lookup(s *Socket, auth map[string]any) {
 	if sess.Namespace != s.nsp.name || sess.SID == "" {
 		return
 	}
-	if old, ok := s.nsp.Socket(sess.SID); ok {
-		// The client is back before this node noticed that its previous
-		// connection died: that one goes, without saving over the session.
-		old.superseded.Store(true)
-		old.client.closeWith("transport close")
-		old.cleanup("transport close")
-	}
 	s.restored = &sess
-	s.id, s.pid = sess.SID, sess.PID
+	s.pid = sess.PID
+	if _, ok := s.nsp.Socket(sess.SID); !ok {
+		s.id = sess.SID
+	} // else the old socket is still here: the socket takes its sid in begin, once the user is checked
 	if len(sess.Data) > 0 {
 		var v any
 		if json.Unmarshal(sess.Data, &v) == nil {
@@ -195,6 +191,28 @@ func (r *recovery) begin(s *Socket) error {
 	s.anonymous = s.user == ""
 	if s.restored != nil && s.restored.User != r.userOf(s) {
 		r.demote(s) // someone else's session
+	}
+	if s.restored != nil && s.id != s.restored.SID {
+		if old, ok := s.nsp.Socket(s.restored.SID); ok {
+			// The client is back before this node noticed that its previous
+			// connection died: that one goes, without saving over the
+			// session.
+			if old.connected.Load() {
+				// Its rooms are newer than the stored session's.
+				s.restored.Rooms = slices.DeleteFunc(old.Rooms(), func(room string) bool { return room == old.id })
+			}
+			old.superseded.Store(true)
+			old.client.closeWith("transport close")
+			old.cleanup("transport close")
+			// Its cleanup may be running on another goroutine: the sid is
+			// free once it has left its rooms.
+			select {
+			case <-old.done:
+			case <-time.After(r.Timeout):
+				return fmt.Errorf("socketio: the previous socket %s did not leave", old.id)
+			}
+		}
+		r.rekey(s, s.restored.SID)
 	}
 	if s.anonymous {
 		s.user = anonUser(s.pid)
@@ -269,16 +287,25 @@ func (r *recovery) count(result string) {
 // demote drops the restored session before the socket is attached: a new
 // id and pid, the rooms the middlewares joined moved over.
 func (r *recovery) demote(s *Socket) {
-	old := s.id
-	rooms := slices.DeleteFunc(s.nsp.adapter.Rooms(old), func(room string) bool { return room == old })
-	s.nsp.adapter.DelAll(s)
-	s.id, s.pid = newID(), newID()
+	if s.id == s.restored.SID {
+		r.rekey(s, newID())
+	}
+	s.pid = newID()
 	s.restored = nil
 	s.mu.Lock()
 	if s.dataRestored {
 		s.data, s.dataRestored = nil, false
 	}
 	s.mu.Unlock()
+}
+
+// rekey gives a socket that is not attached yet another id, moving the
+// rooms the middlewares joined.
+func (r *recovery) rekey(s *Socket, id string) {
+	old := s.id
+	rooms := slices.DeleteFunc(s.nsp.adapter.Rooms(old), func(room string) bool { return room == old })
+	s.nsp.adapter.DelAll(s)
+	s.id = id
 	if len(rooms) > 0 {
 		if err := s.nsp.adapter.AddAll(s, rooms...); err != nil {
 			r.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)

@@ -404,3 +404,52 @@ func TestDurableBinaryMessage(t *testing.T) {
 		t.Fatalf("attachment %v %q", typ, b)
 	}
 }
+
+func TestRecoveryReplacesAStillOpenConnection(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, func(srv *Server) {
+		srv.Sockets().Use(func(s *Socket) error {
+			if s.Handshake().Auth["user"] == "mallory" {
+				return &ConnectError{Message: "refused"}
+			}
+			return nil
+		})
+	})
+	nsp := srv.Sockets()
+	c1 := sitest.Dial(t, url)
+	c1.Send(`40{"user":"gus"}`)
+	first, _ := readConnect(t, c1)
+	s1, _ := nsp.Socket(first.SID)
+	if err := s1.Join("room"); err != nil {
+		t.Fatal(err)
+	}
+	// A refused connection holding the pid does not touch the session.
+	bad := sitest.Dial(t, url)
+	bad.Send(fmt.Sprintf(`40{"user":"mallory","pid":%q}`, first.PID))
+	if got := bad.Read(); !strings.HasPrefix(got, "44") {
+		t.Fatalf("got %s, want CONNECT_ERROR", got)
+	}
+	id := mustEmit(t, nsp, "gus", "dm", 1)
+	if got, want := c1.Read(), fmt.Sprintf(`42["dm",1,%q]`, id); got != want {
+		t.Fatalf("open connection got %s, want %s", got, want)
+	}
+	// The client comes back on a new connection while the old one is open.
+	c2 := sitest.Dial(t, url)
+	c2.Send(fmt.Sprintf(`40{"user":"gus","pid":%q,"offset":%q}`, first.PID, id))
+	reply, before := readConnect(t, c2)
+	if reply.SID != first.SID || len(before) != 0 {
+		t.Fatalf("reply %+v, before %v", reply, before)
+	}
+	c1.ExpectClosed()
+	s2, ok := nsp.Socket(first.SID)
+	if !ok || s2 == s1 || !s2.Connected() || !s2.InRoom("room") {
+		t.Fatalf("the new socket is not the registered one in its rooms: ok=%v same=%v rooms=%v", ok, s2 == s1, s2.Rooms())
+	}
+	if err := nsp.To("room").Emit("news", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c2.Read(), fmt.Sprintf(`42["news",1,%q]`, id); got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
