@@ -49,6 +49,7 @@ FUZZ_TARGETS := \
 	./internal/auth:FuzzVerifyClaims \
 	./internal/auth:FuzzMatch \
 	./internal/parser:FuzzArgs \
+	./internal/parser:FuzzEventData \
 	./internal/msgpack:FuzzDecode \
 	./adapter:FuzzDecodeMessage \
 	./queue:FuzzDecodeLive \

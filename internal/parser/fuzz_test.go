@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"unicode/utf8"
 	"testing"
 )
 
@@ -189,4 +190,38 @@ func firstString(args []any) (string, bool) {
 	}
 	s, ok := args[0].(string)
 	return s, ok
+}
+
+// FuzzEventData: whatever the stored arguments, EventData either refuses
+// them or returns a JSON array whose first element is the event and whose
+// other elements are the arguments.
+func FuzzEventData(f *testing.F) {
+	f.Add("ev", []byte(`[]`))
+	f.Add("ev", []byte(`[1,"a",{"b":[null]}]`))
+	f.Add("é\x00", []byte(` [ {"_placeholder":true,"num":0} ] `))
+	f.Add("ev", []byte(`[1,]`))
+	f.Fuzz(func(t *testing.T, event string, args []byte) {
+		data, err := EventData(event, args)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidPacket) {
+				t.Fatalf("error %v does not wrap ErrInvalidPacket", err)
+			}
+			return
+		}
+		var got []json.RawMessage
+		if err := json.Unmarshal(data, &got); err != nil || len(got) == 0 {
+			t.Fatalf("EventData(%q, %q) = %q: not a non-empty array (%v)", event, args, data, err)
+		}
+		var name string
+		if err := json.Unmarshal(got[0], &name); err != nil || (utf8.ValidString(event) && name != event) {
+			t.Fatalf("first element %s (%v), want %q", got[0], err, event)
+		}
+		var want []json.RawMessage
+		if err := json.Unmarshal(args, &want); err != nil {
+			t.Fatalf("EventData accepted %q, which is not a JSON array: %v", args, err)
+		}
+		if len(got)-1 != len(want) {
+			t.Fatalf("%d arguments out, %d in", len(got)-1, len(want))
+		}
+	})
 }
