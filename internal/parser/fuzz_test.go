@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 )
 
 // recordSeparator splits a fuzz input into Engine.IO messages, as in an HTTP
