@@ -10,6 +10,24 @@
 //	})
 //	http.Handle("/socket.io/", srv)
 //
+// # Connection state recovery and durable delivery
+//
+// With Config.Recovery (a queue.Store: Redis Streams for a cluster, memory
+// for one node) the server does what socket.io ≥ 4.6 calls connection state
+// recovery, on any node and across node crashes: CONNECT replies carry a
+// pid, events carry the client's offset as their last argument, and a
+// reconnecting client gets what was addressed to its user while it was away
+// before its CONNECT reply.
+//
+//	srv, _ := socketio.New(socketio.Config{Recovery: &socketio.Recovery{
+//		Store: store,
+//		User:  func(s *socketio.Socket) string { return userFromToken(s) },
+//	}})
+//	ids, err := srv.Sockets().ToUser("alice").Emit(ctx, "invoice", inv) // stored, then delivered
+//
+// See Recovery for the details and NotRecoveredEvent for what a client that
+// could not be recovered receives.
+//
 // # Concurrency
 //
 // Every exported method is safe for concurrent use. The packets of one
@@ -21,5 +39,6 @@
 //
 // Lock order: Namespace.mu and Socket.mu are leaf locks, never held while
 // calling the adapter or the engine; the adapter's room shard locks are taken
-// before a connection's queue lock (see package adapter).
+// before a socket's offset lock (recovery), which is taken before its
+// connection's queue lock (see package adapter).
 package socketio
