@@ -29,9 +29,15 @@ type hijackRecorder struct {
 	cork *corkConn
 }
 
+// wsReadBuffer is the read buffer of a websocket connection: frame headers
+// and small messages; larger payloads are read past it.
+const wsReadBuffer = 1024
+
 // Hijack hands the websocket library a corkable view of the connection with
-// a small write buffer (the library flushes after every message anyway, and
-// an idle connection should not pin net/http's 4 KiB one).
+// small buffers of its own. net/http's 4 KiB reader and writer are dropped:
+// its reader keeps the whole net/http connection (writer, response) alive,
+// which an idle websocket should not pin. (A client that sent bytes after
+// its handshake before the reply keeps net/http's reader, which holds them.)
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
@@ -42,7 +48,11 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	h.conn = nc
 	h.cork = &corkConn{Conn: nc}
-	return h.cork, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.cork, 512)), nil
+	br := brw.Reader
+	if br.Buffered() == 0 {
+		br = bufio.NewReaderSize(nc, wsReadBuffer)
+	}
+	return h.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(h.cork, 512)), nil
 }
 
 // accept completes the websocket handshake of r.
@@ -56,8 +66,9 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn
 	return ws, rec.conn, rec.cork, nil
 }
 
-// handshakeWebSocket opens a websocket-only session. The handler goroutine
-// becomes the session's read loop.
+// handshakeWebSocket opens a websocket-only session. The session's read
+// loop runs on a goroutine of its own and the handler returns, so that
+// net/http forgets the hijacked connection (and the handler's stack).
 func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	ws, nc, cork, err := s.accept(w, r)
 	if err != nil {
@@ -71,16 +82,18 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.readers.Add(1)
-	defer c.readers.Done()
 	s.cfg.OnConnection(c)
 	go c.run()
 	signal(c.wake) // OPEN and whatever OnConnection queued
-	c.readLoop(ws)
+	go func() {
+		defer c.readers.Done()
+		c.readLoop(ws)
+	}()
 }
 
 // serveProbe runs a polling session's upgrade: "2probe" -> "3probe", the
-// pending GET gets a noop, "5" switches the transport. The handler goroutine
-// then becomes the session's read loop.
+// pending GET gets a noop, "5" switches the transport. The session's read
+// loop then runs on a goroutine of its own and the handler returns.
 func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	s := c.srv
 	c.mu.Lock()
@@ -96,7 +109,12 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	c.upgrading = true
 	c.readers.Add(1)
 	c.mu.Unlock()
-	defer c.readers.Done()
+	reading := false // the read loop's goroutine owns the readers count
+	defer func() {
+		if !reading {
+			c.readers.Done()
+		}
+	}()
 
 	ws, nc, cork, err := s.accept(w, r)
 	if err != nil {
@@ -127,7 +145,11 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 		h.OnUpgrade(transportWebSocket)
 	}
 	c.deliverMu.Unlock()
-	c.readLoop(ws)
+	reading = true
+	go func() {
+		defer c.readers.Done()
+		c.readLoop(ws)
+	}()
 }
 
 // probe runs the upgrade exchange on ws and switches the session to it. It
