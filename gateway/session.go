@@ -40,10 +40,12 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 			return &socketio.ConnectError{Message: err.Error(), Reason: "auth"}
 		}
 		sess.User = claims.Subject
-		sess.claims = claims
 		if n, ok := claims.Raw["name"].(string); ok {
 			sess.Name = cleanName(n)
 		}
+		// Keep what the connection's life needs: the room patterns, not
+		// every raw claim (a connection may live for days).
+		sess.claims = &auth.Claims{Subject: claims.Subject, Join: claims.Join, Publish: claims.Publish, Expiry: claims.Expiry}
 	case token == "" && g.cfg.AllowAnonymous:
 		sess.Anonymous = true
 		if prev := sessionFromInfo(s.Data()); s.Recovered() && prev.Anonymous && strings.HasPrefix(prev.User, "anon:") {
