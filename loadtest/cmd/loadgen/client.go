@@ -79,28 +79,56 @@ func sourceRange(target string, n int) ([]net.IP, error) {
 	return ips, nil
 }
 
-// wsURL turns a base URL (http://host:port, ws://host:port, optionally with a
-// path prefix) into the Engine.IO websocket endpoint.
-func wsURL(base string) (string, error) {
+// parseTarget parses a base URL (http://host:port, ws://host:port,
+// optionally with a path prefix) and sets its scheme to the websocket
+// (ws, wss) or HTTP (http, https) one.
+func parseTarget(base string, ws bool) (*url.URL, error) {
 	u, err := url.Parse(base)
 	if err != nil {
-		return "", fmt.Errorf("%w: target %q: %v", errUsage, base, err)
+		return nil, fmt.Errorf("%w: target %q: %v", errUsage, base, err)
 	}
+	secure := false
 	switch u.Scheme {
 	case "http", "ws":
-		u.Scheme = "ws"
 	case "https", "wss":
-		u.Scheme = "wss"
+		secure = true
 	default:
-		return "", fmt.Errorf("%w: target %q: scheme must be http(s) or ws(s)", errUsage, base)
+		return nil, fmt.Errorf("%w: target %q: scheme must be http(s) or ws(s)", errUsage, base)
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("%w: target %q has no host", errUsage, base)
+		return nil, fmt.Errorf("%w: target %q has no host", errUsage, base)
+	}
+	u.Scheme = "http"
+	if ws {
+		u.Scheme = "ws"
+	}
+	if secure {
+		u.Scheme += "s"
+	}
+	u.RawQuery = ""
+	return u, nil
+}
+
+// wsURL turns a base URL into the Engine.IO websocket endpoint.
+func wsURL(base string) (string, error) {
+	u, err := parseTarget(base, true)
+	if err != nil {
+		return "", err
 	}
 	if !strings.HasSuffix(u.Path, "/socket.io/") {
 		u.Path = strings.TrimSuffix(u.Path, "/") + "/socket.io/"
 	}
 	u.RawQuery = "EIO=4&transport=websocket"
+	return u.String(), nil
+}
+
+// apiURL turns a base URL into its /api/v1/emit endpoint.
+func apiURL(base string) (string, error) {
+	u, err := parseTarget(base, false)
+	if err != nil {
+		return "", err
+	}
+	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/socket.io") + "/api/v1/emit"
 	return u.String(), nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -285,28 +284,6 @@ func appendConnectOffset(b []byte, token, offset string) []byte {
 	b = append(b, `"offset":`...)
 	b = appendJSONString(b, offset)
 	return append(b, '}')
-}
-
-// apiURL turns a base URL into its /api/v1/emit endpoint.
-func apiURL(base string) (string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return "", fmt.Errorf("%w: target %q: %v", errUsage, base, err)
-	}
-	switch u.Scheme {
-	case "http", "ws":
-		u.Scheme = "http"
-	case "https", "wss":
-		u.Scheme = "https"
-	default:
-		return "", fmt.Errorf("%w: target %q: scheme must be http(s) or ws(s)", errUsage, base)
-	}
-	if u.Host == "" {
-		return "", fmt.Errorf("%w: target %q has no host", errUsage, base)
-	}
-	u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/socket.io") + "/api/v1/emit"
-	u.RawQuery = ""
-	return u.String(), nil
 }
 
 // apiClient posts emits to the HTTP API.
