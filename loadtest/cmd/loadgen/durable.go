@@ -80,37 +80,27 @@ type durableConfig struct {
 }
 
 func (c *durableConfig) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defd := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.Subscribers, 1000)
-	def(&c.Publishers, 8)
-	def(&c.Batch, 100)
+	orDefault(&c.Subscribers, 1000)
+	orDefault(&c.Publishers, 8)
+	orDefault(&c.Batch, 100)
 	if c.Batch > c.Subscribers {
 		c.Batch = c.Subscribers
 	}
-	def(&c.BacklogConcurrency, 16)
-	def(&c.ConnectConcurrency, 64)
+	orDefault(&c.BacklogConcurrency, 16)
+	orDefault(&c.ConnectConcurrency, 64)
 	if c.UserPrefix == "" {
 		c.UserPrefix = "u"
 	}
 	if c.Event == "" {
 		c.Event = "m"
 	}
-	defd(&c.Duration, 10*time.Second)
-	defd(&c.Drain, 5*time.Second)
-	defd(&c.SetupTimeout, 60*time.Second)
-	defd(&c.HandshakeTimeout, 10*time.Second)
-	defd(&c.APITimeout, 10*time.Second)
-	defd(&c.BacklogTimeout, 60*time.Second)
-	defd(&c.ReplayTimeout, 60*time.Second)
+	orDefault(&c.Duration, 10*time.Second)
+	orDefault(&c.Drain, 5*time.Second)
+	orDefault(&c.SetupTimeout, 60*time.Second)
+	orDefault(&c.HandshakeTimeout, 10*time.Second)
+	orDefault(&c.APITimeout, 10*time.Second)
+	orDefault(&c.BacklogTimeout, 60*time.Second)
+	orDefault(&c.ReplayTimeout, 60*time.Second)
 }
 
 // durableResult is the JSON result of a durable run.

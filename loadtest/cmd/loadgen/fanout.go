@@ -53,33 +53,30 @@ type fanoutConfig struct {
 	PIDs []int
 }
 
+// orDefault sets *v to d when it is not positive.
+func orDefault[T int | int64 | time.Duration](v *T, d T) {
+	if *v <= 0 {
+		*v = d
+	}
+}
+
 func (c *fanoutConfig) setDefaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defd := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.Subscribers, 1000)
-	def(&c.Publishers, 2)
-	def(&c.Inflight, 16)
-	def(&c.MaxUnacked, 4096)
-	def(&c.ConnectConcurrency, 64)
+	orDefault(&c.Subscribers, 1000)
+	orDefault(&c.Publishers, 2)
+	orDefault(&c.Inflight, 16)
+	orDefault(&c.MaxUnacked, 4096)
+	orDefault(&c.ConnectConcurrency, 64)
 	if c.Room == "" {
 		c.Room = "bench"
 	}
 	if c.Event == "" {
 		c.Event = "m"
 	}
-	defd(&c.Warmup, 2*time.Second)
-	defd(&c.Duration, 10*time.Second)
-	defd(&c.Drain, 3*time.Second)
-	defd(&c.SetupTimeout, 60*time.Second)
-	defd(&c.HandshakeTimeout, 10*time.Second)
+	orDefault(&c.Warmup, 2*time.Second)
+	orDefault(&c.Duration, 10*time.Second)
+	orDefault(&c.Drain, 3*time.Second)
+	orDefault(&c.SetupTimeout, 60*time.Second)
+	orDefault(&c.HandshakeTimeout, 10*time.Second)
 }
 
 // fanoutResult is the JSON result of a fan-out run.
