@@ -86,6 +86,14 @@ func readConnect(t *testing.T, c *sitest.Client) (connectReply, []string) {
 	}
 }
 
+// drop cuts the client's connection and waits until its socket s is
+// disconnected on the server.
+func drop(t *testing.T, c *sitest.Client, s *Socket) {
+	t.Helper()
+	c.Conn.Close(websocket.StatusGoingAway, "")
+	waitFor(t, "disconnect", func() bool { return !s.Connected() })
+}
+
 func mustEmit(t *testing.T, n *Namespace, user, event string, args ...any) string {
 	t.Helper()
 	ids, err := n.ToUser(user).Emit(context.Background(), event, args...)
@@ -151,8 +159,7 @@ func TestRecoveryReplaysMissedMessagesThenConnect(t *testing.T) {
 	}
 
 	// The connection drops; messages go on.
-	c.Conn.Close(websocket.StatusGoingAway, "")
-	waitFor(t, "disconnect", func() bool { return !s.Connected() })
+	drop(t, c, s)
 	var missed []string
 	for i := 2; i <= 6; i++ {
 		missed = append(missed, mustEmit(t, nsp, "alice", "dm", i))
@@ -182,8 +189,7 @@ func TestRecoveryReplaysMissedMessagesThenConnect(t *testing.T) {
 		if got, want := c2.Read(), fmt.Sprintf(`42["dm",%d,%q]`, 7+round, id); got != want {
 			t.Fatalf("round %d live: got %s, want %s", round, got, want)
 		}
-		c2.Conn.Close(websocket.StatusGoingAway, "")
-		waitFor(t, "disconnect", func() bool { return !s2.Connected() })
+		drop(t, c2, s2)
 		id1, missed = id, nil
 	}
 	if got := testutil.ToFloat64(m.Recoveries.WithLabelValues("recovered")); got != 2 {
@@ -202,8 +208,8 @@ func TestRecoveryNotPossibleIsSignalled(t *testing.T) {
 	first, _ := readConnect(t, c)
 	id1 := mustEmit(t, nsp, "bob", "dm", 1)
 	c.Read()
-	c.Conn.Close(websocket.StatusGoingAway, "")
-	waitFor(t, "disconnect", func() bool { s, ok := nsp.Socket(first.SID); return !ok || !s.Connected() })
+	s, _ := nsp.Socket(first.SID)
+	drop(t, c, s)
 	for i := 2; i <= 10; i++ { // trims id1's successors away
 		mustEmit(t, nsp, "bob", "dm", i)
 	}
@@ -312,8 +318,7 @@ func TestDurableRoomsReachMembersWhileAway(t *testing.T) {
 
 	bSock, _ := nsp.Socket(bConn.SID)
 	bOffset := bSock.Offset()
-	b.Conn.Close(websocket.StatusGoingAway, "")
-	waitFor(t, "disconnect", func() bool { return !bSock.Connected() })
+	drop(t, b, bSock)
 	if err := nsp.To("d:team").Emit("msg", "while ben is away"); err != nil {
 		t.Fatal(err)
 	}
@@ -346,8 +351,7 @@ func TestAnonymousSessionRecovers(t *testing.T) {
 	if err := s.Join("lobby"); err != nil {
 		t.Fatal(err)
 	}
-	c.Conn.Close(websocket.StatusGoingAway, "")
-	waitFor(t, "disconnect", func() bool { return !s.Connected() })
+	drop(t, c, s)
 	id := mustEmit(t, nsp, s.User(), "dm", "missed")
 	c2 := sitest.Dial(t, url)
 	c2.Send(fmt.Sprintf(`40{"pid":%q}`, first.PID)) // no offset yet: the session's
@@ -371,8 +375,8 @@ func TestRecoveryOfAnotherUsersSessionIsRefused(t *testing.T) {
 	first, _ := readConnect(t, c)
 	id := mustEmit(t, nsp, "dan", "secret", 1)
 	c.Read()
-	c.Conn.Close(websocket.StatusGoingAway, "")
-	waitFor(t, "disconnect", func() bool { s, ok := nsp.Socket(first.SID); return !ok || !s.Connected() })
+	s, _ := nsp.Socket(first.SID)
+	drop(t, c, s)
 	mustEmit(t, nsp, "dan", "secret", 2)
 
 	c2 := sitest.Dial(t, url)
