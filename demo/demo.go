@@ -31,7 +31,10 @@ func mustSub(fsys fs.FS, dir string) fs.FS {
 // Handler returns an http.Handler serving the demo's static files, with
 // index.html at "/". Only GET and HEAD are answered (405 otherwise). Responses
 // carry "Cache-Control: no-cache" so a rebuilt binary is picked up at once,
-// and "X-Content-Type-Options: nosniff".
+// "X-Content-Type-Options: nosniff", and a strict Content-Security-Policy
+// ([ContentSecurityPolicy]): scripts, styles and connections from the page's
+// own origin only, no framing by any site, no plugins, no base-URI or form
+// redirection.
 //
 // Mount it at "/" beside the Socket.IO path and the HTTP API; it does not
 // serve /socket.io/socket.io.js itself (see [ClientScript]).
@@ -46,9 +49,18 @@ func Handler() http.Handler {
 		h := w.Header()
 		h.Set("Cache-Control", "no-cache")
 		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Content-Security-Policy", ContentSecurityPolicy)
+		h.Set("Referrer-Policy", "no-referrer")
 		fileServer.ServeHTTP(w, r)
 	})
 }
+
+// ContentSecurityPolicy is the policy the demo page is served with. The page
+// loads its script, style sheet and the Socket.IO client from its own origin
+// and connects back to it (websocket and polling), so nothing else is needed;
+// frame-ancestors 'none' stops click-jacking by framing.
+const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; " +
+	"connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 // ClientScript returns the official socket.io-client browser bundle
 // (socket.io.min.js from the socket.io-client npm package) and true when the

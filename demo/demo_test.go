@@ -72,6 +72,12 @@ func TestHandler(t *testing.T) {
 				if got := res.Header.Get("Cache-Control"); got != "no-cache" {
 					t.Errorf("Cache-Control %q, want no-cache", got)
 				}
+				csp := res.Header.Get("Content-Security-Policy")
+				for _, want := range []string{"frame-ancestors 'none'", "script-src 'self'", "default-src 'none'"} {
+					if !strings.Contains(csp, want) {
+						t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+					}
+				}
 			}
 			if tt.wantStatus == http.StatusMethodNotAllowed && res.Header.Get("Allow") != "GET, HEAD" {
 				t.Errorf("Allow %q, want %q", res.Header.Get("Allow"), "GET, HEAD")
