@@ -148,7 +148,7 @@ func signRaw(tb testing.TB, alg string, key any, header, payload string) string 
 func hdr(alg string) string { return `{"alg":"` + alg + `","typ":"JWT"}` }
 
 // sentinels are the errors Verify may wrap; each failure wraps exactly one.
-var sentinels = []error{ErrMalformed, ErrAlgorithm, ErrSignature, ErrExpired, ErrNotYetValid, ErrClaims}
+var sentinels = []error{ErrMalformed, ErrAlgorithm, ErrSignature, ErrUnknownKey, ErrExpired, ErrNotYetValid, ErrClaims}
 
 // checkVerifyErr fails unless err wraps want and no other sentinel, and its
 // text starts with want's text (what a client is shown).
@@ -315,6 +315,12 @@ func TestVerify(t *testing.T) {
 		{"join null", vHS, hs(`{"sub":"u","join":null}`), ErrClaims},
 		{"publish nested array", vHS, hs(`{"sub":"u","publish":[["a"]]}`), ErrClaims},
 		{"publish bool", vHS, hs(`{"sub":"u","publish":false}`), ErrClaims},
+		{"dm number", vHS, hs(`{"sub":"u","dm":5}`), ErrClaims},
+		{"dm object", vHS, hs(`{"sub":"u","dm":{"u2":true}}`), ErrClaims},
+		{"dm array with number", vHS, hs(`{"sub":"u","dm":["u2",3]}`), ErrClaims},
+		{"dm null", vHS, hs(`{"sub":"u","dm":null}`), ErrClaims},
+		{"dm bool", vHS, hs(`{"sub":"u","dm":true}`), ErrClaims},
+		{"dm empty list", vHS, hs(`{"sub":"u","dm":[]}`), nil},
 		{"wrong types beat expiry", vHS, hs(`{"sub":"u","exp":1,"join":7}`), ErrClaims},
 		{"issuer and audience ok", vIssAud, hs(`{"sub":"u","iss":"https://issuer","aud":["x","roomcast"]}`), nil},
 		{"audience string ok", vIssAud, hs(`{"sub":"u","iss":"https://issuer","aud":"roomcast"}`), nil},
@@ -394,7 +400,7 @@ func TestVerifyClaims(t *testing.T) {
 	v := newVerifier(t, Config{Secret: testSecret})
 	token := signRaw(t, "HS256", testSecret, hdr("HS256"),
 		`{"sub":"user-1","exp":1700000060.25,"nbf":1699999990,"iat":1699999990,`+
-			`"join":["room:*","lobby"],"publish":"room:general","name":"Ada","n":3}`)
+			`"join":["room:*","lobby"],"publish":"room:general","dm":["support:*","u2"],"name":"Ada","n":3}`)
 	c, err := v.Verify(token)
 	if err != nil {
 		t.Fatal(err)
@@ -407,6 +413,9 @@ func TestVerifyClaims(t *testing.T) {
 	}
 	if !slices.Equal(c.Publish, []string{"room:general"}) {
 		t.Errorf("Publish = %q", c.Publish)
+	}
+	if !slices.Equal(c.DM, []string{"support:*", "u2"}) {
+		t.Errorf("DM = %q", c.DM)
 	}
 	if want := time.Unix(1700000060, 250_000_000); !c.Expiry.Equal(want) || c.Expiry.Location() != time.UTC {
 		t.Errorf("Expiry = %v, want %v UTC", c.Expiry, want)
@@ -423,11 +432,20 @@ func TestVerifyClaims(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.Expiry.IsZero() || !c.NotBefore.IsZero() || c.Join != nil || c.Publish != nil {
+	if !c.Expiry.IsZero() || !c.NotBefore.IsZero() || c.Join != nil || c.Publish != nil || c.DM != nil {
 		t.Errorf("absent claims decoded as %+v", c)
 	}
-	if c.CanJoin("x") || c.CanPublish("x") || c.CanJoin("") {
-		t.Error("claims without patterns grant a room")
+	if c.CanJoin("x") || c.CanPublish("x") || c.CanJoin("") || c.CanDM("x") || c.CanDM("") {
+		t.Error("claims without patterns grant a room or a recipient")
+	}
+
+	// A single string is a one-element list, like join and publish.
+	c, err = v.Verify(signRaw(t, "HS256", testSecret, hdr("HS256"), `{"sub":"u","dm":"team-*"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.DM, []string{"team-*"}) || !c.CanDM("team-7") || c.CanDM("u2") {
+		t.Errorf("dm string claim: DM = %q", c.DM)
 	}
 }
 
@@ -461,12 +479,109 @@ func TestClaimsPermissions(t *testing.T) {
 		}
 	}
 	var nilClaims *Claims
-	if nilClaims.CanJoin("room:a") || nilClaims.CanPublish("room:a") {
-		t.Error("nil claims grant a room")
+	if nilClaims.CanJoin("room:a") || nilClaims.CanPublish("room:a") || nilClaims.CanDM("u") {
+		t.Error("nil claims grant a room or a recipient")
 	}
 	all := &Claims{Join: []string{"*"}}
 	if !all.CanJoin("") || !all.CanJoin("any/thing:at all") {
 		t.Error(`"*" does not grant every room`)
+	}
+}
+
+// TestClaimsCanDM: "dm" patterns name users, and only "dm" grants them —
+// rooms a client may join or publish to do not.
+func TestClaimsCanDM(t *testing.T) {
+	t.Parallel()
+	c := &Claims{
+		Subject: "u1",
+		Join:    []string{"*"},
+		Publish: []string{"user:*"},
+		DM:      []string{"support-?", "team:acme:*", "u2"},
+	}
+	for _, tt := range []struct {
+		user string
+		want bool
+	}{
+		{"u2", true},
+		{"u3", false},
+		{"U2", false},
+		{"u2 ", false},
+		{"support-1", true},
+		{"support-é", true},
+		{"support-12", false},
+		{"team:acme:ada", true},
+		{"team:acme:", true},
+		{"team:other:ada", false},
+		{"user:u2", false},
+		{"", false},
+	} {
+		if got := c.CanDM(tt.user); got != tt.want {
+			t.Errorf("CanDM(%q) = %v, want %v", tt.user, got, tt.want)
+		}
+	}
+	if (&Claims{DM: []string{"*"}}).CanDM("") != true {
+		t.Error(`dm "*" does not grant every user`)
+	}
+	if (&Claims{DM: []string{}}).CanDM("u2") {
+		t.Error("empty dm list grants a user")
+	}
+}
+
+// TestIssuerAudience: with Issuer and Audience configured, "iss" must equal
+// the issuer and "aud" (a string or a list) must name the audience; each
+// refusal has its own sentinel, within ErrClaims.
+func TestIssuerAudience(t *testing.T) {
+	t.Parallel()
+	v := newVerifier(t, Config{Secret: testSecret, Issuer: "https://issuer.example/", Audience: "roomcast"})
+	vIss := newVerifier(t, Config{Secret: testSecret, Issuer: "https://issuer.example/"})
+	vAud := newVerifier(t, Config{Secret: testSecret, Audience: "roomcast"})
+	hs := func(payload string) string { return signRaw(t, "HS256", testSecret, hdr("HS256"), payload) }
+	for _, tt := range []struct {
+		name    string
+		v       *Verifier
+		payload string
+		want    error // nil, ErrIssuer or ErrAudience
+	}{
+		{"both ok, aud string", v, `{"sub":"u","iss":"https://issuer.example/","aud":"roomcast"}`, nil},
+		{"both ok, aud list", v, `{"sub":"u","iss":"https://issuer.example/","aud":["api","roomcast"]}`, nil},
+		{"aud single-element list", v, `{"sub":"u","iss":"https://issuer.example/","aud":["roomcast"]}`, nil},
+		{"iss without trailing slash", v, `{"sub":"u","iss":"https://issuer.example","aud":"roomcast"}`, ErrIssuer},
+		{"iss other case", v, `{"sub":"u","iss":"HTTPS://issuer.example/","aud":"roomcast"}`, ErrIssuer},
+		{"iss missing", v, `{"sub":"u","aud":"roomcast"}`, ErrIssuer},
+		{"iss number", v, `{"sub":"u","iss":1,"aud":"roomcast"}`, ErrIssuer},
+		{"iss list", v, `{"sub":"u","iss":["https://issuer.example/"],"aud":"roomcast"}`, ErrIssuer},
+		{"iss empty", v, `{"sub":"u","iss":"","aud":"roomcast"}`, ErrIssuer},
+		{"aud missing", v, `{"sub":"u","iss":"https://issuer.example/"}`, ErrAudience},
+		{"aud other", v, `{"sub":"u","iss":"https://issuer.example/","aud":"roomcast-staging"}`, ErrAudience},
+		{"aud prefix", v, `{"sub":"u","iss":"https://issuer.example/","aud":"room"}`, ErrAudience},
+		{"aud list without it", v, `{"sub":"u","iss":"https://issuer.example/","aud":["api","web"]}`, ErrAudience},
+		{"aud empty list", v, `{"sub":"u","iss":"https://issuer.example/","aud":[]}`, ErrAudience},
+		{"aud list of non-strings", v, `{"sub":"u","iss":"https://issuer.example/","aud":[1,null,{"roomcast":1}]}`, ErrAudience},
+		{"aud nested list", v, `{"sub":"u","iss":"https://issuer.example/","aud":[["roomcast"]]}`, ErrAudience},
+		{"aud object", v, `{"sub":"u","iss":"https://issuer.example/","aud":{"roomcast":true}}`, ErrAudience},
+		{"aud null", v, `{"sub":"u","iss":"https://issuer.example/","aud":null}`, ErrAudience},
+		{"issuer only: aud ignored", vIss, `{"sub":"u","iss":"https://issuer.example/","aud":7}`, nil},
+		{"issuer only: wrong", vIss, `{"sub":"u","iss":"https://evil.example/"}`, ErrIssuer},
+		{"audience only: iss ignored", vAud, `{"sub":"u","iss":7,"aud":"roomcast"}`, nil},
+		{"audience only: wrong", vAud, `{"sub":"u","aud":"x"}`, ErrAudience},
+	} {
+		c, err := tt.v.Verify(hs(tt.payload))
+		if tt.want == nil {
+			if err != nil || c == nil {
+				t.Errorf("%s: Verify = %v", tt.name, err)
+			}
+			continue
+		}
+		other := ErrAudience
+		if tt.want == ErrAudience {
+			other = ErrIssuer
+		}
+		if c != nil || !errors.Is(err, tt.want) || !errors.Is(err, ErrClaims) || errors.Is(err, other) {
+			t.Errorf("%s: Verify = %+v, %v; want %v (within ErrClaims)", tt.name, c, err, tt.want)
+		}
+		if !strings.HasPrefix(err.Error(), tt.want.Error()) {
+			t.Errorf("%s: error text %q, want %q", tt.name, err, tt.want)
+		}
 	}
 }
 

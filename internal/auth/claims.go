@@ -16,6 +16,10 @@ type Claims struct {
 	// Publish holds the "publish" glob patterns: rooms the client may
 	// publish to. A single string claim becomes a one-element list.
 	Publish []string
+	// DM holds the "dm" glob patterns: user ids (not rooms) the client may
+	// send direct messages to. A single string claim becomes a one-element
+	// list. Nil when absent.
+	DM []string
 	// Expiry is "exp" and NotBefore is "nbf", in UTC; the zero time when
 	// absent.
 	Expiry, NotBefore time.Time
@@ -34,6 +38,12 @@ func (c *Claims) CanJoin(room string) bool {
 // A nil *Claims may publish nowhere.
 func (c *Claims) CanPublish(room string) bool {
 	return c != nil && matchAny(c.Publish, room)
+}
+
+// CanDM reports whether user matches one of the "dm" patterns: whether the
+// client may send user a direct message. A nil *Claims may message nobody.
+func (c *Claims) CanDM(user string) bool {
+	return c != nil && matchAny(c.DM, user)
 }
 
 func matchAny(patterns []string, room string) bool {
@@ -78,14 +88,17 @@ func (v *Verifier) parseClaims(payload []byte, now time.Time) (*Claims, error) {
 	if c.Publish, err = patterns(raw, "publish", errPublishType); err != nil {
 		return nil, err
 	}
+	if c.DM, err = patterns(raw, "dm", errDMType); err != nil {
+		return nil, err
+	}
 
 	if v.issuer != "" {
 		if iss, _ := raw["iss"].(string); iss != v.issuer {
-			return nil, errIssuer
+			return nil, ErrIssuer
 		}
 	}
 	if v.audience != "" && !hasAudience(raw["aud"], v.audience) {
-		return nil, errAudience
+		return nil, ErrAudience
 	}
 
 	// RFC 7519: now must be before exp and not before nbf, give or take the

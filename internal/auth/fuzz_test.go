@@ -1,11 +1,14 @@
 package auth
 
 import (
+	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 	"unicode/utf8"
 )
@@ -81,6 +84,8 @@ func FuzzVerifyClaims(f *testing.F) {
 	for _, seed := range []struct{ header, payload string }{
 		{hdr("HS256"), `{"sub":"u","join":["room:*"],"publish":"room:a","exp":1700000060,"nbf":1699999990}`},
 		{hdr("HS256"), `{"sub":"u","exp":1.7000000605e9,"join":"a"}`},
+		{hdr("HS256"), `{"sub":"u","dm":["support-?","u2"],"publish":"user:*"}`},
+		{hdr("HS256"), `{"sub":"u","dm":"u*","aud":["roomcast"],"iss":"x"}`},
 		{hdr("HS256"), `{"sub":"","join":[null]}`},
 		{hdr("HS256"), `{"sub":"u","exp":1e400}`},
 		{hdr("HS256"), `{"sub":"u","exp":-62135596800}`},
@@ -108,7 +113,7 @@ func FuzzVerifyClaims(f *testing.F) {
 			return
 		}
 		checkSuccess(t, c)
-		for _, p := range append(append([]string{}, c.Join...), c.Publish...) {
+		for _, p := range append(append(append([]string{}, c.Join...), c.Publish...), c.DM...) {
 			if !Match(p, p) && !containsWildcard(p) {
 				t.Fatalf("literal pattern %q does not match itself", p)
 			}
@@ -156,6 +161,78 @@ func FuzzMatch(f *testing.F) {
 			cut := len(pattern) % (len(name) + 1)
 			if !Match(name[:cut]+"*"+name[cut:], name) {
 				t.Fatalf("Match(%q, %q) = false", name[:cut]+"*"+name[cut:], name)
+			}
+		}
+	})
+}
+
+// FuzzJWKS feeds arbitrary documents to the JWK Set decoder. Seeds are real
+// JWKS documents — our test keys in the shapes identity providers publish,
+// the node-encoded interop set — and every kind of key the decoder must
+// skip. Invariants: a refused document wraps ErrKeySet and is never valid
+// JSON with a usable key; an accepted one holds 1..maxJWKSKeys keys, each
+// RS256-usable (2048..8192 bits, odd exponent) or on P-256, each of which
+// re-encodes to a JWK that decodes to the same key.
+func FuzzJWKS(f *testing.F) {
+	k := keys(f)
+	r, e := rsaJWK(&k.rsa.PublicKey, "r1"), ecJWK(f, &k.ec.PublicKey, "e1")
+	// Shaped like Google's and Auth0's published sets (x5c is ignored).
+	google := with(r, "kid", "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678")
+	auth0 := with(r, "kid", "NjVBRjY5MDlCMUIwNzU4RTA2QzZFMDQ4QzQ2MDAyQjVDNjk1RTM2Qg",
+		"x5t", "NjVBRjY5MDlCMUIwNzU4RTA2QzZFMDQ4QzQ2MDAyQjVDNjk1RTM2Qg", "x5c", []string{"MIIDBzCCAe+gAwIBAgIJakoPho0MJr56MA0GCSqGSIb3DQEBCwUA"})
+	for _, doc := range [][]byte{
+		jwksDoc(f, r, e),
+		jwksDoc(f, google, with(rsaJWK(&k.rsa2.PublicKey, "b2"), "use", nil)),
+		jwksDoc(f, auth0),
+		jwksDoc(f, with(e, "alg", nil, "use", nil, "key_ops", []string{"verify"})),
+		jwksDoc(f, map[string]any{"kty": "oct", "k": "c2VjcmV0", "alg": "HS256"}, r),
+		jwksDoc(f, with(r, "d", "AQAB"), with(e, "crv", "P-384"), with(r, "alg", "RS512"), with(e, "y", "AAAA")),
+		jwksDoc(f),
+		[]byte(`{"keys":[{"kty":"RSA","n":"AQAB","e":"AQAB"}]}`),
+		[]byte(`{"keys":[null,1,"x",[],{}]}`),
+		[]byte(`{"keys":{}}`),
+		[]byte(`[]`),
+		[]byte(``),
+	} {
+		f.Add(doc)
+	}
+	if doc, err := os.ReadFile("testdata/interop-jwks.json"); err == nil {
+		f.Add(doc)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		set, err := parseJWKS(data)
+		if err != nil {
+			if set != nil || !errors.Is(err, ErrKeySet) {
+				t.Fatalf("parseJWKS = %+v, %v: want nil and ErrKeySet", set, err)
+			}
+			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("invalid JSON accepted: %q", data)
+		}
+		if len(set.keys) == 0 || len(set.keys)+set.skipped > maxJWKSKeys {
+			t.Fatalf("accepted set has %d keys, %d skipped", len(set.keys), set.skipped)
+		}
+		for _, key := range set.keys {
+			var again map[string]any
+			switch {
+			case key.rsa != nil && key.ec == nil:
+				if n := key.rsa.N.BitLen(); n < MinRSABits || n > maxRSABits || key.rsa.E < 3 || key.rsa.E%2 == 0 {
+					t.Fatalf("unusable RSA key accepted: %d bits, e=%d", n, key.rsa.E)
+				}
+				again = rsaJWK(key.rsa, key.kid)
+			case key.ec != nil && key.rsa == nil:
+				if key.ec.Curve != elliptic.P256() {
+					t.Fatalf("EC key on %s accepted", key.ec.Curve.Params().Name)
+				}
+				again = ecJWK(t, key.ec, key.kid)
+			default:
+				t.Fatalf("key with rsa %v and ec %v", key.rsa != nil, key.ec != nil)
+			}
+			re, err := parseJWKS(jwksDoc(t, again))
+			if err != nil || len(re.keys) != 1 || re.keys[0].kid != key.kid ||
+				(key.rsa != nil && !key.rsa.Equal(re.keys[0].rsa)) || (key.ec != nil && !key.ec.Equal(re.keys[0].ec)) {
+				t.Fatalf("key %+v does not survive re-encoding: %+v, %v", key, re, err)
 			}
 		}
 	})

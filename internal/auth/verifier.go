@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/hmac"
@@ -9,6 +10,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"strings"
@@ -19,8 +21,9 @@ import (
 // DefaultMaxTokenSize is the default bound on the length of a token, in bytes.
 const DefaultMaxTokenSize = 8 << 10
 
-// Config configures a [Verifier]. At least one of Secret and PublicKey must be
-// set; both may be, in which case tokens signed either way are accepted.
+// Config configures a [Verifier]. At least one of Secret, PublicKey and KeySet
+// must be set; any combination may be, in which case tokens signed with any
+// of them are accepted.
 type Config struct {
 	// Secret is the HMAC key for HS256, HS384 and HS512. It is copied.
 	// Defaults to empty: HMAC algorithms are refused.
@@ -28,8 +31,15 @@ type Config struct {
 
 	// PublicKey verifies RS256 (an *rsa.PublicKey of at least 2048 bits) or
 	// ES256 (an *ecdsa.PublicKey on P-256). See [LoadPublicKey].
-	// Defaults to nil: public-key algorithms are refused.
+	// Defaults to nil.
 	PublicKey crypto.PublicKey
+
+	// KeySet supplies RS256 and ES256 keys fetched from a JWKS URL; the
+	// token's "kid" selects among them (see [Verifier.Verify]). The
+	// Verifier does not own it: the caller starts and closes it.
+	// Defaults to nil. With neither PublicKey nor KeySet, public-key
+	// algorithms are refused.
+	KeySet *KeySet
 
 	// Leeway is the clock skew tolerated when checking "exp" and "nbf".
 	// Defaults to 0. Negative values are an error.
@@ -58,6 +68,7 @@ type Verifier struct {
 	hs256, hs384, hs512 *macPool // nil when Config.Secret is empty
 	rsaKey              *rsa.PublicKey
 	ecKey               *ecdsa.PublicKey
+	keySet              *KeySet
 	leeway              time.Duration
 	now                 func() time.Time
 	maxSize             int
@@ -73,10 +84,11 @@ func newMacPool(h func() hash.Hash, secret []byte) *macPool {
 	return &macPool{pool: sync.Pool{New: func() any { return hmac.New(h, secret) }}}
 }
 
-// New returns a Verifier for cfg. It fails with ErrNoKey when neither Secret
-// nor PublicKey is set and with ErrKey when PublicKey is not a supported key.
+// New returns a Verifier for cfg. It fails with ErrNoKey when none of Secret,
+// PublicKey and KeySet is set and with ErrKey when PublicKey is not a
+// supported key.
 func New(cfg Config) (*Verifier, error) {
-	if len(cfg.Secret) == 0 && cfg.PublicKey == nil {
+	if len(cfg.Secret) == 0 && cfg.PublicKey == nil && cfg.KeySet == nil {
 		return nil, ErrNoKey
 	}
 	if cfg.Leeway < 0 {
@@ -91,6 +103,7 @@ func New(cfg Config) (*Verifier, error) {
 		maxSize:  cfg.MaxTokenSize,
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
+		keySet:   cfg.KeySet,
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -115,15 +128,16 @@ func New(cfg Config) (*Verifier, error) {
 }
 
 // Algorithms lists the "alg" values this Verifier accepts, in a fixed order.
+// A KeySet counts for both RS256 and ES256, whatever keys it holds now.
 func (v *Verifier) Algorithms() []string {
 	var algs []string
 	if v.hs256 != nil {
 		algs = append(algs, "HS256", "HS384", "HS512")
 	}
-	if v.rsaKey != nil {
+	if v.rsaKey != nil || v.keySet != nil {
 		algs = append(algs, "RS256")
 	}
-	if v.ecKey != nil {
+	if v.ecKey != nil || v.keySet != nil {
 		algs = append(algs, "ES256")
 	}
 	return algs
@@ -146,26 +160,40 @@ var (
 	errAlgNotKeyed  = fmt.Errorf("%w: alg does not match the configured key", ErrAlgorithm)
 	errCrit         = fmt.Errorf("%w: crit header is not supported", ErrAlgorithm)
 	errB64          = fmt.Errorf("%w: b64 header is not supported", ErrAlgorithm)
+	errKidType      = fmt.Errorf("%w: header kid is not a string", ErrMalformed)
 	errSub          = fmt.Errorf("%w: sub must be a non-empty string", ErrClaims)
 	errExpType      = fmt.Errorf("%w: exp must be a number", ErrClaims)
 	errNbfType      = fmt.Errorf("%w: nbf must be a number", ErrClaims)
 	errIatType      = fmt.Errorf("%w: iat must be a number", ErrClaims)
 	errJoinType     = fmt.Errorf("%w: join must be a string or a list of strings", ErrClaims)
 	errPublishType  = fmt.Errorf("%w: publish must be a string or a list of strings", ErrClaims)
-	errIssuer       = fmt.Errorf("%w: wrong issuer", ErrClaims)
-	errAudience     = fmt.Errorf("%w: wrong audience", ErrClaims)
+	errDMType       = fmt.Errorf("%w: dm must be a string or a list of strings", ErrClaims)
 	errSigWrongSize = fmt.Errorf("%w: wrong signature length", ErrSignature)
 )
 
 var b64 = base64.RawURLEncoding.Strict()
 
-// Verify checks token — a compact JWS — and returns its claims. The header's
-// "alg" must be one the configured keys support; the signature is checked
-// before the payload is decoded; "exp" and "nbf" are checked against Now with
-// Leeway; "sub" must be a non-empty string; "join" and "publish" must be a
-// string or a list of strings. Errors wrap one of ErrMalformed, ErrAlgorithm,
-// ErrSignature, ErrExpired, ErrNotYetValid or ErrClaims.
+// Verify is VerifyContext with a background context: a token that makes the
+// KeySet refetch waits at most the KeySet's Timeout.
 func (v *Verifier) Verify(token string) (*Claims, error) {
+	return v.VerifyContext(context.Background(), token)
+}
+
+// VerifyContext checks token — a compact JWS — and returns its claims. The
+// header's "alg" must be one the configured keys support; the signature is
+// checked before the payload is decoded; "exp" and "nbf" are checked against
+// Now with Leeway; "sub" must be a non-empty string; "join", "publish" and
+// "dm" must be a string or a list of strings.
+//
+// An RS256 or ES256 token is checked against the static PublicKey of that
+// type first, then against the KeySet's keys of that type: with a "kid"
+// header, the keys with that kid; without, every key of the type. When the
+// set holds no such key, VerifyContext may wait, within ctx, for a refetch
+// (see [KeySet]). HMAC tokens use Secret only and ignore "kid".
+//
+// Errors wrap one of ErrMalformed, ErrAlgorithm, ErrSignature, ErrUnknownKey,
+// ErrExpired, ErrNotYetValid or ErrClaims.
+func (v *Verifier) VerifyContext(ctx context.Context, token string) (*Claims, error) {
 	if len(token) == 0 {
 		return nil, errEmpty
 	}
@@ -212,11 +240,11 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 		return nil, err
 	}
 
-	alg, err := v.checkHeader(header)
+	alg, kid, err := v.checkHeader(header)
 	if err != nil {
 		return nil, err
 	}
-	if err := v.checkSignature(alg, signingInput, sig); err != nil {
+	if err := v.checkSignature(ctx, alg, kid, signingInput, sig); err != nil {
 		return nil, err
 	}
 
@@ -238,49 +266,57 @@ func decodePart(dst, src []byte) (out, rest []byte, err error) {
 	return space[:n:n], space[n:n], nil
 }
 
-// checkHeader decodes the JOSE header and returns the accepted algorithm.
-func (v *Verifier) checkHeader(header []byte) (string, error) {
+// checkHeader decodes the JOSE header and returns the accepted algorithm and,
+// when a KeySet is configured, the "kid" ("" when absent).
+func (v *Verifier) checkHeader(header []byte) (alg, kid string, err error) {
 	var h map[string]json.RawMessage
 	if err := json.Unmarshal(header, &h); err != nil || h == nil {
-		return "", errHeader
+		return "", "", errHeader
 	}
 	if _, ok := h["crit"]; ok {
-		return "", errCrit
+		return "", "", errCrit
 	}
 	if _, ok := h["b64"]; ok {
-		return "", errB64
+		return "", "", errB64
 	}
 	rawAlg, ok := h["alg"]
 	if !ok {
-		return "", errAlgMissing
+		return "", "", errAlgMissing
 	}
-	var alg string
 	if err := json.Unmarshal(rawAlg, &alg); err != nil {
-		return "", errAlgUnknown
+		return "", "", errAlgUnknown
 	}
 	if strings.EqualFold(alg, "none") {
-		return "", errAlgNone
+		return "", "", errAlgNone
 	}
+	// The algorithm family must have a key of its own type: HMAC only the
+	// Secret, RS256 only RSA keys, ES256 only P-256 keys. A KeySet never
+	// holds HMAC keys, so no header can turn a public key into a secret.
 	var keyed bool
 	switch alg {
 	case "HS256", "HS384", "HS512":
 		keyed = v.hs256 != nil
 	case "RS256":
-		keyed = v.rsaKey != nil
+		keyed = v.rsaKey != nil || v.keySet != nil
 	case "ES256":
-		keyed = v.ecKey != nil
+		keyed = v.ecKey != nil || v.keySet != nil
 	default:
-		return "", errAlgUnknown
+		return "", "", errAlgUnknown
 	}
 	if !keyed {
-		return "", errAlgNotKeyed
+		return "", "", errAlgNotKeyed
 	}
-	return alg, nil
+	if rawKid, ok := h["kid"]; ok && v.keySet != nil {
+		if err := json.Unmarshal(rawKid, &kid); err != nil {
+			return "", "", errKidType
+		}
+	}
+	return alg, kid, nil
 }
 
-// checkSignature verifies sig over input with the key for alg, which
-// checkHeader has already matched to a configured key.
-func (v *Verifier) checkSignature(alg string, input, sig []byte) error {
+// checkSignature verifies sig over input with the keys for alg, which
+// checkHeader has already matched to a configured key type.
+func (v *Verifier) checkSignature(ctx context.Context, alg, kid string, input, sig []byte) error {
 	switch alg {
 	case "HS256":
 		return checkMAC(v.hs256, input, sig)
@@ -290,22 +326,49 @@ func (v *Verifier) checkSignature(alg string, input, sig []byte) error {
 		return checkMAC(v.hs512, input, sig)
 	case "RS256":
 		digest := sha256.Sum256(input)
-		if rsa.VerifyPKCS1v15(v.rsaKey, crypto.SHA256, digest[:], sig) != nil {
-			return ErrSignature
+		if v.rsaKey != nil && rsa.VerifyPKCS1v15(v.rsaKey, crypto.SHA256, digest[:], sig) == nil {
+			return nil
 		}
-		return nil
+		return v.checkKeySet(ctx, kid, true, v.rsaKey != nil, func(k jwk) bool {
+			return rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, digest[:], sig) == nil
+		})
 	case "ES256":
 		if len(sig) != 64 {
 			return errSigWrongSize
 		}
 		digest := sha256.Sum256(input)
-		var der [72]byte
-		if !ecdsa.VerifyASN1(v.ecKey, digest[:], rawToASN1(der[:0], sig[:32], sig[32:])) {
-			return ErrSignature
+		var buf [72]byte
+		der := rawToASN1(buf[:0], sig[:32], sig[32:])
+		if v.ecKey != nil && ecdsa.VerifyASN1(v.ecKey, digest[:], der) {
+			return nil
 		}
-		return nil
+		return v.checkKeySet(ctx, kid, false, v.ecKey != nil, func(k jwk) bool {
+			return ecdsa.VerifyASN1(k.ec, digest[:], der)
+		})
 	}
 	return errAlgUnknown
+}
+
+// checkKeySet runs verify over the KeySet's candidate keys once the static
+// key of the same type (if staticTried) has failed.
+func (v *Verifier) checkKeySet(ctx context.Context, kid string, rsaKey, staticTried bool, verify func(jwk) bool) error {
+	if v.keySet == nil {
+		return ErrSignature
+	}
+	keys, err := v.keySet.keysFor(ctx, kid, rsaKey)
+	if err != nil {
+		if kid == "" && staticTried && errors.Is(err, ErrUnknownKey) {
+			// A kid-less token had a key to fail against: the static one.
+			return ErrSignature
+		}
+		return err
+	}
+	for _, k := range keys {
+		if verify(k) {
+			return nil
+		}
+	}
+	return ErrSignature
 }
 
 func checkMAC(p *macPool, input, sig []byte) error {
