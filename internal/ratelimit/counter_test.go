@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomcast/roomcast/internal/leakcheck"
 	"github.com/roomcast/roomcast/internal/redistest"
 )
 
@@ -177,6 +178,7 @@ func TestRedisCounterRacingNodes(t *testing.T) {
 }
 
 func TestRedisCounterRedisDown(t *testing.T) {
+	t.Cleanup(func() { leakcheck.Check(t) }) // runs last: see TestRedisLimiterRedisDown
 	srv := redistest.Start(t)
 	var errs errorCounter
 	c := newRedisCounter(t, RedisCounterConfig{

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/roomcast/roomcast/internal/leakcheck"
 	"github.com/roomcast/roomcast/internal/redistest"
 )
 
@@ -110,6 +111,9 @@ func TestRedisLimiterTwoNodesShareTheAllowance(t *testing.T) {
 }
 
 func TestRedisLimiterRedisDown(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: the limiter,
+	// its client and the server are gone, and so must their goroutines be.
+	t.Cleanup(func() { leakcheck.Check(t) })
 	srv := redistest.Start(t)
 	var errs errorCounter
 	l := newRedisLimiter(t, RedisConfig{
