@@ -18,7 +18,7 @@ import (
 // else the file's key, else the default. It returns the config and the log
 // level.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (gateway.Config, string, error) {
-	o := options{Config: gateway.DefaultConfig(), logLevel: "info"}
+	o := defaultOptions()
 	table := settings(&o)
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,6 +58,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (g
 		o.JWTPublicKey = pem
 	}
 	return o.Config, o.logLevel, nil
+}
+
+// defaultOptions are the defaults: the leaf packages' (gathered by
+// gateway.DefaultConfig) and this command's.
+func defaultOptions() options {
+	return options{Config: gateway.DefaultConfig(), logLevel: "info"}
 }
 
 // readFile applies the YAML file's keys to the settings not in set. A key
