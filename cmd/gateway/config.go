@@ -149,12 +149,18 @@ the environment, which wins over the file.
 			if s.group != g {
 				continue
 			}
-			fmt.Fprintf(w, "  --%s", s.name)
+			// The flag package's layout ("  -name type"): scripts look
+			// for " -redis " in it.
+			fmt.Fprintf(w, "  -%s", s.name)
 			if t := s.value.typeName(); t != "" {
 				fmt.Fprintf(w, " %s", t)
 			}
 			fmt.Fprintf(w, "\n    \t%s (%s", s.help, s.envName())
-			if d := s.defaultText(); d != "" && d != "false" {
+			switch d := s.defaultText(); {
+			case d == "" || d == "false":
+			case s.value.typeName() == "string" && s.value.String() != "":
+				fmt.Fprintf(w, "; default %q", d)
+			default:
 				fmt.Fprintf(w, "; default %s", d)
 			}
 			fmt.Fprint(w, ")\n")

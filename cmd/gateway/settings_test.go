@@ -251,12 +251,14 @@ func TestHelpListsEverySetting(t *testing.T) {
 	}
 	help := out.String()
 	for _, s := range table() {
-		line := regexp.MustCompile(`(?m)^  --` + regexp.QuoteMeta(s.name) + `( [a-z]+)?\n\s+\t.*\(` + s.envName() + `[;)]`)
+		line := regexp.MustCompile(`(?m)^  -` + regexp.QuoteMeta(s.name) + `( [a-z]+)?\n\s+\t.*\(` + s.envName() + `[;)]`)
 		if !line.MatchString(help) {
 			t.Errorf("--help does not list --%s with %s:\n%s", s.name, s.envName(), help)
 		}
 	}
-	for _, want := range []string{"default :8080", "default 1000000", "default 2m)", "default 24h)", "default socket.io"} {
+	for _, want := range []string{`default ":8080"`, "default 1000000", "default 2m)", "default 24h)", `default "socket.io"`,
+		" -redis string\n", // scripts/cluster.sh looks for " -redis "
+	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("--help lacks %q", want)
 		}
