@@ -5,6 +5,10 @@ import (
 	"sync"
 )
 
+// DefaultPrefix starts every Redis channel and key when no prefix is
+// configured: @socket.io/redis-adapter's default key.
+const DefaultPrefix = "socket.io"
+
 // Options selects sockets: members of any of Rooms (all sockets when empty)
 // that are in none of Except. It is socket.io's BroadcastOptions.
 type Options struct {

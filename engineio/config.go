@@ -50,13 +50,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults of the Config fields left zero. Programs that show or document
+// their settings (cmd/gateway) read them from here.
 const (
-	defaultPingInterval   = 25 * time.Second
-	defaultPingTimeout    = 20 * time.Second
-	defaultUpgradeTimeout = 10 * time.Second
-	defaultMaxPayload     = 1_000_000
-	defaultMaxQueueBytes  = 4 << 20
+	DefaultPingInterval   = 25 * time.Second
+	DefaultPingTimeout    = 20 * time.Second
+	DefaultUpgradeTimeout = 10 * time.Second
+	DefaultMaxPayload     = 1_000_000
+	DefaultMaxQueueBytes  = 4 << 20
+)
 
+const (
 	transportPolling   = "polling"
 	transportWebSocket = "websocket"
 )
@@ -71,9 +75,9 @@ func (cfg Config) withDefaults() (Config, error) {
 		v    *time.Duration
 		def  time.Duration
 	}{
-		{"PingInterval", &cfg.PingInterval, defaultPingInterval},
-		{"PingTimeout", &cfg.PingTimeout, defaultPingTimeout},
-		{"UpgradeTimeout", &cfg.UpgradeTimeout, defaultUpgradeTimeout},
+		{"PingInterval", &cfg.PingInterval, DefaultPingInterval},
+		{"PingTimeout", &cfg.PingTimeout, DefaultPingTimeout},
+		{"UpgradeTimeout", &cfg.UpgradeTimeout, DefaultUpgradeTimeout},
 	}
 	for _, d := range durations {
 		switch {
@@ -87,13 +91,13 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	switch {
 	case cfg.MaxPayload == 0:
-		cfg.MaxPayload = defaultMaxPayload
+		cfg.MaxPayload = DefaultMaxPayload
 	case cfg.MaxPayload < 0:
 		return cfg, fmt.Errorf("%w: MaxPayload %d is negative", ErrInvalidConfig, cfg.MaxPayload)
 	}
 	switch {
 	case cfg.MaxQueueBytes == 0:
-		cfg.MaxQueueBytes = defaultMaxQueueBytes
+		cfg.MaxQueueBytes = DefaultMaxQueueBytes
 	case cfg.MaxQueueBytes < 0:
 		return cfg, fmt.Errorf("%w: MaxQueueBytes %d is negative", ErrInvalidConfig, cfg.MaxQueueBytes)
 	}

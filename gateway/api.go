@@ -10,7 +10,6 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/queue"
@@ -74,7 +73,7 @@ func (g *Gateway) apiHandler() http.Handler {
 			writeJSON(w, http.StatusUnauthorized, errorAck("unauthorized", "missing or wrong bearer token"))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxPayload)
+		r.Body = http.MaxBytesReader(w, r.Body, g.cfg.Engine.MaxPayload)
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -155,7 +154,7 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	for i, a := range req.Args {
 		args[i] = a
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	resp := map[string]any{"ok": true}
 	if len(req.Users) > 0 {
@@ -230,7 +229,7 @@ func (g *Gateway) apiSockets(r *http.Request) (any, error) {
 	if user := q.Get("user"); user != "" {
 		opts.Rooms = append(opts.Rooms, userRoom(user))
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	socks, err := g.fetch(ctx, nsp, opts)
 	if err != nil && len(socks) == 0 {
@@ -272,7 +271,7 @@ func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 	if len(req.Join) == 0 {
 		return nil, badRequest("join lists the rooms to join")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	if err := g.durableMembership(ctx, op, req, req.Join, true); err != nil {
 		return nil, err
@@ -336,7 +335,7 @@ func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
 	if len(req.Leave) == 0 {
 		return nil, badRequest("leave lists the rooms to leave")
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	if err := g.durableMembership(ctx, op, req, req.Leave, false); err != nil {
 		return nil, err
@@ -353,7 +352,7 @@ func (g *Gateway) apiSocketsDisconnect(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	if err := op.DisconnectSockets(ctx, req.Close); err != nil {
 		return nil, err
@@ -366,7 +365,7 @@ func (g *Gateway) apiRooms(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	socks, err := g.fetch(ctx, nsp, adapter.Options{})
 	if err != nil && len(socks) == 0 {
@@ -394,7 +393,7 @@ func (g *Gateway) apiRooms(r *http.Request) (any, error) {
 }
 
 func (g *Gateway) apiNodes(r *http.Request) (any, error) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
 	socks, err := g.fetch(ctx, g.sio.Sockets(), adapter.Options{})
 	if err != nil && len(socks) == 0 {

@@ -6,11 +6,20 @@ import (
 	"strings"
 	"time"
 
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/socketio"
 )
 
-// Config configures a Gateway. cmd/gateway fills it from flags, ROOMCAST_*
-// environment variables and an optional YAML file.
+// Config configures a Gateway. Every field's zero value means its default.
+// cmd/gateway binds flags, ROOMCAST_* environment variables and an optional
+// YAML file onto one Config (see its settings table).
+//
+// Defaults of the layers below are theirs: Engine's fields default as in
+// engineio (engineio.DefaultMaxPayload...), RecoveryWindow as
+// socketio.DefaultRecoveryWindow, RedisPrefix as adapter.DefaultPrefix, the
+// queue limits as queue.DefaultRetention, DefaultMaxLen and DefaultMaxMembers.
 type Config struct {
 	// Addr serves clients (/socket.io/), the demo and the HTTP API. Defaults to ":8080".
 	Addr string
@@ -18,16 +27,11 @@ type Config struct {
 	AdminAddr string
 	// NodeID names this node. Defaults to the hostname plus a random suffix.
 	NodeID string
-	// Redis is the Redis to scale out through: a redis:// or rediss:// URL,
-	// comma-separated Cluster addresses, or a redis-sentinel:// URL (see
-	// redisOptions). Empty runs a single node with the in-memory adapter.
-	Redis string
-	// RedisPrefix prefixes channels and keys, as @socket.io/redis-adapter's
-	// key option. Defaults to "socket.io".
-	RedisPrefix string
-	// Adapter is "classic" (wire-compatible with @socket.io/redis-adapter)
-	// or "sharded" (Redis 7 sharded pub/sub). Defaults to "classic".
-	Adapter string
+	// Demo serves the chat demo at "/".
+	Demo bool
+	// Namespaces lists the namespaces besides "/" clients may connect to.
+	Namespaces []string
+
 	// JWTSecret enables HS256/384/512 tokens.
 	JWTSecret string
 	// JWTPublicKey is a PEM public key (RSA or ECDSA P-256) enabling RS256/ES256 tokens.
@@ -38,73 +42,134 @@ type Config struct {
 	APIToken string
 	// Origins lists the browser origins allowed to connect; empty allows any.
 	Origins []string
-	// DrainTimeout bounds Shutdown. Defaults to 10s.
-	DrainTimeout time.Duration
-	// Demo serves the chat demo at "/".
-	Demo bool
-	// Namespaces lists the namespaces besides "/" clients may connect to.
-	Namespaces []string
-	// MaxPayload bounds one incoming message or HTTP body. Defaults to 1 MB.
-	MaxPayload int64
-	// MaxQueueBytes caps each connection's send queue. Defaults to 4 MiB.
-	MaxQueueBytes int
 	// EventRate is the sustained number of events per second one connection
 	// may send; bursts of twice that are allowed. Defaults to 100.
 	EventRate float64
-	// PingInterval and PingTimeout tune Engine.IO heartbeats. Default to 25s and 20s.
-	PingInterval, PingTimeout time.Duration
+
+	// Engine configures the Engine.IO layer: heartbeats (PingInterval,
+	// PingTimeout), UpgradeTimeout, MaxPayload (which also bounds HTTP API
+	// bodies) and MaxQueueBytes. Zero fields default as in engineio; a
+	// MaxPayload below zero means the default too. The gateway sets
+	// CheckOrigin (from Origins), OnConnection and, when nil, Logger.
+	Engine engineio.Config
+
+	// Redis is the Redis to scale out through: a redis:// or rediss:// URL,
+	// comma-separated Cluster addresses, or a redis-sentinel:// URL (see
+	// redisOptions). Empty runs a single node with the in-memory adapter.
+	Redis string
+	// RedisPrefix prefixes channels and keys, as @socket.io/redis-adapter's
+	// key option. Defaults to adapter.DefaultPrefix ("socket.io").
+	RedisPrefix string
+	// Adapter is "classic" (wire-compatible with @socket.io/redis-adapter)
+	// or "sharded" (Redis 7 sharded pub/sub). Defaults to "classic".
+	Adapter string
 
 	// RecoveryWindow is how long a disconnected client's session can be
-	// recovered. Defaults to 2 minutes.
+	// recovered. Defaults to socketio.DefaultRecoveryWindow (2 minutes).
 	RecoveryWindow time.Duration
 	// QueueRetention bounds the age of each user's queued messages: the
-	// oldest offset a client can resume from. Defaults to 24h.
+	// oldest offset a client can resume from. Defaults to
+	// queue.DefaultRetention (24h).
 	QueueRetention time.Duration
-	// QueueMaxLen bounds the length of each user's queue. Defaults to 10000.
+	// QueueMaxLen bounds the length of each user's queue. Defaults to
+	// queue.DefaultMaxLen (10000).
 	QueueMaxLen int64
 	// DurableRooms are glob patterns naming the durable rooms.
 	DurableRooms []string
 	// DurableRoomMembers bounds the member users of one durable room.
-	// Defaults to 10000.
+	// Defaults to queue.DefaultMaxMembers (10000).
 	DurableRoomMembers int
+
+	// DrainTimeout bounds Shutdown. Defaults to 10s.
+	DrainTimeout time.Duration
+	// APITimeout bounds the work of one HTTP API call (Redis, other nodes).
+	// Defaults to 5s.
+	APITimeout time.Duration
+	// EventTimeout bounds the work a client event waits for: storing a
+	// direct message, asking the cluster for a room's presence. Defaults to 5s.
+	EventTimeout time.Duration
+	// ReadyTimeout bounds the Redis check of Ready (/readyz). Defaults to 2s.
+	ReadyTimeout time.Duration
+	// ReadHeaderTimeout bounds reading a request's headers on both
+	// addresses. Defaults to 10s.
+	ReadHeaderTimeout time.Duration
+	// RedisConnectTimeout bounds connecting to Redis and subscribing at
+	// startup. Defaults to 5s.
+	RedisConnectTimeout time.Duration
 }
 
+// The gateway's own defaults; the other layers' are in their packages.
+const (
+	defaultAddr                = ":8080"
+	defaultAdminAddr           = ":9090"
+	defaultAdapter             = "classic"
+	defaultEventRate           = 100
+	defaultDrainTimeout        = 10 * time.Second
+	defaultAPITimeout          = 5 * time.Second
+	defaultEventTimeout        = 5 * time.Second
+	defaultReadyTimeout        = 2 * time.Second
+	defaultReadHeaderTimeout   = 10 * time.Second
+	defaultRedisConnectTimeout = 5 * time.Second
+)
+
+// DefaultConfig returns the Config New would run with when given a zero
+// Config, except NodeID, which New derives from the hostname. cmd/gateway
+// starts from it, so its --help shows the defaults.
+func DefaultConfig() Config {
+	var c Config
+	c.setDefaults()
+	return c
+}
+
+// setDefaults fills in the fields left zero (or, where New always did so,
+// negative).
 func (c *Config) setDefaults() {
-	if c.Addr == "" {
-		c.Addr = ":8080"
-	}
-	if c.AdminAddr == "" {
-		c.AdminAddr = ":9090"
-	}
-	if c.DrainTimeout <= 0 {
-		c.DrainTimeout = 10 * time.Second
-	}
-	if c.MaxPayload <= 0 {
-		c.MaxPayload = 1_000_000
-	}
+	orString(&c.Addr, defaultAddr)
+	orString(&c.AdminAddr, defaultAdminAddr)
+	orString(&c.RedisPrefix, adapter.DefaultPrefix)
+	orString(&c.Adapter, defaultAdapter)
 	if c.EventRate <= 0 {
-		c.EventRate = 100
+		c.EventRate = defaultEventRate
 	}
-	if c.RedisPrefix == "" {
-		c.RedisPrefix = "socket.io"
+	if c.Engine.MaxPayload <= 0 {
+		c.Engine.MaxPayload = engineio.DefaultMaxPayload
 	}
-	if c.Adapter == "" {
-		c.Adapter = "classic"
+	// Zero only: engineio refuses the negative ones.
+	if c.Engine.MaxQueueBytes == 0 {
+		c.Engine.MaxQueueBytes = engineio.DefaultMaxQueueBytes
 	}
-	if c.NodeID == "" {
-		c.NodeID = defaultNodeID()
-	}
-	if c.RecoveryWindow <= 0 {
-		c.RecoveryWindow = 2 * time.Minute
-	}
-	if c.QueueRetention <= 0 {
-		c.QueueRetention = queue.DefaultRetention
+	for _, d := range []struct {
+		v       *time.Duration
+		def     time.Duration
+		orBelow bool // a negative value means the default too
+	}{
+		{&c.Engine.PingInterval, engineio.DefaultPingInterval, false},
+		{&c.Engine.PingTimeout, engineio.DefaultPingTimeout, false},
+		{&c.Engine.UpgradeTimeout, engineio.DefaultUpgradeTimeout, false},
+		{&c.RecoveryWindow, socketio.DefaultRecoveryWindow, true},
+		{&c.QueueRetention, queue.DefaultRetention, true},
+		{&c.DrainTimeout, defaultDrainTimeout, true},
+		{&c.APITimeout, defaultAPITimeout, true},
+		{&c.EventTimeout, defaultEventTimeout, true},
+		{&c.ReadyTimeout, defaultReadyTimeout, true},
+		{&c.ReadHeaderTimeout, defaultReadHeaderTimeout, true},
+		{&c.RedisConnectTimeout, defaultRedisConnectTimeout, true},
+	} {
+		if *d.v == 0 || (d.orBelow && *d.v < 0) {
+			*d.v = d.def
+		}
 	}
 	if c.QueueMaxLen <= 0 {
 		c.QueueMaxLen = queue.DefaultMaxLen
 	}
 	if c.DurableRoomMembers <= 0 {
 		c.DurableRoomMembers = queue.DefaultMaxMembers
+	}
+}
+
+func orString(v *string, def string) {
+	if *v == "" {
+		*v = def
 	}
 }
 

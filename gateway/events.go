@@ -195,7 +195,7 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 		}
 		// A direct message is durable: it waits in the user's queue for
 		// every device that is away. The ack goes out once it is stored.
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 		ids, err := s.Namespace().ToUser(p.user).Emit(ctx, p.event, p.data, meta)
 		cancel()
 		if err != nil {
@@ -262,7 +262,7 @@ func (g *Gateway) onPresence(e *socketio.Event) {
 	// FetchSockets may cross the cluster: answer from a goroutine so this
 	// client's read loop keeps going.
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
 		defer cancel()
 		socks, err := s.Namespace().In(room).FetchSockets(ctx)
 		if err != nil && len(socks) == 0 {

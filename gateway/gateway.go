@@ -13,13 +13,11 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/demo"
-	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/metrics"
 	"github.com/roomcast/roomcast/queue"
@@ -48,6 +46,9 @@ type Gateway struct {
 // New builds a Gateway; Run starts serving.
 func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	cfg.setDefaults()
+	if cfg.NodeID == "" {
+		cfg.NodeID = defaultNodeID()
+	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -86,6 +87,8 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	ecfg := cfg.Engine
+	ecfg.CheckOrigin = g.checkOrigin
 	g.sio, err = socketio.New(socketio.Config{
 		Recovery: &socketio.Recovery{
 			Store:       g.store,
@@ -94,13 +97,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			DurableRoom: g.durableRoom,
 		},
 		Adapter: factory,
-		Engine: engineio.Config{
-			PingInterval:  cfg.PingInterval,
-			PingTimeout:   cfg.PingTimeout,
-			MaxPayload:    cfg.MaxPayload,
-			MaxQueueBytes: cfg.MaxQueueBytes,
-			CheckOrigin:   g.checkOrigin,
-		},
+		Engine:  ecfg,
 		Node:    cfg.NodeID,
 		Metrics: m,
 		Logger:  log,
@@ -241,7 +238,7 @@ func (g *Gateway) Ready() error {
 		return ErrDraining
 	}
 	if g.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadyTimeout)
 		defer cancel()
 		return g.cluster.Ready(ctx)
 	}
@@ -278,8 +275,8 @@ func (g *Gateway) Run() error {
 	}
 	lns := g.listeners
 	g.servers = []*http.Server{
-		{Handler: g.Handler(), ReadHeaderTimeout: 10 * time.Second},
-		{Handler: g.AdminHandler(), ReadHeaderTimeout: 10 * time.Second},
+		{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.ReadHeaderTimeout},
+		{Handler: g.AdminHandler(), ReadHeaderTimeout: g.cfg.ReadHeaderTimeout},
 	}
 	srvs := g.servers
 	g.mu.Unlock()
@@ -290,9 +287,16 @@ func (g *Gateway) Run() error {
 	}
 	var first error
 	for range srvs {
-		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && first == nil {
-			first = err
-			go g.Shutdown(context.Background())
+		err := <-errc
+		if err == nil || errors.Is(err, http.ErrServerClosed) || first != nil {
+			continue
+		}
+		first = err
+		// One server failed: drain the node, which stops the other one.
+		// Run owns this drain and returns after it (errc has room for the
+		// other server's result meanwhile).
+		if serr := g.Shutdown(context.Background()); serr != nil {
+			g.log.Warn("drain after a server failure incomplete", "err", serr)
 		}
 	}
 	return first

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
@@ -31,7 +30,7 @@ func (g *Gateway) connectRedis() (adapter.Factory, error) {
 		return nil, err
 	}
 	g.rdb = redis.NewUniversalClient(opts)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RedisConnectTimeout)
 	defer cancel()
 	switch g.cfg.Adapter {
 	case "sharded":

@@ -13,6 +13,15 @@ import (
 	"github.com/roomcast/roomcast/metrics"
 )
 
+// Defaults of the settings left zero, for programs that show or document
+// their settings (cmd/gateway).
+const (
+	// DefaultConnectTimeout is Config.ConnectTimeout's default.
+	DefaultConnectTimeout = 45 * time.Second
+	// DefaultRecoveryWindow is Recovery.Window's default.
+	DefaultRecoveryWindow = 2 * time.Minute
+)
+
 // Config configures a Server. The zero value is a working single-node server.
 type Config struct {
 	// Engine configures the Engine.IO layer; its OnConnection is set by the
@@ -53,7 +62,7 @@ type Server struct {
 // New returns a Server with the main namespace "/" created.
 func New(cfg Config) (*Server, error) {
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 45 * time.Second
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
