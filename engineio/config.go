@@ -18,6 +18,10 @@ type Config struct {
 	// UpgradeTimeout bounds a polling-to-websocket upgrade, from the probe
 	// websocket's arrival to its "5" upgrade packet. Defaults to 10s.
 	UpgradeTimeout time.Duration
+	// WriteTimeout bounds each write to a client: one websocket flush or
+	// one polling response. A peer that stops reading is closed as a slow
+	// consumer once a write has waited this long. Defaults to 10s.
+	WriteTimeout time.Duration
 	// MaxPayload is the largest incoming HTTP body or websocket message, in
 	// bytes. Defaults to 1_000_000.
 	MaxPayload int64
@@ -56,6 +60,7 @@ const (
 	DefaultPingInterval   = 25 * time.Second
 	DefaultPingTimeout    = 20 * time.Second
 	DefaultUpgradeTimeout = 10 * time.Second
+	DefaultWriteTimeout   = 10 * time.Second
 	DefaultMaxPayload     = 1_000_000
 	DefaultMaxQueueBytes  = 4 << 20
 )
@@ -78,6 +83,7 @@ func (cfg Config) withDefaults() (Config, error) {
 		{"PingInterval", &cfg.PingInterval, DefaultPingInterval},
 		{"PingTimeout", &cfg.PingTimeout, DefaultPingTimeout},
 		{"UpgradeTimeout", &cfg.UpgradeTimeout, DefaultUpgradeTimeout},
+		{"WriteTimeout", &cfg.WriteTimeout, DefaultWriteTimeout},
 	}
 	for _, d := range durations {
 		switch {

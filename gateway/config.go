@@ -42,9 +42,48 @@ type Config struct {
 	APIToken string
 	// Origins lists the browser origins allowed to connect; empty allows any.
 	Origins []string
-	// EventRate is the sustained number of events per second one connection
-	// may send; bursts of twice that are allowed. Defaults to 100.
+	// EventRate is the sustained number of events per second one user may
+	// send, over all its sockets and, with Redis, all nodes; bursts of twice
+	// that are allowed. Defaults to 100; negative turns the limit off.
 	EventRate float64
+
+	// JWTIssuer, when set, must equal a token's "iss".
+	JWTIssuer string
+	// JWTAudience, when set, must be (one of) a token's "aud".
+	JWTAudience string
+	// JWKSURL is a JSON Web Key Set whose RSA and P-256 keys verify
+	// RS256/ES256 tokens (by "kid"); fetched at start, refreshed every 5
+	// minutes and on an unknown kid (at most every 30s).
+	JWKSURL string
+	// AllowAnonymousDM lets anonymous clients send direct messages. Off by
+	// default: direct messages are stored, and anonymous senders have no
+	// identity to hold to a budget.
+	AllowAnonymousDM bool
+	// TrustedProxies are the CIDRs of the load balancers in front of the
+	// node: for a request from one of them, the client IP is read from
+	// X-Forwarded-For. Defaults to none (the peer address is the client).
+	TrustedProxies []string
+	// IPEventRate is the events per second one client IP may send (bursts
+	// of twice that). Defaults to 1000; negative turns the limit off.
+	IPEventRate float64
+	// ConnectRate is the Socket.IO CONNECTs per second one client IP may
+	// attempt (bursts of twice that); a refused one costs 5. Over it the
+	// CONNECT is refused with "rate limited" and the transport closed.
+	// Defaults to 10; negative turns the limit off.
+	ConnectRate float64
+	// HandshakeRate is the Engine.IO handshakes per second one client IP
+	// may open (bursts of twice that); over it, HTTP 429. Defaults to 100;
+	// negative turns the limit off.
+	HandshakeRate float64
+	// MaxConnsPerUser bounds one user's open sockets (cluster-wide with
+	// Redis). Defaults to 100; negative turns the cap off.
+	MaxConnsPerUser int
+	// MaxConnsPerIP bounds one client IP's open sockets (cluster-wide with
+	// Redis). Defaults to 10000; negative turns the cap off.
+	MaxConnsPerIP int
+	// TokenExpiryWarning is how long before its token's "exp" a socket is
+	// sent roomcast:token-expiring. Defaults to 60s.
+	TokenExpiryWarning time.Duration
 
 	// Engine configures the Engine.IO layer: heartbeats (PingInterval,
 	// PingTimeout), UpgradeTimeout, MaxPayload (which also bounds HTTP API
@@ -79,6 +118,18 @@ type Config struct {
 	// DurableRoomMembers bounds the member users of one durable room.
 	// Defaults to queue.DefaultMaxMembers (10000).
 	DurableRoomMembers int
+	// QueueMaxBytes bounds the payload bytes held in one user's queue; a
+	// full queue refuses new messages (queue_full, API 429) rather than
+	// trimming old ones. Defaults to 1 MiB.
+	QueueMaxBytes int64
+	// MaxDurableMessage bounds one durable message (direct or to a durable
+	// room) in bytes (too_large, API 413). Defaults to 64 KiB.
+	MaxDurableMessage int
+	// DurableBudget bounds the durable bytes (size × recipients' queues)
+	// one client user may store per minute, cluster-wide (quota_exceeded).
+	// The HTTP API, the backend, is not budgeted. Defaults to 1 MiB;
+	// negative turns the budget off.
+	DurableBudget int64
 
 	// DrainTimeout bounds Shutdown. Defaults to 10s.
 	DrainTimeout time.Duration
@@ -96,6 +147,12 @@ type Config struct {
 	// RedisConnectTimeout bounds connecting to Redis and subscribing at
 	// startup. Defaults to 5s.
 	RedisConnectTimeout time.Duration
+	// HTTPIdleTimeout closes keep-alive HTTP connections idle this long, on
+	// both addresses. Defaults to 60s.
+	HTTPIdleTimeout time.Duration
+	// HTTPReadTimeout bounds reading one request's body (a polling POST,
+	// an API call). Defaults to 10s.
+	HTTPReadTimeout time.Duration
 }
 
 // The gateway's own defaults; the other layers' are in their packages.
@@ -110,6 +167,17 @@ const (
 	defaultReadyTimeout        = 2 * time.Second
 	defaultReadHeaderTimeout   = 10 * time.Second
 	defaultRedisConnectTimeout = 5 * time.Second
+	defaultHTTPIdleTimeout     = 60 * time.Second
+	defaultHTTPReadTimeout     = 10 * time.Second
+	defaultIPEventRate         = 1000
+	defaultConnectRate         = 10
+	defaultHandshakeRate       = 100
+	defaultMaxConnsPerUser     = 100
+	defaultMaxConnsPerIP       = 10000
+	defaultTokenExpiryWarning  = 60 * time.Second
+	defaultQueueMaxBytes       = 1 << 20
+	defaultMaxDurableMessage   = 64 << 10
+	defaultDurableBudget       = 1 << 20
 )
 
 // DefaultConfig returns the Config New would run with when given a zero
@@ -128,8 +196,27 @@ func (c *Config) setDefaults() {
 	orString(&c.AdminAddr, defaultAdminAddr)
 	orString(&c.RedisPrefix, adapter.DefaultPrefix)
 	orString(&c.Adapter, defaultAdapter)
-	if c.EventRate <= 0 {
-		c.EventRate = defaultEventRate
+	for _, r := range []struct {
+		v   *float64
+		def float64
+	}{
+		{&c.EventRate, defaultEventRate},
+		{&c.IPEventRate, defaultIPEventRate},
+		{&c.ConnectRate, defaultConnectRate},
+		{&c.HandshakeRate, defaultHandshakeRate},
+	} {
+		if *r.v == 0 {
+			*r.v = r.def
+		}
+	}
+	orInt(&c.MaxConnsPerUser, defaultMaxConnsPerUser)
+	orInt(&c.MaxConnsPerIP, defaultMaxConnsPerIP)
+	orInt(&c.MaxDurableMessage, defaultMaxDurableMessage)
+	if c.QueueMaxBytes <= 0 {
+		c.QueueMaxBytes = defaultQueueMaxBytes
+	}
+	if c.DurableBudget == 0 {
+		c.DurableBudget = defaultDurableBudget
 	}
 	if c.Engine.MaxPayload <= 0 {
 		c.Engine.MaxPayload = engineio.DefaultMaxPayload
@@ -154,6 +241,10 @@ func (c *Config) setDefaults() {
 		{&c.ReadyTimeout, defaultReadyTimeout, true},
 		{&c.ReadHeaderTimeout, defaultReadHeaderTimeout, true},
 		{&c.RedisConnectTimeout, defaultRedisConnectTimeout, true},
+		{&c.HTTPIdleTimeout, defaultHTTPIdleTimeout, true},
+		{&c.HTTPReadTimeout, defaultHTTPReadTimeout, true},
+		{&c.TokenExpiryWarning, defaultTokenExpiryWarning, true},
+		{&c.Engine.WriteTimeout, engineio.DefaultWriteTimeout, true},
 	} {
 		if *d.v == 0 || (d.orBelow && *d.v < 0) {
 			*d.v = d.def
@@ -164,6 +255,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.DurableRoomMembers <= 0 {
 		c.DurableRoomMembers = queue.DefaultMaxMembers
+	}
+}
+
+func orInt(v *int, def int) {
+	if *v == 0 {
+		*v = def
 	}
 }
 

@@ -58,14 +58,19 @@ func TestZeroConfigDefaults(t *testing.T) {
 }
 
 // TestConfigNegativesAsBefore: values New always took as "use the default"
-// still are; the engine's own checks still refuse the others.
+// still are; the engine's own checks still refuse the others. A negative
+// rate or cap turns that limit off (EventRate used to take the default).
 func TestConfigNegativesAsBefore(t *testing.T) {
 	t.Parallel()
-	c := Config{Engine: engineio.Config{MaxPayload: -1}, EventRate: -1, DrainTimeout: -1, RecoveryWindow: -1}
+	c := Config{Engine: engineio.Config{MaxPayload: -1}, EventRate: -1, MaxConnsPerIP: -1, DrainTimeout: -1, RecoveryWindow: -1}
 	c.setDefaults()
-	if c.Engine.MaxPayload != engineio.DefaultMaxPayload || c.EventRate != defaultEventRate ||
+	if c.Engine.MaxPayload != engineio.DefaultMaxPayload || c.EventRate != -1 || c.MaxConnsPerIP != -1 ||
 		c.DrainTimeout != defaultDrainTimeout || c.RecoveryWindow != socketio.DefaultRecoveryWindow {
 		t.Fatalf("config = %+v", c)
+	}
+	if z := DefaultConfig(); z.EventRate != defaultEventRate || z.ConnectRate != defaultConnectRate ||
+		z.QueueMaxBytes != defaultQueueMaxBytes || z.Engine.WriteTimeout != engineio.DefaultWriteTimeout {
+		t.Fatalf("defaults = %+v", z)
 	}
 	if _, err := New(Config{AllowAnonymous: true, Engine: engineio.Config{MaxQueueBytes: -1}}, nil); err == nil {
 		t.Fatal("a negative MaxQueueBytes was accepted")

@@ -39,12 +39,14 @@ const (
 	groupNode     = "node"
 	groupDurable  = "durable"
 	groupTimeouts = "timeouts"
+	groupLimits   = "limits"
 )
 
 var groupTitles = map[string]string{
 	groupNode:     "Node",
 	groupDurable:  "Durable queues and recovery",
 	groupTimeouts: "Timeouts",
+	groupLimits:   "Security and limits",
 }
 
 // settings is the one table of the gateway's settings, bound onto o. Flags,
@@ -81,8 +83,6 @@ func settings(o *options) []setting {
 			help: "comma-separated namespaces besides / that clients may connect to (e.g. /chat,/admin)"},
 		{name: "demo", group: groupNode, value: boolVar(&c.Demo),
 			help: "serve the chat demo at /"},
-		{name: "event-rate", group: groupNode, value: floatVar(&c.EventRate),
-			help: "events per second one connection may send (bursts of twice that); over it, events are refused with rate_limited acks"},
 		{name: "max-payload", group: groupNode, value: int64Var(&c.Engine.MaxPayload),
 			help: "largest accepted message or HTTP body, in bytes; bigger websocket messages close the connection, bigger POSTs get 413"},
 		{name: "max-queue-bytes", group: groupNode, value: intVar(&c.Engine.MaxQueueBytes),
@@ -109,6 +109,38 @@ func settings(o *options) []setting {
 		{name: "durable-room-members", group: groupDurable, value: intVar(&c.DurableRoomMembers),
 			help: "most member users of one durable room (a join beyond it is refused as forbidden)"},
 
+		{name: "queue-max-bytes", group: groupDurable, value: int64Var(&c.QueueMaxBytes),
+			help: "most payload bytes held in each user's queue; a full queue refuses new messages (queue_full, API 429) instead of trimming old ones"},
+		{name: "max-durable-message", group: groupDurable, value: intVar(&c.MaxDurableMessage),
+			help: "largest durable message (direct, or to a durable room) in bytes (too_large, API 413)"},
+		{name: "durable-budget", group: groupDurable, value: int64Var(&c.DurableBudget),
+			help: "durable bytes (size x recipient queues) one client user may store per minute, cluster-wide (quota_exceeded); the HTTP API is not budgeted; negative = off"},
+
+		{name: "jwt-issuer", group: groupLimits, value: stringVar(&c.JWTIssuer), unset: "not checked",
+			help: "required \"iss\" of client tokens"},
+		{name: "jwt-audience", group: groupLimits, value: stringVar(&c.JWTAudience), unset: "not checked",
+			help: "required \"aud\" (or element of it) of client tokens"},
+		{name: "jwks-url", group: groupLimits, value: stringVar(&c.JWKSURL), unset: "none",
+			help: "JSON Web Key Set URL whose RSA/P-256 keys verify RS256/ES256 client tokens by kid (refreshed every 5 minutes and on an unknown kid, at most every 30s)"},
+		{name: "allow-anonymous-dm", group: groupLimits, value: boolVar(&c.AllowAnonymousDM),
+			help: "let anonymous clients send direct messages (stored for the queue retention); the demo needs it"},
+		{name: "trusted-proxies", group: groupLimits, value: listVar(&c.TrustedProxies), unset: "none",
+			help: "comma-separated CIDRs of the load balancers in front of this node; their X-Forwarded-For names the client IP that per-IP limits count"},
+		{name: "event-rate", group: groupLimits, value: floatVar(&c.EventRate),
+			help: "events per second one user may send, over all its sockets and nodes (bursts of twice that); over it, rate_limited acks; negative = off"},
+		{name: "ip-event-rate", group: groupLimits, value: floatVar(&c.IPEventRate),
+			help: "events per second one client IP may send (bursts of twice that); negative = off"},
+		{name: "connect-rate", group: groupLimits, value: floatVar(&c.ConnectRate),
+			help: "Socket.IO CONNECT attempts per second per client IP (bursts of twice that; a refused one costs 5); over it, CONNECT_ERROR \"rate limited\" and the transport is closed; negative = off"},
+		{name: "handshake-rate", group: groupLimits, value: floatVar(&c.HandshakeRate),
+			help: "Engine.IO handshakes per second per client IP (bursts of twice that); over it, HTTP 429; negative = off"},
+		{name: "max-conns-per-user", group: groupLimits, value: intVar(&c.MaxConnsPerUser),
+			help: "open sockets one user may hold, cluster-wide; over it, CONNECT_ERROR \"too many connections\"; negative = off"},
+		{name: "max-conns-per-ip", group: groupLimits, value: intVar(&c.MaxConnsPerIP),
+			help: "open sockets one client IP may hold, cluster-wide; negative = off"},
+		{name: "token-expiry-warning", group: groupLimits, value: durationVar(&c.TokenExpiryWarning),
+			help: "how long before its token's exp a socket is sent roomcast:token-expiring; at exp its transport is closed unless it sent a fresh token with the auth event"},
+
 		{name: "api-timeout", group: groupTimeouts, value: durationVar(&c.APITimeout),
 			help: "bound of one HTTP API call's work (Redis, other nodes)"},
 		{name: "event-timeout", group: groupTimeouts, value: durationVar(&c.EventTimeout),
@@ -121,6 +153,12 @@ func settings(o *options) []setting {
 			help: "bound of connecting to Redis and subscribing at startup"},
 		{name: "upgrade-timeout", group: groupTimeouts, value: durationVar(&c.Engine.UpgradeTimeout),
 			help: "bound of a polling-to-websocket upgrade"},
+		{name: "write-timeout", group: groupTimeouts, value: durationVar(&c.Engine.WriteTimeout),
+			help: "bound of one write to a client (a websocket flush, a polling response); a peer that stops reading is dropped as a slow consumer"},
+		{name: "http-idle-timeout", group: groupTimeouts, value: durationVar(&c.HTTPIdleTimeout),
+			help: "idle keep-alive HTTP connections are closed after this, on both addresses"},
+		{name: "http-read-timeout", group: groupTimeouts, value: durationVar(&c.HTTPReadTimeout),
+			help: "bound of reading one request body (a polling POST, an API call)"},
 	}
 }
 
