@@ -36,6 +36,10 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
+	$(GO) mod tidy -diff
+	@# A single-node program built on the library must not link go-redis.
+	@if $(GO) list -deps ./socketio ./adapter ./queue | grep -q go-redis; then \
+	  echo "socketio, adapter or queue links go-redis"; exit 1; fi
 
 unit: $(CLIENT_JS)
 	$(GO) test -race -count=1 -timeout 10m ./...
