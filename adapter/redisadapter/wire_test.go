@@ -20,7 +20,7 @@ import (
 // encoded by notepack.io (see gen_vectors.mjs there).
 func nodeMessages(t testing.TB) map[string][]byte {
 	t.Helper()
-	b, err := os.ReadFile("../internal/msgpack/testdata/vectors.json")
+	b, err := os.ReadFile("../../internal/msgpack/testdata/vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}
