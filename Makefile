@@ -36,6 +36,11 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
+	$(GO) mod tidy -diff
+	@# The adapter interface and memory adapter must not link go-redis
+	@# (add ./queue and ./socketio once the Redis store leaves package queue).
+	@if $(GO) list -deps ./adapter | grep -q go-redis; then \
+	  echo "package adapter links go-redis"; exit 1; fi
 
 unit: $(CLIENT_JS)
 	$(GO) test -race -count=1 -timeout 10m ./...
@@ -51,7 +56,7 @@ FUZZ_TARGETS := \
 	./internal/parser:FuzzArgs \
 	./internal/parser:FuzzEventData \
 	./internal/msgpack:FuzzDecode \
-	./adapter:FuzzDecodeMessage \
+	./adapter/redisadapter:FuzzDecodeMessage \
 	./queue:FuzzDecodeLive \
 	./queue:FuzzDecodeEntry \
 	./queue:FuzzParseOffset \

@@ -110,6 +110,22 @@ type Adapter interface {
 	Close() error
 }
 
+// AsyncBroadcaster is implemented by adapters that can publish without the
+// caller waiting: done is called once, from another goroutine, when the
+// broadcast reached the broker (nil) or could not (an error wrapping
+// ErrUnavailable or ErrClosed). done must not block.
+type AsyncBroadcaster interface {
+	BroadcastAsync(m *Message, opts Options, done func(error))
+}
+
+// AckIDSource is implemented by a Namespace that hands out the ack ids of
+// its broadcasts. Multi-node adapters take the ids of broadcasts with acks
+// coming from other nodes from it, so they never collide with the ids the
+// namespace gives its own emits on the same socket.
+type AckIDSource interface {
+	NextAckID() int64
+}
+
 // Collector gathers acknowledgements for an operation that expects answers
 // from several nodes: each node first reports how many answers it will send
 // (Expect), then the answers arrive (Add). Safe for concurrent use; answers that

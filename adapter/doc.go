@@ -4,8 +4,10 @@
 // Adapter is the interface a Socket.IO namespace talks to. Memory is the
 // single-node implementation and the local half of every other one: it keeps
 // the namespace's room index (package room) and fans a broadcast out to the
-// local sockets it selects. Multi-node implementations relay the same
-// operations through Redis and apply what they receive with Memory.
+// local sockets it selects. Multi-node implementations (package
+// adapter/redisadapter) relay the same operations through a broker and apply
+// what they receive with Memory's *Local methods. This package does not
+// depend on Redis: a single-node program does not link a Redis client.
 //
 // # Encoding once
 //
@@ -22,8 +24,6 @@
 // must not call back into the adapter from Deliver; a socket closed for being
 // slow leaves its rooms from another goroutine.
 //
-// The Redis adapters add, outermost first: the sharded adapter's room lock,
-// then the subscriber lock, then go-redis's PubSub lock. The subscriber lock
-// is never held while calling into a namespace; remote broadcasts are applied
-// with Memory.DeliverLocal, under the room shard locks only.
+// The Redis adapters add their own locks outside these; see package
+// adapter/redisadapter.
 package adapter

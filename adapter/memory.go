@@ -32,7 +32,10 @@ type Memory struct {
 	broadcastsRemote prometheus.Counter
 }
 
-var _ Adapter = (*Memory)(nil)
+var (
+	_ Adapter          = (*Memory)(nil)
+	_ AsyncBroadcaster = (*Memory)(nil)
+)
 
 // NewMemory returns a Memory adapter for nsp.
 func NewMemory(nsp Namespace, cfg MemoryConfig) *Memory {
@@ -101,6 +104,13 @@ func (a *Memory) HasRoom(room string) bool { return a.index.RoomLen(room) > 0 }
 func (a *Memory) Broadcast(_ context.Context, m *Message, opts Options) error {
 	a.DeliverLocal(m, opts, false)
 	return nil
+}
+
+// BroadcastAsync implements AsyncBroadcaster: a single node has nothing to
+// wait for.
+func (a *Memory) BroadcastAsync(m *Message, opts Options, done func(error)) {
+	a.DeliverLocal(m, opts, false)
+	done(nil)
 }
 
 // DeliverLocal fans m out to the selected local sockets and returns how many

@@ -237,12 +237,9 @@ func (g *Gateway) Ready() error {
 	if g.draining.Load() {
 		return ErrDraining
 	}
-	if g.cluster != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadyTimeout)
-		defer cancel()
-		return g.cluster.Ready(ctx)
-	}
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadyTimeout)
+	defer cancel()
+	return g.ready(ctx)
 }
 
 // Listen binds both addresses; Run then serves them. Splitting the two lets

@@ -9,9 +9,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/adapter/redisadapter"
 )
 
-// cluster is what the gateway needs of a Redis adapter, classic or sharded.
+// cluster is what the gateway needs of the Redis adapter.
 type cluster interface {
 	Factory() adapter.Factory
 	Ready(ctx context.Context) error
@@ -19,10 +20,7 @@ type cluster interface {
 	Close() error
 }
 
-var (
-	_ cluster = (*adapter.Redis)(nil)
-	_ cluster = (*adapter.Sharded)(nil)
-)
+var _ cluster = (*redisadapter.Cluster)(nil)
 
 func (g *Gateway) connectRedis() (adapter.Factory, error) {
 	opts, err := redisOptions(g.cfg.Redis)
@@ -32,21 +30,34 @@ func (g *Gateway) connectRedis() (adapter.Factory, error) {
 	g.rdb = redis.NewUniversalClient(opts)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RedisConnectTimeout)
 	defer cancel()
-	switch g.cfg.Adapter {
-	case "sharded":
-		g.cluster, err = adapter.NewSharded(ctx, adapter.ShardedConfig{
-			Client: g.rdb, Prefix: g.cfg.RedisPrefix, Node: g.cfg.NodeID, Metrics: g.metrics, Logger: g.log,
-		})
-	default:
-		g.cluster, err = adapter.NewRedis(ctx, adapter.RedisConfig{
-			Client: g.rdb, Prefix: g.cfg.RedisPrefix, Node: g.cfg.NodeID, Metrics: g.metrics, Logger: g.log,
-		})
+	mode := redisadapter.Classic
+	if g.cfg.Adapter == "sharded" {
+		mode = redisadapter.Sharded
 	}
+	g.cluster, err = redisadapter.New(ctx, redisadapter.Config{
+		Client: g.rdb, Mode: mode, Prefix: g.cfg.RedisPrefix, Node: g.cfg.NodeID, Metrics: g.metrics, Logger: g.log,
+	})
 	if err != nil {
 		_ = g.rdb.Close()
 		return nil, fmt.Errorf("gateway: redis adapter: %w", err)
 	}
 	return g.cluster.Factory(), nil
+}
+
+// ready asks everything the node depends on: the adapter's Redis and
+// subscriptions, and the durable queue's (its live subscriptions included).
+func (g *Gateway) ready(ctx context.Context) error {
+	if g.cluster != nil {
+		if err := g.cluster.Ready(ctx); err != nil {
+			return err
+		}
+	}
+	if g.store != nil {
+		if err := g.store.Ready(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (g *Gateway) closeBackends() {

@@ -38,9 +38,14 @@
 // from the Store's delivery goroutine (Redis: one reader per pub/sub
 // connection; Memory: the appending goroutine), one at a time per user and
 // in stream order; they must not block and must not call Append. A Redis
-// Store owns its reader goroutines (one per pub/sub connection) and one
-// housekeeping goroutine; Close stops them and waits. Replay keeps no
-// goroutine (context.AfterFunc calls stop when its ctx ends). Lock order inside the Redis store: an entry's delivery lock,
-// then a connection's write lock, then the hub's map lock; inside Memory: a
-// user's delivery lock, then the store lock.
+// Store's live subscriptions go through the one Redis pub/sub layer of
+// package internal/redispubsub (reconnection with backoff, liveness checks,
+// re-subscription after which the store reads back what it missed); the
+// Store owns that Subscriber (a supervisor and one reader per connection)
+// and one housekeeping goroutine, started by the first Subscribe; Close
+// stops them and waits. Ready asks both Redis and the live subscriptions.
+// Replay keeps no goroutine (context.AfterFunc calls stop when its ctx
+// ends). Lock order inside the Redis store: an entry's delivery lock, then
+// the hub's map lock, then the Subscriber's lock; inside Memory: a user's
+// delivery lock, then the store lock.
 package queue

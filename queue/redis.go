@@ -378,7 +378,8 @@ func (r *Redis) Members(ctx context.Context, room string, limit int) ([]string, 
 	return out, nil
 }
 
-// Ready implements Store: Redis answers PING.
+// Ready implements Store: Redis answers PING and every live subscription
+// is established (its pub/sub connections are up and confirmed them).
 func (r *Redis) Ready(ctx context.Context) error {
 	if r.isClosed() {
 		return ErrClosed
@@ -386,7 +387,7 @@ func (r *Redis) Ready(ctx context.Context) error {
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return unavailable("ping", err)
 	}
-	return nil
+	return r.hub.ready()
 }
 
 // Close implements Store: it ends every subscription (their fn is called

@@ -10,16 +10,19 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/internal/redispubsub"
 )
 
 // Live delivery for the Redis store.
 //
 // Every user with subscribers on this Store has an entry, keyed by its live
-// channel. Entries share one pub/sub connection (psConn) per Redis master:
-// one in total on a standalone or Sentinel Redis. Each psConn has a reader
-// goroutine that dispatches messages to entries; the hub's housekeeper
-// goroutine pings idle connections, replaces dead ones, retries pending
-// gap fills and unsubscribes entries that stayed without subscribers.
+// channel. The channels are subscribed through one redispubsub.Subscriber
+// (one pub/sub connection per Redis master: one in total on a standalone or
+// Sentinel Redis), which reconnects, checks liveness and re-subscribes; its
+// readers dispatch messages to entries. The hub's housekeeper goroutine
+// retries pending gap fills and unsubscribes entries that stayed without
+// subscribers.
 //
 // Gap-free delivery: an entry remembers the last ID it delivered (lastID)
 // and delivers only greater IDs. Whenever Redis confirms a subscription of
@@ -30,23 +33,17 @@ import (
 // the entry retries later and holds live messages back meanwhile (they are
 // in the stream); if the entries were trimmed it ends with ErrGap.
 //
-// Lock order: entry.dmu, then psConn.wmu, then hub.mu.
+// Lock order: entry.dmu, then hub.mu, then the Subscriber's lock.
 
 // Default timing of the hub (fields of hub so tests can shorten them).
 const (
 	hubTick   = time.Second      // housekeeping period
-	pingAfter = 5 * time.Second  // ping a connection silent for this long
-	deadAfter = 15 * time.Second // replace a connection silent for this long
 	idleGrace = 10 * time.Second // keep an entry without subscribers this long
 )
 
 const (
-	fillPage       = 500
-	subscribeBatch = 512
-	fillTimeout    = 5 * time.Second
-	minBackoff     = 50 * time.Millisecond
-	maxBackoff     = 2 * time.Second
-	unsubscribeTTL = 2 * time.Second
+	fillPage    = 500
+	fillTimeout = 5 * time.Second
 )
 
 type hub struct {
@@ -54,15 +51,16 @@ type hub struct {
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	down   atomic.Bool // a pub/sub failure was logged, the recovery not yet
 
-	// Timing; set before the first Subscribe.
-	period, pingAfter, deadAfter, idleGrace time.Duration
+	// Timing; set before the first Subscribe. healthCheck 0 is the
+	// Subscriber's default.
+	period, idleGrace, healthCheck time.Duration
 
 	mu      sync.RWMutex
-	entries map[string]*entry  // by live channel
-	conns   map[string]*psConn // by master address, "" when not a Cluster
+	entries map[string]*entry       // by live channel
+	sub     *redispubsub.Subscriber // nil until the first Subscribe
 	closed  bool
-	started bool // housekeeper running
 }
 
 // entry is one user's live channel on this Store.
@@ -70,12 +68,12 @@ type entry struct {
 	user, ch string
 
 	// Guarded by hub.mu.
-	conn      *psConn
-	subs      []*redisSub // copy on write
-	ready     chan struct{}
-	active    bool  // Redis confirmed the subscription; ready is closed
-	err       error // the subscription failed; ready is closed
-	idleSince time.Time
+	subs       []*redisSub // copy on write
+	ready      chan struct{}
+	active     bool  // Redis confirmed the subscription; ready is closed
+	err        error // the subscription failed; ready is closed
+	subscribed bool  // the channel was added to the Subscriber
+	idleSince  time.Time
 
 	// Guarded by dmu, which serialises deliveries.
 	dmu      sync.Mutex
@@ -88,22 +86,6 @@ type redisSub struct {
 	done atomic.Bool
 }
 
-// psConn is one pub/sub connection and the channels it should carry.
-type psConn struct {
-	h    *hub
-	addr string
-
-	wmu     sync.Mutex          // serialises (un)subscribe writes and replacement
-	chans   map[string]struct{} // guarded by wmu
-	running bool                // reader started; guarded by wmu
-
-	wake      chan struct{}                // signals the reader that ps was set
-	ps        atomic.Pointer[redis.PubSub] // nil while c carries no channel
-	lastRecv  atomic.Int64                 // unix nanos of the last message read
-	failing   atomic.Bool                  // logged a failure, not yet recovered
-	reconnect atomic.Bool                  // the housekeeper should replace ps
-}
-
 func newHub(r *Redis) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &hub{
@@ -111,14 +93,60 @@ func newHub(r *Redis) *hub {
 		ctx:     ctx,
 		cancel:  cancel,
 		entries: make(map[string]*entry),
-		conns:   make(map[string]*psConn),
 
 		period:    hubTick,
-		pingAfter: pingAfter,
-		deadAfter: deadAfter,
 		idleGrace: idleGrace,
 	}
 }
+
+// startLocked starts the Subscriber and the housekeeper. Callers hold h.mu.
+func (h *hub) startLocked() {
+	h.sub = redispubsub.New(redispubsub.Config{
+		Client:       h.r.client,
+		OnMessage:    h.onMessage,
+		OnSubscribed: h.onSubscribed,
+		OnFailure:    h.onFailure,
+		OnRecover:    h.onRecover,
+		OnDial: func(d time.Duration) {
+			if m := h.r.met; m != nil {
+				m.RedisCommandDuration.WithLabelValues("subscribe").Observe(d.Seconds())
+			}
+		},
+		Unavailable: ErrUnavailable,
+		HealthCheck: h.healthCheck,
+		Logger:      h.r.log,
+	})
+	h.wg.Add(1)
+	go h.housekeep()
+}
+
+func (h *hub) onFailure(err error) {
+	if m := h.r.met; m != nil {
+		m.RedisErrors.WithLabelValues("subscribe").Inc()
+	}
+	if h.ctx.Err() == nil && !h.down.Swap(true) {
+		h.r.log.Warn("queue: pub/sub connection lost", "err", err)
+	}
+}
+
+func (h *hub) onRecover() {
+	if h.down.Swap(false) {
+		h.r.log.Info("queue: pub/sub connection recovered")
+	}
+}
+
+// ready reports whether every live subscription is established.
+func (h *hub) ready() error {
+	h.mu.RLock()
+	sub := h.sub
+	h.mu.RUnlock()
+	if sub == nil {
+		return nil
+	}
+	return sub.Ready()
+}
+
+func key(ch string) redispubsub.Key { return redispubsub.Key{Kind: redispubsub.Shard, Name: ch} }
 
 func (h *hub) subscribe(ctx context.Context, user string, fn func(Message, error)) (func(), error) {
 	ch := h.r.liveChannel(user)
@@ -128,10 +156,8 @@ func (h *hub) subscribe(ctx context.Context, user string, fn func(Message, error
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if !h.started {
-		h.started = true
-		h.wg.Add(1)
-		go h.housekeep()
+	if h.sub == nil {
+		h.startLocked()
 	}
 	e := h.entries[ch]
 	create := e == nil
@@ -166,7 +192,8 @@ func (h *hub) subscribe(ctx context.Context, user string, fn func(Message, error
 }
 
 // start establishes a new entry: it reads the stream's last ID, so that a
-// later fill knows where live delivery began, then subscribes.
+// later fill knows where live delivery began, then subscribes. The entry
+// becomes active when Redis confirms the subscription (onSubscribed).
 func (h *hub) start(ctx context.Context, e *entry) error {
 	last, err := h.r.Last(ctx, e.user)
 	if err != nil {
@@ -178,41 +205,32 @@ func (h *hub) start(ctx context.Context, e *entry) error {
 		e.lastID = id
 	}
 	e.dmu.Unlock()
-	addr := ""
-	if cc, ok := h.r.client.(*redis.ClusterClient); ok {
-		n, err := cc.MasterForKey(ctx, e.ch)
-		if err != nil {
-			return unavailable("subscribe", err)
-		}
-		addr = n.Options().Addr
-	}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return ErrClosed
 	}
-	c := h.conns[addr]
-	if c == nil {
-		c = &psConn{h: h, addr: addr, chans: make(map[string]struct{}), wake: make(chan struct{}, 1)}
-		h.conns[addr] = c
-	}
-	e.conn = c
+	e.subscribed = true
+	confirmed := h.sub.Add(key(e.ch))
 	h.mu.Unlock()
-
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.chans[e.ch] = struct{}{}
-	if ps := c.ps.Load(); ps != nil {
-		start := time.Now()
-		err := ps.SSubscribe(h.ctx, e.ch)
-		observeRedis(h.r.met, "subscribe", start, err)
-		// On error the reader notices the broken connection and its
-		// replacement subscribes every channel, this one included.
-		return nil
+	if confirmed {
+		// Another entry of the channel, on its way out, still holds the
+		// subscription: no new confirmation will come.
+		h.activate(e)
 	}
-	// Connecting failed or never happened: the housekeeper retries.
-	c.connectLocked()
 	return nil
+}
+
+// activate makes a pending entry active; false when it was already.
+func (h *hub) activate(e *entry) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e.active || e.err != nil {
+		return false
+	}
+	e.active = true
+	close(e.ready)
+	return true
 }
 
 // fail ends a pending entry with err.
@@ -246,8 +264,7 @@ func (h *hub) unsubscribe(e *entry, s *redisSub) {
 	h.mu.Unlock()
 }
 
-// removeEntry forgets e and unsubscribes its channel unless a new entry
-// took its place meanwhile.
+// removeEntry forgets e and unsubscribes its channel.
 func (h *hub) removeEntry(e *entry) {
 	h.mu.Lock()
 	if h.entries[e.ch] == e {
@@ -257,200 +274,61 @@ func (h *hub) removeEntry(e *entry) {
 	h.removeChannel(e)
 }
 
+// removeChannel drops e's reference to its channel (the Subscriber counts
+// them: a new entry of the same channel keeps it subscribed).
 func (h *hub) removeChannel(e *entry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e.subscribed {
+		e.subscribed = false
+		h.sub.Remove(key(e.ch))
+	}
+}
+
+// onMessage delivers a live message; it runs on a Subscriber reader.
+func (h *hub) onMessage(m *redis.Message) {
 	h.mu.RLock()
-	c := e.conn
+	e := h.entries[m.Channel]
+	active := e != nil && e.active
 	h.mu.RUnlock()
-	if c == nil {
+	if !active {
 		return
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	lm, err := decodeLive(m.Payload)
+	e.dmu.Lock()
+	if err != nil {
+		// Not our encoding: recover the entry from the stream instead.
+		h.r.log.Warn("queue: undecodable live message", "channel", m.Channel, "err", err)
+		e.needFill = true
+	}
+	if !e.needFill || h.fill(e) {
+		if err == nil {
+			h.deliver(e, lm)
+		}
+	}
+	e.dmu.Unlock()
+}
+
+// onSubscribed is told when Redis confirms the subscription of a channel:
+// a pending entry becomes active; an active one was re-subscribed and
+// recovers what was published meanwhile.
+func (h *hub) onSubscribed(k redispubsub.Key) {
 	h.mu.RLock()
-	_, back := h.entries[e.ch]
+	e := h.entries[k.Name]
 	h.mu.RUnlock()
-	if back {
-		return // a new entry subscribes (or subscribed) this channel again
+	if e == nil || h.activate(e) {
+		return
 	}
-	delete(c.chans, e.ch)
-	if ps := c.ps.Load(); ps != nil {
-		ctx, cancel := context.WithTimeout(h.ctx, unsubscribeTTL)
-		_ = ps.SUnsubscribe(ctx, e.ch)
-		cancel()
+	h.mu.RLock()
+	active := e.active
+	h.mu.RUnlock()
+	if !active {
+		return // failed
 	}
-}
-
-// connectLocked opens a new pub/sub connection carrying every channel of
-// c, replacing the current one (closed afterwards), and starts the reader.
-// A connection without channels is closed and not replaced: a Cluster
-// pub/sub connects to the node of its first channel, so the next channel
-// opens the next connection. On failure the current connection is kept and
-// false returned. Callers hold c.wmu.
-func (c *psConn) connectLocked() bool {
-	h := c.h
-	if h.ctx.Err() != nil {
-		return false
-	}
-	var ps *redis.PubSub
-	if len(c.chans) > 0 {
-		ps = h.r.client.SSubscribe(h.ctx)
-		chans := make([]string, 0, len(c.chans))
-		for ch := range c.chans {
-			chans = append(chans, ch)
-		}
-		// On a Cluster one SSUBSCRIBE may not span slots: one command per
-		// channel. Elsewhere, batches.
-		batch := subscribeBatch
-		if _, ok := h.r.client.(*redis.ClusterClient); ok {
-			batch = 1
-		}
-		start := time.Now()
-		for len(chans) > 0 {
-			n := min(batch, len(chans))
-			if err := ps.SSubscribe(h.ctx, chans[:n]...); err != nil {
-				observeRedis(h.r.met, "subscribe", start, err)
-				_ = ps.Close()
-				return false
-			}
-			chans = chans[n:]
-		}
-		observeRedis(h.r.met, "subscribe", start, nil)
-	}
-	old := c.ps.Swap(ps)
-	c.lastRecv.Store(time.Now().UnixNano())
-	if old != nil {
-		_ = old.Close()
-	}
-	if !c.running {
-		c.running = true
-		h.wg.Add(1)
-		go c.read()
-	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-func (c *psConn) hasChannels() bool {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	return len(c.chans) > 0
-}
-
-// read is the connection's reader: it dispatches messages until the hub
-// closes, and replaces the connection (with backoff) when it fails.
-func (c *psConn) read() {
-	h := c.h
-	defer h.wg.Done()
-	backoff := minBackoff
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		ps := c.ps.Load()
-		if ps == nil {
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-c.wake:
-			}
-			continue
-		}
-		msg, err := ps.Receive(h.ctx)
-		if err != nil {
-			if h.ctx.Err() != nil {
-				return
-			}
-			if c.ps.Load() != ps {
-				continue // replaced by the housekeeper
-			}
-			if !c.failing.Swap(true) {
-				h.r.log.Warn("queue: pub/sub connection lost", "addr", c.addr, "err", err)
-			}
-			if h.r.met != nil {
-				h.r.met.RedisErrors.WithLabelValues("subscribe").Inc()
-			}
-			timer.Reset(backoff)
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-timer.C:
-			}
-			backoff = min(2*backoff, maxBackoff)
-			c.wmu.Lock()
-			if c.ps.Load() == ps {
-				c.connectLocked()
-			}
-			c.wmu.Unlock()
-			continue
-		}
-		backoff = minBackoff
-		c.lastRecv.Store(time.Now().UnixNano())
-		h.dispatch(c, msg)
-	}
-}
-
-func (h *hub) dispatch(c *psConn, msg any) {
-	switch m := msg.(type) {
-	case *redis.Message:
-		h.mu.RLock()
-		e := h.entries[m.Channel]
-		active := e != nil && e.active
-		h.mu.RUnlock()
-		if !active {
-			return
-		}
-		lm, err := decodeLive(m.Payload)
-		e.dmu.Lock()
-		if err != nil {
-			// Not our encoding: recover the entry from the stream instead.
-			h.r.log.Warn("queue: undecodable live message", "channel", m.Channel, "err", err)
-			e.needFill = true
-		}
-		if !e.needFill || h.fill(e) {
-			if err == nil {
-				h.deliver(e, lm)
-			}
-		}
-		e.dmu.Unlock()
-	case *redis.Subscription:
-		switch m.Kind {
-		case "ssubscribe":
-			if c.failing.Swap(false) {
-				h.r.log.Info("queue: pub/sub connection recovered", "addr", c.addr)
-			}
-			h.mu.Lock()
-			e := h.entries[m.Channel]
-			if e == nil || e.err != nil {
-				h.mu.Unlock()
-				return
-			}
-			if !e.active {
-				e.active = true
-				close(e.ready)
-				h.mu.Unlock()
-				return
-			}
-			h.mu.Unlock()
-			// Re-subscribed: recover what was published meanwhile.
-			e.dmu.Lock()
-			e.needFill = true
-			h.fill(e)
-			e.dmu.Unlock()
-		case "sunsubscribe":
-			h.mu.RLock()
-			e := h.entries[m.Channel]
-			unasked := e != nil && e.active && e.conn == c
-			h.mu.RUnlock()
-			if unasked {
-				// Redis dropped the subscription (a Cluster slot moved).
-				h.r.log.Warn("queue: subscription dropped by redis", "channel", m.Channel)
-				c.reconnect.Store(true)
-			}
-		}
-	}
+	e.dmu.Lock()
+	e.needFill = true
+	h.fill(e)
+	e.dmu.Unlock()
 }
 
 // deliver hands m to e's subscribers if it follows what they were given.
@@ -531,13 +409,11 @@ func (h *hub) housekeep() {
 	}
 }
 
+// tick unsubscribes the entries idle for idleGrace and retries pending
+// fills.
 func (h *hub) tick(now time.Time) {
 	var idle, filling []*entry
 	h.mu.RLock()
-	conns := make([]*psConn, 0, len(h.conns))
-	for _, c := range h.conns {
-		conns = append(conns, c)
-	}
 	for _, e := range h.entries {
 		if len(e.subs) == 0 && !e.idleSince.IsZero() && now.Sub(e.idleSince) >= h.idleGrace {
 			idle = append(idle, e)
@@ -546,29 +422,6 @@ func (h *hub) tick(now time.Time) {
 		}
 	}
 	h.mu.RUnlock()
-
-	for _, c := range conns {
-		ps := c.ps.Load()
-		silent := now.Sub(time.Unix(0, c.lastRecv.Load()))
-		switch {
-		case ps == nil && !c.hasChannels():
-		case ps == nil || c.reconnect.Load() || silent >= h.deadAfter:
-			c.wmu.Lock()
-			if c.ps.Load() == ps && h.ctx.Err() == nil {
-				if ps != nil && !c.failing.Swap(true) {
-					h.r.log.Warn("queue: pub/sub connection unresponsive; replacing it", "addr", c.addr)
-				}
-				if c.connectLocked() {
-					c.reconnect.Store(false)
-				}
-			}
-			c.wmu.Unlock()
-		case silent >= h.pingAfter:
-			ctx, cancel := context.WithTimeout(h.ctx, time.Second)
-			_ = ps.Ping(ctx)
-			cancel()
-		}
-	}
 	for _, e := range idle {
 		h.mu.RLock()
 		still := len(e.subs) == 0 && !e.idleSince.IsZero()
@@ -592,10 +445,7 @@ func (h *hub) tick(now time.Time) {
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
-	conns := make([]*psConn, 0, len(h.conns))
-	for _, c := range h.conns {
-		conns = append(conns, c)
-	}
+	sub := h.sub
 	entries := make([]*entry, 0, len(h.entries))
 	for _, e := range h.entries {
 		entries = append(entries, e)
@@ -607,12 +457,8 @@ func (h *hub) close() {
 	clear(h.entries)
 	h.mu.Unlock()
 	h.cancel()
-	for _, c := range conns {
-		c.wmu.Lock()
-		if ps := c.ps.Load(); ps != nil {
-			_ = ps.Close()
-		}
-		c.wmu.Unlock()
+	if sub != nil {
+		sub.Close()
 	}
 	h.wg.Wait()
 	for _, e := range entries {

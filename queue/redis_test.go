@@ -323,7 +323,7 @@ func TestRedisUnresponsiveConnection(t *testing.T) {
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
 	st := newRedisStore(t, client, storeConfig{})
-	st.hub.period, st.hub.pingAfter, st.hub.deadAfter = 50*time.Millisecond, 150*time.Millisecond, 500*time.Millisecond
+	st.hub.period, st.hub.healthCheck = 50*time.Millisecond, 150*time.Millisecond
 	ctx := testCtx(t)
 	c := newCollector()
 	cancel, err := st.Subscribe(ctx, "u", c.fn)
@@ -476,8 +476,16 @@ func TestRedisKillRestart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := st.Ready(ctx); err != nil {
-		t.Fatalf("Ready after restart: %v", err)
+	// Ready also waits for the live subscriptions, re-made with backoff.
+	for {
+		err := st.Ready(ctx)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Ready after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	got := c.waitN(t, 2)
 	if got[1].ID != id {

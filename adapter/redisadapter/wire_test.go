@@ -1,4 +1,4 @@
-package adapter
+package redisadapter
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/roomcast/roomcast/adapter"
 	"os"
 	"reflect"
 	"testing"
@@ -19,7 +20,7 @@ import (
 // encoded by notepack.io (see gen_vectors.mjs there).
 func nodeMessages(t testing.TB) map[string][]byte {
 	t.Helper()
-	b, err := os.ReadFile("../internal/msgpack/testdata/vectors.json")
+	b, err := os.ReadFile("../../internal/msgpack/testdata/vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,19 +56,19 @@ func TestDecodeNodeBroadcasts(t *testing.T) {
 		nsp  string
 		text string // the packet as our server writes it
 		atts [][]byte
-		opts Options
+		opts adapter.Options
 	}{
-		{"classic broadcast to everyone", "/", `2["chat","hello",{"f":1.5,"n":1}]`, nil, Options{}},
-		{"classic broadcast to one room", "/", `2["news","x"]`, nil, Options{Rooms: []string{"room1"}}},
+		{"classic broadcast to everyone", "/", `2["chat","hello",{"f":1.5,"n":1}]`, nil, adapter.Options{}},
+		{"classic broadcast to one room", "/", `2["news","x"]`, nil, adapter.Options{Rooms: []string{"room1"}}},
 		{"classic broadcast, rooms and except", "/", `2["news",42,null,true]`, nil,
-			Options{Rooms: []string{"a", "b"}, Except: []string{"c"}, Volatile: true}},
+			adapter.Options{Rooms: []string{"a", "b"}, Except: []string{"c"}, Volatile: true}},
 		{"classic broadcast with binary", "/chat",
 			`52-/chat,["file",{"_placeholder":true,"num":0},{"nested":[{"_placeholder":true,"num":1}]}]`,
-			[][]byte{{1, 2, 3}, []byte("abc")}, Options{}},
-		{"classic broadcast without flags", "/", `2["e"]`, nil, Options{}},
-		{"emitter broadcast", "/", `2["from emitter",{"a":[1,2]}]`, nil, Options{Rooms: []string{"r"}}},
+			[][]byte{{1, 2, 3}, []byte("abc")}, adapter.Options{}},
+		{"classic broadcast without flags", "/", `2["e"]`, nil, adapter.Options{}},
+		{"emitter broadcast", "/", `2["from emitter",{"a":[1,2]}]`, nil, adapter.Options{Rooms: []string{"r"}}},
 		{"emitter volatile binary", "/admin", `51-/admin,["bin",{"_placeholder":true,"num":0}]`,
-			[][]byte{bytes.Repeat([]byte{1}, 300)}, Options{Except: []string{"x"}, Volatile: true}},
+			[][]byte{bytes.Repeat([]byte{1}, 300)}, adapter.Options{Except: []string{"x"}, Volatile: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,7 +76,7 @@ func TestDecodeNodeBroadcasts(t *testing.T) {
 			if !ok {
 				t.Fatal("no such vector")
 			}
-			a := &RedisAdapter{uid: "self", nsp: stubNamespace(tt.nsp)}
+			a := testClassic("self", stubNamespace(tt.nsp))
 			m, opts, err := a.decodeBroadcast(payload)
 			if err != nil {
 				t.Fatal(err)
@@ -90,13 +91,13 @@ func TestDecodeNodeBroadcasts(t *testing.T) {
 				t.Errorf("opts %+v, want %+v", opts, tt.opts)
 			}
 			// The same message from another namespace, or from this node, is ignored.
-			other := &RedisAdapter{uid: "self", nsp: stubNamespace("/elsewhere")}
+			other := testClassic("self", stubNamespace("/elsewhere"))
 			if _, _, err := other.decodeBroadcast(payload); !errors.Is(err, errOtherNamespace) {
 				t.Errorf("other namespace: %v", err)
 			}
 		})
 	}
-	self := &RedisAdapter{uid: "Xy12ab", nsp: stubNamespace("/")}
+	self := testClassic("Xy12ab", stubNamespace("/"))
 	if _, _, err := self.decodeBroadcast(msgs["classic broadcast to everyone"]); !errors.Is(err, errOwnMessage) {
 		t.Errorf("own message: %v", err)
 	}
@@ -105,12 +106,12 @@ func TestDecodeNodeBroadcasts(t *testing.T) {
 // TestEncodeBroadcast checks the shape Node servers decode: [uid,
 // {type: 2, data, nsp}, {rooms, except, flags}], binaries as bin.
 func TestEncodeBroadcast(t *testing.T) {
-	m, err := NewMessage("/chat", "ev", []any{1, []byte{9}, map[string]any{"k": "v"}})
+	m, err := adapter.NewMessage("/chat", "ev", []any{1, []byte{9}, map[string]any{"k": "v"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &RedisAdapter{uid: "me", nsp: stubNamespace("/chat")}
-	b, err := a.encodeBroadcast(m, Options{Rooms: []string{"r"}, Volatile: true})
+	a := testClassic("me", stubNamespace("/chat"))
+	b, err := a.encode(m, adapter.Options{Rooms: []string{"r"}, Volatile: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +128,7 @@ func TestEncodeBroadcast(t *testing.T) {
 		t.Fatalf("encoded %#v\nwant %#v", v, want)
 	}
 	// And it decodes back to the same packet.
-	other := &RedisAdapter{uid: "other", nsp: stubNamespace("/chat")}
+	other := testClassic("other", stubNamespace("/chat"))
 	back, opts, err := other.decodeBroadcast(b)
 	if err != nil {
 		t.Fatal(err)
@@ -182,9 +183,9 @@ func TestParseNodeFetchResponse(t *testing.T) {
 }
 
 func TestSocketInfoRoundTrip(t *testing.T) {
-	in := SocketInfo{
+	in := adapter.SocketInfo{
 		ID: "s1", Rooms: []string{"s1", "r"}, Node: "n7",
-		Handshake: Handshake{Headers: map[string]string{"a": "b"}, Issued: 5, URL: "/x", Auth: map[string]any{"k": json.Number("1")}},
+		Handshake: adapter.Handshake{Headers: map[string]string{"a": "b"}, Issued: 5, URL: "/x", Auth: map[string]any{"k": json.Number("1")}},
 		Data:      map[string]any{"user": "bob", "bin": []byte{1}},
 	}
 	b, err := encodeJSON(socketInfoValue(in))
@@ -248,13 +249,13 @@ func FuzzDecodeMessage(f *testing.F) {
 	for _, b := range nodeMessages(f) {
 		f.Add(b)
 	}
-	m, _ := NewMessage("/", "ev", []any{"x", []byte{1, 2}, map[string]any{"n": 1}})
-	enc, _ := (&RedisAdapter{uid: "u", nsp: stubNamespace("/")}).encodeBroadcast(m, Options{Rooms: []string{"r"}})
+	m, _ := adapter.NewMessage("/", "ev", []any{"x", []byte{1, 2}, map[string]any{"n": 1}})
+	enc, _ := testClassic("u", stubNamespace("/")).encode(m, adapter.Options{Rooms: []string{"r"}})
 	f.Add(enc)
 	f.Add([]byte(`{"type":7,"packet":{"type":2,"data":["a"]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, nsp := range []string{"/", "/chat", "/admin"} {
-			a := &RedisAdapter{uid: "self", nsp: stubNamespace(nsp)}
+			a := testClassic("self", stubNamespace(nsp))
 			if m, _, err := a.decodeBroadcast(data); err == nil {
 				checkFrames(t, m)
 			}
@@ -292,7 +293,7 @@ func mapOf(v any) map[string]any {
 	return m
 }
 
-func checkFrames(t *testing.T, m *Message) {
+func checkFrames(t *testing.T, m *adapter.Message) {
 	t.Helper()
 	frames := m.Frames()
 	if len(frames) == 0 || frames[0].Binary || frames[0].Data[0] != '4' {

@@ -1,4 +1,4 @@
-package adapter
+package redisadapter
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/internal/msgpack"
 	"github.com/roomcast/roomcast/internal/parser"
 )
@@ -98,8 +99,8 @@ func hasBinary(v any) bool {
 }
 
 // packetMessage turns a Socket.IO packet as the Node adapters publish it,
-// {type, data: [event, ...args], nsp}, into a Message for namespace nsp.
-func packetMessage(nsp string, v any) (*Message, error) {
+// {type, data: [event, ...args], nsp}, into an adapter.Message for namespace nsp.
+func packetMessage(nsp string, v any) (*adapter.Message, error) {
 	p, ok := v.(map[string]any)
 	if !ok {
 		return nil, fmt.Errorf("%w: packet is not an object", errMalformed)
@@ -122,7 +123,7 @@ func packetMessage(nsp string, v any) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
 	}
-	return &Message{Packet: parser.Packet{
+	return &adapter.Message{Packet: parser.Packet{
 		Type: typ, Namespace: nsp, ID: parser.NoID, Data: raw, Attachments: atts,
 	}}, nil
 }
@@ -130,7 +131,7 @@ func packetMessage(nsp string, v any) (*Message, error) {
 // packetValue is the reverse of packetMessage: the packet of m as the Node
 // adapters publish it. The type is always EVENT (2): socket.io-parser turns
 // it into BINARY_EVENT itself when the data holds binaries.
-func packetValue(m *Message) (map[string]any, error) {
+func packetValue(m *adapter.Message) (map[string]any, error) {
 	args, err := parser.UnmarshalArgs(m.Packet.Data, m.Packet.Attachments)
 	if err != nil {
 		return nil, err
@@ -139,7 +140,7 @@ func packetValue(m *Message) (map[string]any, error) {
 }
 
 // optionsValue is the {rooms, except, flags} object of the Node adapters.
-func optionsValue(opts Options, flags map[string]any) map[string]any {
+func optionsValue(opts adapter.Options, flags map[string]any) map[string]any {
 	if flags == nil {
 		flags = map[string]any{}
 	}
@@ -162,9 +163,9 @@ func nonNil(s []string) []string {
 
 // parseOptions reads {rooms, except, flags}; missing members select
 // everything.
-func parseOptions(v any) Options {
+func parseOptions(v any) adapter.Options {
 	m, _ := v.(map[string]any)
-	o := Options{Rooms: asStrings(m["rooms"]), Except: asStrings(m["except"])}
+	o := adapter.Options{Rooms: asStrings(m["rooms"]), Except: asStrings(m["except"])}
 	if flags, ok := m["flags"].(map[string]any); ok {
 		o.Volatile, _ = flags["volatile"].(bool)
 	}
@@ -365,7 +366,7 @@ func jsLength(s string) int {
 // answer: {id, handshake, rooms, data} as socket.io's RemoteSocket expects,
 // plus node (Node servers ignore it). Data that encoding/json refuses is
 // sent as null.
-func socketInfoValue(info SocketInfo) map[string]any {
+func socketInfoValue(info adapter.SocketInfo) map[string]any {
 	hs, _ := forWire(info.Handshake)
 	data, err := forWire(info.Data)
 	if err != nil {
@@ -385,16 +386,16 @@ func socketInfoValue(info SocketInfo) map[string]any {
 
 // parseSocketInfo reads one socket of a fetchSockets answer, tolerating what
 // Node puts in a handshake (array-valued headers and query parameters).
-func parseSocketInfo(v any) (SocketInfo, bool) {
+func parseSocketInfo(v any) (adapter.SocketInfo, bool) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return SocketInfo{}, false
+		return adapter.SocketInfo{}, false
 	}
 	id, ok := m["id"].(string)
 	if !ok {
-		return SocketInfo{}, false
+		return adapter.SocketInfo{}, false
 	}
-	info := SocketInfo{ID: id, Rooms: asStrings(m["rooms"]), Data: toGo(m["data"])}
+	info := adapter.SocketInfo{ID: id, Rooms: asStrings(m["rooms"]), Data: toGo(m["data"])}
 	info.Node, _ = m["node"].(string)
 	if hs, ok := m["handshake"].(map[string]any); ok {
 		h := &info.Handshake

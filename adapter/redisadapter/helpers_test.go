@@ -1,4 +1,4 @@
-package adapter_test
+package redisadapter_test
 
 import (
 	"context"
@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
-	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/adapter/redisadapter"
 	"github.com/roomcast/roomcast/internal/leakcheck"
 	"github.com/roomcast/roomcast/internal/sitest"
 	"github.com/roomcast/roomcast/metrics"
@@ -32,32 +32,15 @@ type quietRedis struct{}
 
 func (quietRedis) Printf(context.Context, string, ...any) {}
 
-// manager is what *adapter.Redis and *adapter.Sharded have in common.
-type manager interface {
-	Factory() adapter.Factory
-	Ready(ctx context.Context) error
-	Nodes(ctx context.Context) ([]string, error)
-	Node() string
-	Close() error
-}
-
 // kind selects the adapter a test fleet runs.
 type kind struct {
 	name string
-	make func(ctx context.Context, client redis.UniversalClient, cfg adapter.RedisConfig) (manager, error)
+	mode redisadapter.Mode
 }
 
 var (
-	classic = kind{"classic", func(ctx context.Context, c redis.UniversalClient, cfg adapter.RedisConfig) (manager, error) {
-		cfg.Client = c
-		return adapter.NewRedis(ctx, cfg)
-	}}
-	sharded = kind{"sharded", func(ctx context.Context, c redis.UniversalClient, cfg adapter.RedisConfig) (manager, error) {
-		return adapter.NewSharded(ctx, adapter.ShardedConfig{
-			Client: c, Prefix: cfg.Prefix, Node: cfg.Node, Metrics: cfg.Metrics,
-			RequestTimeout: cfg.RequestTimeout, HeartbeatInterval: cfg.HeartbeatInterval, Logger: cfg.Logger,
-		})
-	}}
+	classic = kind{"classic", redisadapter.Classic}
+	sharded = kind{"sharded", redisadapter.Sharded}
 )
 
 // node is one in-process Roomcast node: a socketio.Server with its own
@@ -66,7 +49,7 @@ type node struct {
 	t       testing.TB
 	name    string
 	srv     *socketio.Server
-	mgr     manager
+	mgr     *redisadapter.Cluster
 	client  redis.UniversalClient
 	metrics *metrics.Metrics
 	url     string
@@ -119,7 +102,8 @@ func startNode(t *testing.T, name string, cfg fleetConfig) *node {
 	log := testLogger(t).With("test-node", name)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	mgr, err := cfg.kind.make(ctx, client, adapter.RedisConfig{
+	mgr, err := redisadapter.New(ctx, redisadapter.Config{
+		Client: client, Mode: cfg.kind.mode,
 		Prefix: cfg.prefix, Node: name, Metrics: mt, Logger: log,
 		RequestTimeout: cfg.requestTimeout, HeartbeatInterval: time.Second,
 	})

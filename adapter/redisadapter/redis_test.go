@@ -1,4 +1,4 @@
-package adapter_test
+package redisadapter_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/adapter/redisadapter"
 	"github.com/roomcast/roomcast/internal/redistest"
 	"github.com/roomcast/roomcast/socketio"
 )
@@ -40,8 +41,7 @@ func waitRoomSubscribed(t *testing.T, k kind, n *node, room string, want int) {
 	if k.name != sharded.name {
 		return
 	}
-	a := n.nsp().Adapter().(*adapter.ShardedAdapter)
-	ch, ok := a.RoomChannel(room)
+	ch, ok := redisadapter.RoomChannel(n.nsp().Adapter(), room)
 	if !ok {
 		return
 	}

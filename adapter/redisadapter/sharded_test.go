@@ -1,4 +1,4 @@
-package adapter_test
+package redisadapter_test
 
 import (
 	"context"
@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/adapter/redisadapter"
 	"github.com/roomcast/roomcast/internal/redistest"
 )
 
@@ -40,7 +40,7 @@ func TestShardedRoomIsolation(t *testing.T) {
 	_, cfg := standalone(t, sharded)
 	nodes := startFleet(t, 3, cfg)
 	a, b, c := nodes[0].dial("solo"), nodes[1].dial("solo"), nodes[2].dial()
-	ch, ok := nodes[0].nsp().Adapter().(*adapter.ShardedAdapter).RoomChannel("solo")
+	ch, ok := redisadapter.RoomChannel(nodes[0].nsp().Adapter(), "solo")
 	if !ok {
 		t.Fatal("no channel for the room")
 	}
@@ -88,7 +88,7 @@ func TestShardedRoomIsolation(t *testing.T) {
 
 	// Its socket's own id room has no channel: connecting subscribes to
 	// nothing new.
-	if _, ok := nodes[0].nsp().Adapter().(*adapter.ShardedAdapter).RoomChannel(c.sid); ok {
+	if _, ok := redisadapter.RoomChannel(nodes[0].nsp().Adapter(), c.sid); ok {
 		t.Error("a socket id room has its own channel")
 	}
 }
@@ -126,7 +126,7 @@ func TestShardedCluster(t *testing.T) {
 	}
 	masters := map[string]bool{}
 	for _, r := range rooms {
-		ch, _ := nodes[0].nsp().Adapter().(*adapter.ShardedAdapter).RoomChannel(r)
+		ch, _ := redisadapter.RoomChannel(nodes[0].nsp().Adapter(), r)
 		m, err := nodes[0].client.(*redis.ClusterClient).MasterForKey(context.Background(), ch)
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +214,7 @@ func TestShardedClusterOutage(t *testing.T) {
 	}}
 	nodes := startFleet(t, 2, cfg)
 	a, b := nodes[0].dial("fragile"), nodes[1].dial("fragile")
-	ch, _ := nodes[0].nsp().Adapter().(*adapter.ShardedAdapter).RoomChannel("fragile")
+	ch, _ := redisadapter.RoomChannel(nodes[0].nsp().Adapter(), "fragile")
 	waitFor(t, "subscribers", func() bool { return shardSubscribers(t, nodes[0], ch) == 2 })
 	m, err := nodes[0].client.(*redis.ClusterClient).MasterForKey(context.Background(), ch)
 	if err != nil {

@@ -1,4 +1,4 @@
-package adapter_test
+package redisadapter_test
 
 import (
 	"context"
@@ -103,7 +103,7 @@ func usage() (goroutines int, heap uint64) {
 // Redis restarts, a PubSub reconnects and re-subscribes its channels,
 // patterns and shard channels. (The adapters do not rely on it: on a Redis
 // Cluster go-redis re-subscribes every shard channel in one command, which
-// fails across slots; see subscriber in redis_sub.go.)
+// fails across slots; see package internal/redispubsub.)
 func TestGoRedisResubscribes(t *testing.T) {
 	rs := redistest.Start(t)
 	client := redis.NewClient(&redis.Options{Addr: rs.Addr(), MaxRetries: 1})

@@ -1,21 +1,23 @@
-package adapter
+package redisadapter
 
 import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/roomcast/roomcast/adapter"
 )
 
 // pending is a request this node sent to the others and is waiting on: the
 // answers of a fetchSockets or a serverSideEmitWithAck, or the client
 // counts and acknowledgements of a broadcast with acks (acks).
 type pending struct {
-	acks *Collector // broadcast with acks
+	acks *adapter.Collector // broadcast with acks
 
 	mu      sync.Mutex
 	want    int // answers expected
 	got     int
-	sockets []SocketInfo
+	sockets []adapter.SocketInfo
 	answers [][]any
 	done    chan struct{} // closed when got reaches want
 }
@@ -30,7 +32,7 @@ func newPending(want int) *pending {
 
 // answer records one node's answer: its sockets (fetchSockets) or its
 // acknowledgement arguments (serverSideEmitWithAck).
-func (p *pending) answer(sockets []SocketInfo, args []any, isAnswer bool) {
+func (p *pending) answer(sockets []adapter.SocketInfo, args []any, isAnswer bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.got >= p.want {
@@ -57,11 +59,11 @@ func (p *pending) wait(ctx context.Context, timeout time.Duration) error {
 	case <-ctx.Done():
 	case <-t.C:
 	}
-	return ErrAckTimeout
+	return adapter.ErrAckTimeout
 }
 
 // result returns what arrived so far.
-func (p *pending) result() ([]SocketInfo, [][]any) {
+func (p *pending) result() ([]adapter.SocketInfo, [][]any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.sockets, p.answers

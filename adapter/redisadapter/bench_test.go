@@ -1,6 +1,7 @@
-package adapter
+package redisadapter
 
 import (
+	"github.com/roomcast/roomcast/adapter"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -12,17 +13,17 @@ type benchSocket struct {
 	n  atomic.Int64
 }
 
-func (s *benchSocket) ID() string                  { return s.id }
-func (s *benchSocket) Deliver(*Message, bool) bool { s.n.Add(1); return true }
-func (s *benchSocket) Info() SocketInfo            { return SocketInfo{ID: s.id} }
-func (s *benchSocket) Disconnect(bool)             {}
-func (s *benchSocket) DeliverWithAck(m *Message, _ func([]any)) bool {
+func (s *benchSocket) ID() string                          { return s.id }
+func (s *benchSocket) Deliver(*adapter.Message, bool) bool { s.n.Add(1); return true }
+func (s *benchSocket) Info() adapter.SocketInfo            { return adapter.SocketInfo{ID: s.id} }
+func (s *benchSocket) Disconnect(bool)                     {}
+func (s *benchSocket) DeliverWithAck(m *adapter.Message, _ func([]any)) bool {
 	return s.Deliver(m, false)
 }
 
-func benchMessage(b *testing.B) *Message {
+func benchMessage(b *testing.B) *adapter.Message {
 	b.Helper()
-	m, err := NewMessage("/", "chat", []any{map[string]any{"user": "alice", "text": "hello, world", "n": 42}})
+	m, err := adapter.NewMessage("/", "chat", []any{map[string]any{"user": "alice", "text": "hello, world", "n": 42}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -33,11 +34,11 @@ func benchMessage(b *testing.B) *Message {
 // sender before PUBLISH: the packet as generic values, then MessagePack.
 func BenchmarkEncodeBroadcast(b *testing.B) {
 	m := benchMessage(b)
-	a := &RedisAdapter{uid: "0123456789abcdef", nsp: stubNamespace("/")}
-	opts := Options{Rooms: []string{"room"}}
+	a := testClassic("0123456789abcdef", stubNamespace("/"))
+	opts := adapter.Options{Rooms: []string{"room"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := a.encodeBroadcast(m, opts); err != nil {
+		if _, err := a.encode(m, opts); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -49,17 +50,16 @@ func BenchmarkEncodeBroadcast(b *testing.B) {
 func BenchmarkReceiveBroadcast(b *testing.B) {
 	for _, members := range []int{1, 100, 10000} {
 		b.Run(strconv.Itoa(members)+" members", func(b *testing.B) {
-			sender := &RedisAdapter{uid: "sender", nsp: stubNamespace("/")}
-			payload, err := sender.encodeBroadcast(benchMessage(b), Options{Rooms: []string{"room"}})
+			sender := testClassic("sender", stubNamespace("/"))
+			payload, err := sender.encode(benchMessage(b), adapter.Options{Rooms: []string{"room"}})
 			if err != nil {
 				b.Fatal(err)
 			}
-			a := &RedisAdapter{uid: "receiver", nsp: stubNamespace("/"), channel: "socket.io#/#"}
-			a.Memory = NewMemory(a.nsp, MemoryConfig{})
+			a := testClassic("receiver", stubNamespace("/"))
 			socks := make([]*benchSocket, members)
 			for i := range socks {
 				socks[i] = &benchSocket{id: "s" + strconv.Itoa(i)}
-				if err := a.AddAll(socks[i], "room"); err != nil {
+				if err := a.a.AddAll(socks[i], "room"); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -78,14 +78,14 @@ func BenchmarkReceiveBroadcast(b *testing.B) {
 // BenchmarkShardedEncode measures the sharded adapter's JSON message.
 func BenchmarkShardedEncode(b *testing.B) {
 	m := benchMessage(b)
-	a := &ShardedAdapter{uid: "0123456789abcdef", nsp: stubNamespace("/")}
+	a := testSharded("0123456789abcdef", stubNamespace("/"))
 	b.ReportAllocs()
 	for b.Loop() {
 		packet, err := packetValue(m)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := a.encode(msgBroadcast, map[string]any{"packet": packet, "opts": optionsValue(Options{Rooms: []string{"room"}}, nil)}); err != nil {
+		if _, err := a.encode(msgBroadcast, map[string]any{"packet": packet, "opts": optionsValue(adapter.Options{Rooms: []string{"room"}}, nil)}); err != nil {
 			b.Fatal(err)
 		}
 	}

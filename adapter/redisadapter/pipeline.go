@@ -1,4 +1,4 @@
-package adapter
+package redisadapter
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/roomcast/roomcast/adapter"
 )
 
 // Asynchronous broadcasts. A client's read loop that waited for every
@@ -22,27 +23,6 @@ const (
 	// publishBatch bounds one pipeline.
 	publishBatch = 256
 )
-
-// AsyncBroadcaster is implemented by adapters that can publish without the
-// caller waiting: done is called once, from another goroutine, when the
-// broadcast reached the broker (nil) or could not (an error wrapping
-// ErrUnavailable or ErrClosed). done must not block.
-type AsyncBroadcaster interface {
-	BroadcastAsync(m *Message, opts Options, done func(error))
-}
-
-var (
-	_ AsyncBroadcaster = (*RedisAdapter)(nil)
-	_ AsyncBroadcaster = (*ShardedAdapter)(nil)
-	_ AsyncBroadcaster = (*Memory)(nil)
-)
-
-// BroadcastAsync implements AsyncBroadcaster: a single node has nothing to
-// wait for.
-func (a *Memory) BroadcastAsync(m *Message, opts Options, done func(error)) {
-	a.DeliverLocal(m, opts, false)
-	done(nil)
-}
 
 type pendingPublish struct {
 	channel string
@@ -61,14 +41,14 @@ func (b *broker) publishAsync(channel string, payload []byte, done func(error)) 
 	b.pubMu.RLock()
 	defer b.pubMu.RUnlock()
 	if b.pubClosed {
-		done(ErrClosed)
+		done(adapter.ErrClosed)
 		return
 	}
 	select {
 	case b.pubs <- pendingPublish{channel: channel, payload: payload, done: done}:
 	default:
 		b.countError(opPublish)
-		done(fmt.Errorf("%w: %d publishes already waiting for redis", ErrUnavailable, publishQueue))
+		done(fmt.Errorf("%w: %d publishes already waiting for redis", adapter.ErrUnavailable, publishQueue))
 	}
 }
 
@@ -101,7 +81,7 @@ func (b *broker) publishLoop() {
 			for {
 				select {
 				case p := <-b.pubs:
-					p.done(ErrClosed)
+					p.done(adapter.ErrClosed)
 				default:
 					return
 				}
@@ -131,29 +111,9 @@ func (b *broker) flushPublishes(batch []pendingPublish) {
 	b.observe(opPublish, start, err)
 	for i, p := range batch {
 		if cerr := cmds[i].Err(); cerr != nil {
-			p.done(fmt.Errorf("%w: publish to %q: %v", ErrUnavailable, p.channel, cerr))
+			p.done(fmt.Errorf("%w: publish to %q: %v", adapter.ErrUnavailable, p.channel, cerr))
 			continue
 		}
 		p.done(nil)
 	}
-}
-
-// BroadcastAsync implements AsyncBroadcaster.
-func (a *RedisAdapter) BroadcastAsync(m *Message, opts Options, done func(error)) {
-	channel, payload, err := a.prepareBroadcast(m, opts)
-	if err != nil || channel == "" {
-		done(err)
-		return
-	}
-	a.b.publishAsync(channel, payload, done)
-}
-
-// BroadcastAsync implements AsyncBroadcaster.
-func (a *ShardedAdapter) BroadcastAsync(m *Message, opts Options, done func(error)) {
-	channel, payload, err := a.prepareBroadcast(m, opts)
-	if err != nil || channel == "" {
-		done(err)
-		return
-	}
-	a.b.publishAsync(channel, payload, done)
 }

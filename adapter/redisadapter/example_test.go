@@ -1,4 +1,4 @@
-package adapter_test
+package redisadapter_test
 
 import (
 	"context"
@@ -7,19 +7,19 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/adapter/redisadapter"
 	"github.com/roomcast/roomcast/socketio"
 )
 
 // A node of a fleet that shares rooms through Redis with other Roomcast
 // nodes and with Node.js socket.io servers using @socket.io/redis-adapter.
-func ExampleNewRedis() {
+func ExampleNew() {
 	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
 	defer rdb.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cluster, err := adapter.NewRedis(ctx, adapter.RedisConfig{Client: rdb, Node: "node-1"})
+	cluster, err := redisadapter.New(ctx, redisadapter.Config{Client: rdb, Node: "node-1"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -45,10 +45,10 @@ func ExampleNewRedis() {
 
 // The sharded adapter on a Redis Cluster: a room's broadcasts only reach
 // the nodes with a member in it.
-func ExampleNewSharded() {
+func ExampleNew_sharded() {
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"redis-1:6379", "redis-2:6379", "redis-3:6379"}})
 	defer rdb.Close()
-	cluster, err := adapter.NewSharded(context.Background(), adapter.ShardedConfig{Client: rdb})
+	cluster, err := redisadapter.New(context.Background(), redisadapter.Config{Client: rdb, Mode: redisadapter.Sharded})
 	if err != nil {
 		log.Fatal(err)
 	}

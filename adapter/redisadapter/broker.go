@@ -1,4 +1,4 @@
-package adapter
+package redisadapter
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/internal/redispubsub"
 	"github.com/roomcast/roomcast/metrics"
 )
 
@@ -39,26 +41,6 @@ const (
 // above what a namespace's own counter reaches, still exact in JavaScript.
 const fallbackAckIDBase = 1 << 40
 
-// AckIDSource is implemented by a Namespace that hands out the ack ids of
-// its broadcasts. The Redis adapters take the ids of broadcasts with acks
-// coming from other nodes from it, so they never collide with the ids the
-// namespace gives its own emits on the same socket.
-type AckIDSource interface {
-	NextAckID() int64
-}
-
-// brokerConfig is what RedisConfig and ShardedConfig have in common.
-type brokerConfig struct {
-	client            redis.UniversalClient
-	prefix            string
-	node              string
-	metrics           *metrics.Metrics
-	requestTimeout    time.Duration
-	heartbeatInterval time.Duration
-	logger            *slog.Logger
-	sharded           bool
-}
-
 // broker is what every namespace adapter of one node shares: the Redis
 // client, the pub/sub connection(s), the routing of received messages to
 // namespaces, the node registry, the reply workers, the metrics.
@@ -71,7 +53,7 @@ type broker struct {
 	timeout time.Duration
 	beat    time.Duration
 	sharded bool
-	sub     *subscriber
+	sub     *redispubsub.Subscriber
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,7 +64,7 @@ type broker struct {
 	ackIDs atomic.Int64
 
 	mu     sync.RWMutex
-	routes map[subKey][]*route
+	routes map[redispubsub.Key][]*route
 
 	pubs      chan pendingPublish // the ordered publish pipeline (redis_pipeline.go)
 	pubMu     sync.RWMutex
@@ -90,27 +72,6 @@ type broker struct {
 
 	ops map[string]opMetrics
 }
-
-// brokerHandle gives the node-level adapters (Redis, Sharded) their common
-// methods over the node's broker.
-type brokerHandle struct{ b *broker }
-
-// Node returns this node's name.
-func (h brokerHandle) Node() string { return h.b.node }
-
-// Ready returns nil when Redis answers and the subscriptions are live, an
-// error wrapping ErrUnavailable otherwise.
-func (h brokerHandle) Ready(ctx context.Context) error { return h.b.ready(ctx) }
-
-// Nodes lists the nodes of the node registry whose heartbeat is recent, and
-// sets the roomcast_nodes gauge.
-func (h brokerHandle) Nodes(ctx context.Context) ([]string, error) { return h.b.nodes(ctx) }
-
-// Close stops the adapter's goroutines, closes its pub/sub connection(s) and
-// removes the node from the registry. It does not close the Redis client.
-// Namespace adapters keep delivering locally; their cluster-wide operations
-// fail with ErrClosed.
-func (h brokerHandle) Close() error { return h.b.close() }
 
 type route struct {
 	fn func(channel string, payload []byte)
@@ -121,46 +82,46 @@ type opMetrics struct {
 	err prometheus.Counter
 }
 
-func newBroker(ctx context.Context, cfg brokerConfig) (*broker, error) {
-	if cfg.client == nil {
+func newBroker(ctx context.Context, cfg Config) (*broker, error) {
+	if cfg.Client == nil {
 		return nil, errors.New("adapter: Client is required")
 	}
-	if cfg.prefix == "" {
-		cfg.prefix = "socket.io"
+	if cfg.Prefix == "" {
+		cfg.Prefix = "socket.io"
 	}
-	if cfg.node == "" {
+	if cfg.Node == "" {
 		host, _ := os.Hostname()
 		if host == "" {
 			host = "node"
 		}
-		cfg.node = host + "-" + randomID(2)
+		cfg.Node = host + "-" + randomID(2)
 	}
-	if cfg.requestTimeout <= 0 {
-		cfg.requestTimeout = 5 * time.Second
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 5 * time.Second
 	}
-	if cfg.heartbeatInterval <= 0 {
-		cfg.heartbeatInterval = 5 * time.Second
+	if cfg.HeartbeatInterval <= 0 {
+		cfg.HeartbeatInterval = 5 * time.Second
 	}
-	if cfg.logger == nil {
-		cfg.logger = slog.Default()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	b := &broker{
-		client:  cfg.client,
-		prefix:  cfg.prefix,
-		node:    cfg.node,
-		metrics: cfg.metrics,
-		log:     cfg.logger.With("node", cfg.node),
-		timeout: cfg.requestTimeout,
-		beat:    cfg.heartbeatInterval,
-		sharded: cfg.sharded,
+		client:  cfg.Client,
+		prefix:  cfg.Prefix,
+		node:    cfg.Node,
+		metrics: cfg.Metrics,
+		log:     cfg.Logger.With("node", cfg.Node),
+		timeout: cfg.RequestTimeout,
+		beat:    cfg.HeartbeatInterval,
+		sharded: cfg.Mode == Sharded,
 		ctx:     bctx,
 		cancel:  cancel,
 		jobs:    make(chan func(context.Context), replyQueue),
-		routes:  make(map[subKey][]*route),
+		routes:  make(map[redispubsub.Key][]*route),
 		ops:     make(map[string]opMetrics),
 	}
-	if m := cfg.metrics; m != nil {
+	if m := cfg.Metrics; m != nil {
 		for _, op := range []string{opPublish, opSubscribe, opRequest, opNodes, opPing} {
 			b.ops[op] = opMetrics{
 				dur: m.RedisCommandDuration.WithLabelValues(op),
@@ -168,10 +129,18 @@ func newBroker(ctx context.Context, cfg brokerConfig) (*broker, error) {
 			}
 		}
 	}
-	b.sub = newSubscriber(cfg.client, cfg.sharded, b.log, b.dispatch, b.subFailed, b.subRecovered, func(d time.Duration) {
-		if m, ok := b.ops[opSubscribe]; ok {
-			m.dur.Observe(d.Seconds())
-		}
+	b.sub = redispubsub.New(redispubsub.Config{
+		Client:    cfg.Client,
+		OnMessage: b.dispatch,
+		OnFailure: b.subFailed,
+		OnRecover: b.subRecovered,
+		OnDial: func(d time.Duration) {
+			if m, ok := b.ops[opSubscribe]; ok {
+				m.dur.Observe(d.Seconds())
+			}
+		},
+		Unavailable: adapter.ErrUnavailable,
+		Logger:      b.log,
 	})
 	for range replyWorkers {
 		b.wg.Add(1)
@@ -227,12 +196,12 @@ func (b *broker) subRecovered() {
 // dispatch hands a received message to the namespaces that subscribed to
 // its channel (or pattern). It runs on the subscriber's read loop.
 func (b *broker) dispatch(m *redis.Message) {
-	k := subKey{subChannel, m.Channel}
+	k := redispubsub.Key{Kind: redispubsub.Channel, Name: m.Channel}
 	switch {
 	case m.Pattern != "":
-		k = subKey{subPattern, m.Pattern}
+		k = redispubsub.Key{Kind: redispubsub.Pattern, Name: m.Pattern}
 	case b.sharded:
-		k.kind = subShard
+		k.Kind = redispubsub.Shard
 	}
 	b.mu.RLock()
 	rs := b.routes[k]
@@ -248,16 +217,16 @@ func (b *broker) dispatch(m *redis.Message) {
 
 // listen routes messages of k to fn and subscribes to k; the returned
 // function undoes it.
-func (b *broker) listen(k subKey, fn func(channel string, payload []byte)) (stop func()) {
+func (b *broker) listen(k redispubsub.Key, fn func(channel string, payload []byte)) (stop func()) {
 	r := &route{fn: fn}
 	b.mu.Lock()
 	b.routes[k] = append(b.routes[k], r)
 	b.mu.Unlock()
-	b.sub.add(k.kind, k.name)
+	b.sub.Add(k)
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			b.sub.remove(k.kind, k.name)
+			b.sub.Remove(k)
 			b.mu.Lock()
 			rs := b.routes[k]
 			for i, x := range rs {
@@ -279,7 +248,7 @@ func (b *broker) listen(k subKey, fn func(channel string, payload []byte)) (stop
 // publish sends payload to channel (SPUBLISH for the sharded adapter).
 func (b *broker) publish(ctx context.Context, channel string, payload []byte) error {
 	if b.closed.Load() {
-		return ErrClosed
+		return adapter.ErrClosed
 	}
 	start := time.Now()
 	var err error
@@ -290,7 +259,7 @@ func (b *broker) publish(ctx context.Context, channel string, payload []byte) er
 	}
 	b.observe(opPublish, start, err)
 	if err != nil {
-		return fmt.Errorf("%w: publish to %q: %v", ErrUnavailable, channel, err)
+		return fmt.Errorf("%w: publish to %q: %v", adapter.ErrUnavailable, channel, err)
 	}
 	return nil
 }
@@ -302,7 +271,7 @@ func (b *broker) reply(channel string, payload []byte) {
 	b.async(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, b.timeout)
 		defer cancel()
-		if err := b.publish(ctx, channel, payload); err != nil && !errors.Is(err, ErrClosed) {
+		if err := b.publish(ctx, channel, payload); err != nil && !errors.Is(err, adapter.ErrClosed) {
 			b.log.Debug("adapter: reply not published", "channel", channel, "err", err)
 		}
 	})
@@ -335,8 +304,8 @@ func (b *broker) work() {
 }
 
 // nextAckID returns an ack id for a broadcast with acks from another node.
-func (b *broker) nextAckID(nsp Namespace) int64 {
-	if src, ok := nsp.(AckIDSource); ok {
+func (b *broker) nextAckID(nsp adapter.Namespace) int64 {
+	if src, ok := nsp.(adapter.AckIDSource); ok {
 		return src.NextAckID()
 	}
 	return fallbackAckIDBase + b.ackIDs.Add(1)
@@ -346,13 +315,13 @@ func (b *broker) nextAckID(nsp Namespace) int64 {
 // SHARDNUMSUB for the sharded adapter), summed over the nodes of a cluster.
 func (b *broker) subscribers(ctx context.Context, channel string) (int, error) {
 	if b.closed.Load() {
-		return 0, ErrClosed
+		return 0, adapter.ErrClosed
 	}
 	start := time.Now()
 	n, err := b.countSubscribers(ctx, channel)
 	b.observe(opRequest, start, err)
 	if err != nil {
-		return 0, fmt.Errorf("%w: count subscribers of %q: %v", ErrUnavailable, channel, err)
+		return 0, fmt.Errorf("%w: count subscribers of %q: %v", adapter.ErrUnavailable, channel, err)
 	}
 	return n, nil
 }
@@ -425,7 +394,7 @@ func (b *broker) heartbeat(ctx context.Context) error {
 	_, err := pipe.Exec(ctx)
 	b.observe(opNodes, start, err)
 	if err != nil {
-		return fmt.Errorf("%w: node registry: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: node registry: %v", adapter.ErrUnavailable, err)
 	}
 	if b.metrics != nil {
 		b.metrics.Nodes.Set(float64(card.Val()))
@@ -436,7 +405,7 @@ func (b *broker) heartbeat(ctx context.Context) error {
 // nodes lists the live entries of the node registry.
 func (b *broker) nodes(ctx context.Context) ([]string, error) {
 	if b.closed.Load() {
-		return nil, ErrClosed
+		return nil, adapter.ErrClosed
 	}
 	start := time.Now()
 	ids, err := b.client.ZRangeByScore(ctx, b.nodesKey(), &redis.ZRangeBy{
@@ -444,7 +413,7 @@ func (b *broker) nodes(ctx context.Context) ([]string, error) {
 	}).Result()
 	b.observe(opNodes, start, err)
 	if err != nil {
-		return nil, fmt.Errorf("%w: node registry: %v", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: node registry: %v", adapter.ErrUnavailable, err)
 	}
 	if b.metrics != nil {
 		b.metrics.Nodes.Set(float64(len(ids)))
@@ -455,16 +424,16 @@ func (b *broker) nodes(ctx context.Context) ([]string, error) {
 // ready returns nil when Redis answers and every subscription is live.
 func (b *broker) ready(ctx context.Context) error {
 	if b.closed.Load() {
-		return ErrClosed
+		return adapter.ErrClosed
 	}
-	if err := b.sub.err(); err != nil {
+	if err := b.sub.Ready(); err != nil {
 		return err
 	}
 	start := time.Now()
 	err := b.client.Ping(ctx).Err()
 	b.observe(opPing, start, err)
 	if err != nil {
-		return fmt.Errorf("%w: ping: %v", ErrUnavailable, err)
+		return fmt.Errorf("%w: ping: %v", adapter.ErrUnavailable, err)
 	}
 	return nil
 }
@@ -477,7 +446,7 @@ func (b *broker) close() error {
 	}
 	b.stopPublisher()
 	b.cancel()
-	b.sub.close()
+	b.sub.Close()
 	b.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
