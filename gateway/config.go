@@ -271,8 +271,8 @@ func orString(v *string, def string) {
 }
 
 func (c *Config) validate() error {
-	if c.JWTSecret == "" && len(c.JWTPublicKey) == 0 && !c.AllowAnonymous {
-		return errors.New("gateway: no way to authenticate: set --jwt-secret, --jwt-public-key or --allow-anonymous")
+	if c.JWTSecret == "" && len(c.JWTPublicKey) == 0 && c.JWKSURL == "" && !c.AllowAnonymous {
+		return errors.New("gateway: no way to authenticate: set --jwt-secret, --jwt-public-key, --jwks-url or --allow-anonymous")
 	}
 	if c.Adapter != "classic" && c.Adapter != "sharded" {
 		return fmt.Errorf("gateway: --adapter must be classic or sharded, not %q", c.Adapter)

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -31,6 +32,7 @@ type Gateway struct {
 	registry *prometheus.Registry
 	metrics  *metrics.Metrics
 	verifier *auth.Verifier
+	keySet   *auth.KeySet // --jwks-url; nil without
 	sio      *socketio.Server
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
@@ -64,18 +66,8 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	g.metrics = m
-	if cfg.JWTSecret != "" || len(cfg.JWTPublicKey) > 0 {
-		acfg := auth.Config{Secret: []byte(cfg.JWTSecret)}
-		if len(cfg.JWTPublicKey) > 0 {
-			key, err := auth.LoadPublicKey(cfg.JWTPublicKey)
-			if err != nil {
-				return nil, fmt.Errorf("gateway: jwt public key: %w", err)
-			}
-			acfg.PublicKey = key
-		}
-		if g.verifier, err = auth.New(acfg); err != nil {
-			return nil, err
-		}
+	if err := g.newVerifier(); err != nil {
+		return nil, err
 	}
 	var factory adapter.Factory
 	if cfg.Redis != "" {
@@ -114,6 +106,53 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.setupNamespace(nsp)
 	}
 	return g, nil
+}
+
+// newVerifier builds the token verifier from the secret, the public key
+// and the JWKS URL (any combination), with the issuer and audience checks.
+// A JWKS that cannot be fetched at start is logged, not fatal: the refresh
+// loop keeps trying, and tokens signed by its keys are refused meanwhile.
+func (g *Gateway) newVerifier() error {
+	cfg := g.cfg
+	if cfg.JWTSecret == "" && len(cfg.JWTPublicKey) == 0 && cfg.JWKSURL == "" {
+		return nil
+	}
+	acfg := auth.Config{Secret: []byte(cfg.JWTSecret), Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}
+	if len(cfg.JWTPublicKey) > 0 {
+		key, err := auth.LoadPublicKey(cfg.JWTPublicKey)
+		if err != nil {
+			return fmt.Errorf("gateway: jwt public key: %w", err)
+		}
+		acfg.PublicKey = key
+	}
+	if cfg.JWKSURL != "" {
+		ks, err := auth.NewKeySet(auth.KeySetConfig{
+			URL: cfg.JWKSURL,
+			OnError: func(err error) {
+				g.log.Warn("roomcast gateway: jwks fetch failed", "err", err)
+			},
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: --jwks-url: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.RedisConnectTimeout)
+		if err := ks.Refresh(ctx); err != nil {
+			g.log.Warn("roomcast gateway: jwks not loaded at start; retrying in the background", "err", err)
+		}
+		cancel()
+		ks.Start()
+		g.keySet = ks
+		acfg.KeySet = ks
+	}
+	v, err := auth.New(acfg)
+	if err != nil {
+		if g.keySet != nil {
+			_ = g.keySet.Close()
+		}
+		return err
+	}
+	g.verifier = v
+	return nil
 }
 
 // openStore opens the durable queue: in Redis with --redis, else in memory
@@ -180,10 +219,23 @@ func (g *Gateway) checkOrigin(r *http.Request) bool {
 	return false
 }
 
+// bodyDeadline bounds reading a request's body (a polling POST, an API
+// call) by HTTPReadTimeout, so a body trickled a byte at a time cannot hold
+// a connection and a handler. Requests without a body are left alone: a
+// long-polling GET waits for data and a websocket upgrade outlives the
+// request.
+func (g *Gateway) bodyDeadline(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		return
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.cfg.HTTPReadTimeout))
+}
+
 // Handler returns the client-facing handler: /socket.io/, /api/v1/ and the demo.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
+		g.bodyDeadline(w, r)
 		switch r.URL.Path {
 		case "/socket.io/socket.io.js", "/socket.io/socket.io.min.js":
 			g.serveClientScript(w, r)
@@ -191,7 +243,11 @@ func (g *Gateway) Handler() http.Handler {
 		}
 		g.sio.ServeHTTP(w, r)
 	})
-	mux.Handle("/api/v1/", g.apiHandler())
+	api := g.apiHandler()
+	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.bodyDeadline(w, r)
+		api.ServeHTTP(w, r)
+	}))
 	if g.cfg.Demo {
 		mux.Handle("/", demo.Handler())
 	}
@@ -272,8 +328,8 @@ func (g *Gateway) Run() error {
 	}
 	lns := g.listeners
 	g.servers = []*http.Server{
-		{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.ReadHeaderTimeout},
-		{Handler: g.AdminHandler(), ReadHeaderTimeout: g.cfg.ReadHeaderTimeout},
+		{Handler: g.Handler(), ReadHeaderTimeout: g.cfg.ReadHeaderTimeout, IdleTimeout: g.cfg.HTTPIdleTimeout},
+		{Handler: g.AdminHandler(), ReadHeaderTimeout: g.cfg.ReadHeaderTimeout, IdleTimeout: g.cfg.HTTPIdleTimeout},
 	}
 	srvs := g.servers
 	g.mu.Unlock()

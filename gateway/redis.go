@@ -61,6 +61,9 @@ func (g *Gateway) ready(ctx context.Context) error {
 }
 
 func (g *Gateway) closeBackends() {
+	if g.keySet != nil {
+		_ = g.keySet.Close()
+	}
 	if g.store != nil {
 		_ = g.store.Close()
 	}
