@@ -44,6 +44,7 @@ type Metrics struct {
 	APIRequests            *prometheus.CounterVec // route, code
 
 	transports map[string]*Transport // the per-transport packet counters
+	broadcasts [2]prometheus.Counter  // scope local, remote
 }
 
 // Options tunes New.
@@ -171,8 +172,8 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	for _, r := range []string{"auth", "middleware", "invalid namespace", "timeout", "queue"} {
 		m.ConnectErrors.WithLabelValues(r)
 	}
-	for _, s := range []string{"local", "remote"} {
-		m.Broadcasts.WithLabelValues(s)
+	for i, s := range []string{"local", "remote"} {
+		m.broadcasts[i] = m.Broadcasts.WithLabelValues(s)
 	}
 	for _, r := range RecoveryResults {
 		m.Recoveries.WithLabelValues(r)

@@ -71,3 +71,18 @@ func TestLabelsFromReasons(t *testing.T) {
 		}
 	}
 }
+
+func TestBroadcastScopes(t *testing.T) {
+	m, err := New(prometheus.NewRegistry(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Broadcast(false, 3, time.Now())
+	m.Broadcast(true, 2, time.Time{})
+	if l, r := testutil.ToFloat64(m.Broadcasts.WithLabelValues("local")), testutil.ToFloat64(m.Broadcasts.WithLabelValues("remote")); l != 1 || r != 1 {
+		t.Fatalf("broadcasts local %v remote %v, want 1 and 1", l, r)
+	}
+	if d := testutil.ToFloat64(m.Deliveries); d != 5 {
+		t.Fatalf("deliveries %v, want 5", d)
+	}
+}

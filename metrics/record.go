@@ -84,16 +84,17 @@ func (m *Metrics) APIRequest(route string, code int) {
 
 // Broadcast records a broadcast handled on this node (remote: received
 // from another node) that was handed to n sockets, published at published
-// (zero: unknown).
+// (zero: unknown). It does no label lookup: the adapters call it once per
+// broadcast.
 func (m *Metrics) Broadcast(remote bool, n int, published time.Time) {
 	if m == nil {
 		return
 	}
-	scope := "local"
+	scope := 0
 	if remote {
-		scope = "remote"
+		scope = 1
 	}
-	m.Broadcasts.WithLabelValues(scope).Inc()
+	m.broadcasts[scope].Inc()
 	m.Deliveries.Add(float64(n))
 	if !published.IsZero() {
 		m.BroadcastLatency.Observe(time.Since(published).Seconds())
