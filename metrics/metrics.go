@@ -44,7 +44,7 @@ type Metrics struct {
 	APIRequests            *prometheus.CounterVec // route, code
 
 	transports map[string]*Transport // the per-transport packet counters
-	broadcasts [2]prometheus.Counter  // scope local, remote
+	broadcasts [2]prometheus.Counter // scope local, remote
 }
 
 // Options tunes New.
