@@ -41,15 +41,7 @@ func NewMessage(nsp, event string, args []any) (*Message, error) {
 // Frames returns the encoded frames: the text frame, then the attachments.
 // The slice and its bytes must not be modified.
 func (m *Message) Frames() []engineio.Frame {
-	m.once.Do(func() {
-		text := parser.AppendText([]byte{'4'}, &m.Packet)
-		frames := make([]engineio.Frame, 0, 1+len(m.Packet.Attachments))
-		frames = append(frames, engineio.Frame{Data: text})
-		for _, a := range m.Packet.Attachments {
-			frames = append(frames, engineio.Frame{Binary: true, Data: a})
-		}
-		m.frames = frames
-	})
+	m.once.Do(func() { m.frames = parser.AppendFrames(nil, &m.Packet) })
 	return m.frames
 }
 

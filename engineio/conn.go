@@ -20,12 +20,12 @@ type Handlers struct {
 	OnMessage func(data []byte, binary bool)
 	// OnUpgrade is called after the transport changed (polling -> websocket).
 	OnUpgrade func(transport string)
-	// OnClose is called exactly once when the session ends, with a reason:
-	// "transport close", "transport error", "ping timeout", "parse error",
-	// "forced close", "server shutting down", "slow consumer" (send queue
-	// over MaxQueueBytes), and err if any. No OnMessage runs concurrently
-	// with or after it.
-	OnClose func(reason string, err error)
+	// OnClose is called exactly once when the session ends, with one of
+	// the engine's Reasons (ReasonTransportClose ... ReasonSlowConsumer) and
+	// err if any. It runs on the session's goroutine (Conn.run), after the
+	// transport is closed and its readers returned. No OnMessage runs
+	// concurrently with or after it.
+	OnClose func(reason Reason, err error)
 }
 
 type transportKind uint8
@@ -86,6 +86,7 @@ type Conn struct {
 	spare      []Frame // recycled backing array for queue
 	joined     []byte  // flushWebSocket's buffer for frames with a Tail (run loop only)
 	queueBytes int
+	drained    chan struct{} // closed when the queue is taken, if WaitBelow waits
 
 	ws      *websocket.Conn // current websocket transport
 	netConn net.Conn        // ws's connection, closed to force it down
@@ -105,7 +106,7 @@ type Conn struct {
 	postActive bool // a POST is being read
 	finalSent  bool // the closing session's last GET response was taken
 
-	reason      string
+	reason      Reason
 	closeErr    error
 	mode        closeMode
 	flushCtx    context.Context    // bounds flushing/closing (non-abort modes)
@@ -206,7 +207,7 @@ func (c *Conn) Close() { c.CloseReason(ReasonForcedClose) }
 
 // CloseReason is Close reporting reason to OnClose instead of "forced
 // close" (the layer above knows why it closes: "parse error", ...).
-func (c *Conn) CloseReason(reason string) {
+func (c *Conn) CloseReason(reason Reason) {
 	ctx, cancel := context.WithTimeout(context.Background(), closeFlushTimeout)
 	if !c.closeWithCancel(reason, nil, modeFlush, ctx, cancel) {
 		cancel()
@@ -270,6 +271,7 @@ func (c *Conn) takeLocked() []Frame {
 	c.queue = c.spare[:0]
 	c.spare = nil
 	c.queueBytes = 0
+	c.signalDrainedLocked()
 	return out
 }
 
@@ -290,6 +292,7 @@ func (c *Conn) dropQueueLocked() {
 	clear(c.queue)
 	c.queue = c.queue[:0]
 	c.queueBytes = 0
+	c.signalDrainedLocked()
 }
 
 func (c *Conn) isOpen() bool {
@@ -301,7 +304,7 @@ func (c *Conn) isOpen() bool {
 // closeWith starts closing the session. It returns false if the session was
 // already closing. ctx bounds the flush and the orderly close (non-abort
 // modes); nil means closeFlushTimeout.
-func (c *Conn) closeWith(reason string, err error, mode closeMode, ctx context.Context) bool {
+func (c *Conn) closeWith(reason Reason, err error, mode closeMode, ctx context.Context) bool {
 	var cancel context.CancelFunc
 	if ctx == nil && mode != modeAbort {
 		ctx, cancel = context.WithTimeout(context.Background(), closeFlushTimeout)
@@ -313,7 +316,7 @@ func (c *Conn) closeWith(reason string, err error, mode closeMode, ctx context.C
 	return ok
 }
 
-func (c *Conn) closeWithCancel(reason string, err error, mode closeMode, ctx context.Context, cancel context.CancelFunc) bool {
+func (c *Conn) closeWithCancel(reason Reason, err error, mode closeMode, ctx context.Context, cancel context.CancelFunc) bool {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()

@@ -274,3 +274,47 @@ func TestShutdownBoundedByContext(t *testing.T) {
 	}
 	_ = ws.CloseNow()
 }
+
+// TestWaitBelow: a producer waiting for the queue to drain is released when
+// the transport takes it, and by a close or its context otherwise.
+func TestWaitBelow(t *testing.T) {
+	h := newHarness(t, Config{})
+	info, s := h.openPolling(t)
+	if err := s.c.WaitBelow(context.Background(), 1<<10); err != nil {
+		t.Fatalf("WaitBelow on a short queue = %v", err)
+	}
+	if err := s.c.Send(TextFrame(strings.Repeat("x", 2<<10))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.c.WaitBelow(ctx, 1<<10); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitBelow on a full queue nobody takes = %v, want DeadlineExceeded", err)
+	}
+	released := make(chan error, 1)
+	go func() { released <- s.c.WaitBelow(context.Background(), 1<<10) }()
+	if status, _ := h.poll(t, info.SID); status != http.StatusOK {
+		t.Fatalf("GET: status %d", status)
+	}
+	select {
+	case err := <-released:
+		if err != nil {
+			t.Fatalf("WaitBelow after the GET took the queue = %v", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("WaitBelow not released by the GET")
+	}
+	if err := s.c.Send(TextFrame(strings.Repeat("x", 2<<10))); err != nil {
+		t.Fatal(err)
+	}
+	go func() { released <- s.c.WaitBelow(context.Background(), 1<<10) }()
+	s.c.CloseReason(ReasonForcedClose)
+	select {
+	case err := <-released:
+		if err != nil && !errors.Is(err, ErrClosed) {
+			t.Fatalf("WaitBelow across a close = %v, want nil or ErrClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("WaitBelow not released by the close")
+	}
+}

@@ -34,25 +34,37 @@
 // handshake and counted by the Server, that owns the heartbeat timer,
 // writes the queue to the websocket transport (for polling the pending GET
 // writes it) and performs the close sequence, ending with OnClose. A
-// websocket's read loop runs in the HTTP handler goroutine that accepted it;
-// the close sequence closes the websocket and waits for that handler to
-// return. Shutdown waits for every session goroutine. No goroutine is left
-// behind by a client that vanishes mid-poll, an abandoned upgrade or
-// Shutdown.
+// websocket's read loop runs on a goroutine of its own, started by the HTTP
+// handler that accepted the websocket (the handshake, or the upgrade probe
+// once it completed), which then returns; the session counts its readers
+// (Conn.readers) and the close sequence closes the websocket and waits for
+// them. Polling requests are read and answered on net/http's request
+// goroutines. Shutdown waits for every session goroutine, and so for every
+// reader. No goroutine is left behind by a client that vanishes mid-poll,
+// an abandoned upgrade or Shutdown.
 //
-// Callbacks: OnConnection runs on the handshake's goroutine before the
-// session is reachable by its client. OnMessage, OnUpgrade and OnClose are
-// serialized per Conn (never concurrent for one Conn); OnClose is the last
-// and is called exactly once. Callbacks may call Send and Close on any Conn;
-// they must not block indefinitely, since the session's reads (and for
-// OnClose, Shutdown) wait for them.
+// Callbacks: OnConnection runs on the handshake's request goroutine,
+// before the client has its sid. OnMessage runs on the goroutine that read
+// the message (a websocket's read loop, a polling POST), OnUpgrade on the
+// upgrade probe's request goroutine, OnClose on the session goroutine
+// after the transport closed and its readers returned. The three are
+// serialized per Conn (Conn.deliverMu: never concurrent for one Conn);
+// OnClose is the last and is called exactly once. Callbacks may call Send
+// and Close on any Conn; they must not block indefinitely, since the
+// session's reads (and for OnClose, Shutdown) wait for them.
 //
 // Send never blocks and does not allocate in steady state: it appends the
 // frames to the queue under the Conn's mutex and wakes the writer with a
 // non-blocking send on a 1-buffered channel. A queue over
-// Config.MaxQueueBytes closes the session as a slow consumer.
+// Config.MaxQueueBytes closes the session as a slow consumer: Send returns
+// ErrSlowConsumer and OnClose follows on the session goroutine, never
+// inside Send. A producer with much to send waits with WaitBelow until the
+// transport took the queue below a mark, instead of polling Buffered.
 //
-// Lock order: Server.regMu before a shard's mutex. Conn.deliverMu (held
-// while a callback runs) before Conn.mu. Conn.mu is never held while
-// taking a shard's mutex, nor during I/O or callbacks.
+// Close reasons are typed (Reason): the socket.io strings, byte for byte,
+// from which the metrics labels are derived.
+//
+// Lock order: Server.regMu before a shard's mutex (registration).
+// Conn.deliverMu (held while a callback runs) before Conn.mu. Conn.mu is
+// never held while taking a shard's mutex, nor during I/O or callbacks.
 package engineio

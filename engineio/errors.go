@@ -33,16 +33,43 @@ var (
 	ErrHeartbeatDirection = errors.New("engineio: invalid heartbeat direction")
 )
 
-// Close reasons passed to Handlers.OnClose, as engine.io names them.
+// Reason says why a session, or a socket on it, ended: the disconnect
+// reasons of socket.io, byte for byte (they reach clients' logs, the API and
+// the labels of roomcast_disconnects_total). The engine reports the first
+// seven through Handlers.OnClose; the Socket.IO layer adds the last three
+// for a namespace that ends without its connection.
+type Reason string
+
+// The disconnect reasons.
 const (
-	ReasonTransportClose = "transport close"
-	ReasonTransportError = "transport error"
-	ReasonPingTimeout    = "ping timeout"
-	ReasonParseError     = "parse error"
-	ReasonForcedClose    = "forced close"
-	ReasonServerShutdown = "server shutting down"
-	ReasonSlowConsumer   = "slow consumer"
+	ReasonTransportClose Reason = "transport close"
+	ReasonTransportError Reason = "transport error"
+	ReasonPingTimeout    Reason = "ping timeout"
+	ReasonParseError     Reason = "parse error"
+	ReasonForcedClose    Reason = "forced close"
+	ReasonServerShutdown Reason = "server shutting down"
+	ReasonSlowConsumer   Reason = "slow consumer" // send queue over MaxQueueBytes
+
+	ReasonClientNamespaceDisconnect Reason = "client namespace disconnect"
+	ReasonServerNamespaceDisconnect Reason = "server namespace disconnect"
+	ReasonForcedServerClose         Reason = "forced server close"
 )
+
+// Reasons lists every Reason, in the order metrics initialise their labels.
+func Reasons() []Reason {
+	return []Reason{
+		ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonParseError,
+		ReasonForcedClose, ReasonServerShutdown, ReasonSlowConsumer,
+		ReasonClientNamespaceDisconnect, ReasonServerNamespaceDisconnect, ReasonForcedServerClose,
+	}
+}
+
+// Explicit reports whether the reason is a deliberate namespace disconnect
+// (by the client or the server), which ends a socket's session for good
+// instead of leaving it recoverable.
+func (r Reason) Explicit() bool {
+	return r == ReasonClientNamespaceDisconnect || r == ReasonServerNamespaceDisconnect
+}
 
 // ErrorCode is the "code" of the JSON body of a refused HTTP request, as
 // engine.io numbers them.

@@ -19,7 +19,7 @@ func Example() {
 				OnMessage: func(data []byte, binary bool) {
 					_ = c.Send(engineio.TextFrame("echo: " + string(data)))
 				},
-				OnClose: func(reason string, err error) {
+				OnClose: func(reason engineio.Reason, err error) {
 					fmt.Println("closed:", reason)
 				},
 			})

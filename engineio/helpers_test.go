@@ -23,7 +23,7 @@ type message struct {
 }
 
 type closeEvent struct {
-	reason string
+	reason Reason
 	err    error
 }
 
@@ -86,7 +86,7 @@ func newHarnessHooks(t testing.TB, cfg Config, hk hooks) *harness {
 				_ = c.Send(f)
 			},
 			OnUpgrade: func(tr string) { s.upgrades <- tr },
-			OnClose: func(reason string, err error) {
+			OnClose: func(reason Reason, err error) {
 				s.closes.Add(1)
 				s.closed <- closeEvent{reason, err}
 			},

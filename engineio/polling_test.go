@@ -179,7 +179,7 @@ func TestPollingBadPosts(t *testing.T) {
 		contentType string
 		body        string
 		status      int
-		reason      string
+		reason      Reason
 		err         error
 	}{
 		{"parse error", "text/plain", "abc", 400, ReasonParseError, ErrParse},

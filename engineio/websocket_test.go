@@ -70,7 +70,7 @@ func TestWebSocketClose(t *testing.T) {
 	tests := []struct {
 		name   string
 		act    func(t *testing.T, ws *websocket.Conn)
-		reason string
+		reason Reason
 		err    error
 		status websocket.StatusCode // close status the client sees; -1 for none
 	}{

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sort"
-	"strconv"
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/queue"
@@ -48,7 +46,7 @@ func (g *Gateway) apiHandler() http.Handler {
 				}
 				v = body
 			}
-			g.metrics.APIRequests.WithLabelValues(name, strconv.Itoa(status)).Inc()
+			g.metrics.APIRequest(name, status)
 			writeJSON(w, status, v)
 		})
 	}
@@ -69,7 +67,7 @@ func (g *Gateway) apiHandler() http.Handler {
 		if len(h) <= len(prefix) || h[:len(prefix)] != prefix ||
 			subtle.ConstantTimeCompare([]byte(h[len(prefix):]), []byte(g.cfg.APIToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="roomcast"`)
-			g.metrics.APIRequests.WithLabelValues("unauthorized", "401").Inc()
+			g.metrics.APIRequest("unauthorized", http.StatusUnauthorized)
 			writeJSON(w, http.StatusUnauthorized, errorAck("unauthorized", "missing or wrong bearer token"))
 			return
 		}
@@ -246,25 +244,29 @@ type roomsRequest struct {
 }
 
 // selected decodes a request that selects sockets and returns the operator
-// over them.
-func (g *Gateway) selected(r *http.Request, req *roomsRequest) (socketio.BroadcastOperator, error) {
+// over them and the operator over the users it lists.
+func (g *Gateway) selected(r *http.Request, req *roomsRequest) (socketio.BroadcastOperator, socketio.UserOperator, error) {
 	if err := decodeBody(r, req); err != nil {
-		return socketio.BroadcastOperator{}, err
+		return socketio.BroadcastOperator{}, socketio.UserOperator{}, err
 	}
 	if req.empty() {
-		return socketio.BroadcastOperator{}, badRequest("select sockets with rooms, sockets or users")
+		return socketio.BroadcastOperator{}, socketio.UserOperator{}, badRequest("select sockets with rooms, sockets or users")
 	}
 	nsp, err := g.namespace(req.Namespace)
 	if err != nil {
-		return socketio.BroadcastOperator{}, err
+		return socketio.BroadcastOperator{}, socketio.UserOperator{}, err
 	}
 	opts := req.options()
-	return nsp.To(opts.Rooms...).Except(opts.Except...), nil
+	return nsp.To(opts.Rooms...).Except(opts.Except...), nsp.ToUser(req.Users...), nil
 }
 
+// apiSocketsJoin makes the selected sockets join rooms. For the durable
+// rooms among them, the users listed in the request (connected or not) and
+// the users of the selected sockets become members first; socketio records
+// them in the durable queue.
 func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 	var req roomsRequest
-	op, err := g.selected(r, &req)
+	op, users, err := g.selected(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -273,62 +275,31 @@ func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
-	if err := g.durableMembership(ctx, op, req, req.Join, true); err != nil {
-		return nil, err
+	if err := users.Join(ctx, req.Join...); err != nil {
+		return nil, membershipError(err)
 	}
 	if err := op.SocketsJoin(ctx, req.Join...); err != nil {
-		return nil, err
+		return nil, membershipError(err)
 	}
 	return okAck, nil
 }
 
-// durableMembership records, for the durable rooms among rooms, the users
-// selected by req (listed in users, or owning a selected socket) as members
-// (join) or no longer members. A user listed in users becomes a member even
-// when none of its sockets is connected: durable rooms keep users.
-func (g *Gateway) durableMembership(ctx context.Context, op socketio.BroadcastOperator, req roomsRequest, rooms []string, join bool) error {
-	var durable []string
-	for _, room := range rooms {
-		if g.durableRoom(room) {
-			durable = append(durable, room)
-		}
+// membershipError is the API error of a durable membership change: 409
+// when the room is full.
+func membershipError(err error) error {
+	var dre *socketio.DurableRoomError
+	if errors.As(err, &dre) && errors.Is(err, queue.ErrRoomFull) {
+		return &apiError{status: http.StatusConflict, code: "room_full", message: "durable room " + quote(dre.Room) + " is full"}
 	}
-	if len(durable) == 0 {
-		return nil
-	}
-	users := append([]string(nil), req.Users...)
-	socks, err := op.FetchSockets(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range socks {
-		if sess := sessionFromInfo(s.Data); sess.User != "" && !sess.Anonymous {
-			users = append(users, sess.User)
-		}
-	}
-	slices.Sort(users)
-	for _, room := range durable {
-		for _, u := range slices.Compact(users) {
-			var err error
-			if join {
-				err = g.store.AddMember(ctx, room, u)
-			} else {
-				err = g.store.RemoveMember(ctx, room, u)
-			}
-			if errors.Is(err, queue.ErrRoomFull) {
-				return &apiError{status: http.StatusConflict, code: "room_full", message: "durable room " + quote(room) + " is full"}
-			}
-			if err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return err
 }
 
+// apiSocketsLeave makes the selected sockets leave rooms; the listed users
+// and the users of the selected sockets stop being members of the durable
+// ones.
 func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
 	var req roomsRequest
-	op, err := g.selected(r, &req)
+	op, users, err := g.selected(r, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -337,18 +308,18 @@ func (g *Gateway) apiSocketsLeave(r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
-	if err := g.durableMembership(ctx, op, req, req.Leave, false); err != nil {
-		return nil, err
+	if err := users.Leave(ctx, req.Leave...); err != nil {
+		return nil, membershipError(err)
 	}
 	if err := op.SocketsLeave(ctx, req.Leave...); err != nil {
-		return nil, err
+		return nil, membershipError(err)
 	}
 	return okAck, nil
 }
 
 func (g *Gateway) apiSocketsDisconnect(r *http.Request) (any, error) {
 	var req roomsRequest
-	op, err := g.selected(r, &req)
+	op, _, err := g.selected(r, &req)
 	if err != nil {
 		return nil, err
 	}

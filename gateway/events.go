@@ -87,11 +87,11 @@ func (g *Gateway) onJoin(e *socketio.Event) {
 		reply(e, errorAck(codeForbidden, "not allowed to join "+quote(room)))
 		return
 	}
-	if sess.Anonymous && g.durableRoom(room) {
-		reply(e, errorAck(codeForbidden, "durable room "+quote(room)+" needs a signed-in user"))
-		return
-	}
 	if err := s.Join(room); err != nil {
+		if errors.Is(err, socketio.ErrAnonymousDurable) {
+			reply(e, errorAck(codeForbidden, "durable room "+quote(room)+" needs a signed-in user"))
+			return
+		}
 		if errors.Is(err, queue.ErrRoomFull) {
 			reply(e, errorAck(codeForbidden, "durable room "+quote(room)+" is full"))
 			return
@@ -260,9 +260,10 @@ func (g *Gateway) onPresence(e *socketio.Event) {
 		return
 	}
 	// FetchSockets may cross the cluster: answer from a goroutine so this
-	// client's read loop keeps going.
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
+	// client's read loop keeps going. The socket owns it: it ends with the
+	// socket (or after --event-timeout) and the server's Shutdown waits for it.
+	s.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, g.cfg.EventTimeout)
 		defer cancel()
 		socks, err := s.Namespace().In(room).FetchSockets(ctx)
 		if err != nil && len(socks) == 0 {
@@ -285,7 +286,7 @@ func (g *Gateway) onPresence(e *socketio.Event) {
 		}
 		sort.Slice(users, func(i, j int) bool { return users[i]["user"].(string) < users[j]["user"].(string) })
 		reply(e, map[string]any{"ok": true, "users": users})
-	}()
+	})
 }
 
 // rateLimiter is a token bucket over a connection's events.

@@ -87,6 +87,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			Window:      cfg.RecoveryWindow,
 			User:        func(s *socketio.Socket) string { return sessionOf(s).User },
 			DurableRoom: g.durableRoom,
+			Member:      memberOf,
 		},
 		Adapter: factory,
 		Engine:  ecfg,

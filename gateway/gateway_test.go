@@ -457,3 +457,30 @@ func TestAPIDurableRoomMembership(t *testing.T) {
 		t.Fatalf("mixed emit: %d %v", code, body)
 	}
 }
+
+// TestDurableRoomRefusals: an anonymous visitor may not join a durable room
+// (its ack says so), and the API answers 409 when a durable room is full.
+func TestDurableRoomRefusals(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{DurableRooms: []string{"team:*"}, APIToken: "api", AllowAnonymous: true, DurableRoomMembers: 1})
+	anon := sitest.Dial(t, n.wsURL)
+	anon.Connect("/", `{"name":"guest"}`)
+	anon.Send(`421["join","team:1"]`)
+	if got, want := anon.Read(), `431[{"error":{"code":"forbidden","message":"durable room \"team:1\" needs a signed-in user"}}]`; got != want {
+		t.Fatalf("anonymous join: %s, want %s", got, want)
+	}
+	anon.Send(`422["join","lobby"]`)
+	if got := anon.Read(); got != `432[{"ok":true}]` {
+		t.Fatalf("anonymous join of a plain room: %s", got)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/sockets/join", "api", `{"users":["amy","ben"],"join":["team:3"]}`); code != 409 ||
+		fmt.Sprint(body["error"]) != `map[code:room_full message:durable room "team:3" is full]` {
+		t.Fatalf("join into a full room: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", n.base+"/api/v1/sockets/join", "api", `{"rooms":["lobby"],"join":["team:4"]}`); code != 200 {
+		t.Fatalf("join of anonymous sockets: %d %v", code, body)
+	}
+	if members, err := n.g.store.Members(context.Background(), "team:4", 0); err != nil || len(members) != 0 {
+		t.Fatalf("anonymous sockets made members: %v %v", members, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/socketio"
 )
@@ -104,6 +105,16 @@ func (sess *Session) canPublish(room string) bool {
 		return true
 	}
 	return sess.claims != nil && sess.claims.CanPublish(room)
+}
+
+// memberOf is the gateway's socketio.Recovery.Member: a signed-in user may
+// be a member of a durable room, an anonymous visitor may not.
+func memberOf(info adapter.SocketInfo) string {
+	sess := sessionFromInfo(info.Data)
+	if sess.Anonymous {
+		return ""
+	}
+	return sess.User
 }
 
 // sessionFromInfo reads a Session from a SocketInfo's Data, local (*Session)

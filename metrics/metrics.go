@@ -2,30 +2,22 @@
 //
 // A Metrics value is created against a Registerer passed in by the caller (never
 // the global registry) and handed to the engine, the Socket.IO server, the
-// adapters and the queue. Every method is safe on a nil *Metrics, so library
-// users who do not want metrics pay nothing. Label values that are known up
-// front are initialised in New so every family is present from the first scrape.
+// adapters and the queue. They record through its methods (m.Connected,
+// m.Disconnected, ...), which are no-ops on a nil *Metrics: library users
+// who do not want metrics pay nothing and call sites need no nil checks.
+// Label values that are known up front are initialised in New so every
+// family is present from the first scrape; the disconnect reasons are
+// engineio.Reasons.
+//
+// The exported fields are the families themselves, for tests and for the
+// adapter and queue packages until they record through methods too.
 package metrics
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/roomcast/roomcast/engineio"
 )
-
-// Disconnect reasons counted by roomcast_disconnects_total. They are the
-// Socket.IO disconnect reasons plus Roomcast's own.
-var DisconnectReasons = []string{
-	"transport close",
-	"transport error",
-	"ping timeout",
-	"parse error",
-	"forced close",
-	"server shutting down",
-	"slow consumer",
-	"client namespace disconnect",
-	"server namespace disconnect",
-	"forced server close",
-}
 
 // RecoveryResults are the label values of roomcast_recoveries_total.
 var RecoveryResults = []string{"recovered", "expired", "unknown", "error"}
@@ -50,6 +42,9 @@ type Metrics struct {
 	Nodes                  prometheus.Gauge
 	DroppedVolatile        prometheus.Counter
 	APIRequests            *prometheus.CounterVec // route, code
+
+	transports map[string]*Transport // the per-transport packet counters
+	broadcasts [2]prometheus.Counter // scope local, remote
 }
 
 // Options tunes New.
@@ -159,7 +154,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	m.transports = make(map[string]*Transport, 2)
 	for _, tr := range []string{"polling", "websocket"} {
+		m.transports[tr] = m.newTransport(tr)
 		for _, ns := range opts.Namespaces {
 			m.Connections.WithLabelValues(tr, ns)
 		}
@@ -169,14 +166,14 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	for _, ns := range opts.Namespaces {
 		m.Connects.WithLabelValues(ns)
 	}
-	for _, r := range DisconnectReasons {
-		m.Disconnects.WithLabelValues(r)
+	for _, r := range engineio.Reasons() {
+		m.Disconnects.WithLabelValues(string(r))
 	}
 	for _, r := range []string{"auth", "middleware", "invalid namespace", "timeout", "queue"} {
 		m.ConnectErrors.WithLabelValues(r)
 	}
-	for _, s := range []string{"local", "remote"} {
-		m.Broadcasts.WithLabelValues(s)
+	for i, s := range []string{"local", "remote"} {
+		m.broadcasts[i] = m.Broadcasts.WithLabelValues(s)
 	}
 	for _, r := range RecoveryResults {
 		m.Recoveries.WithLabelValues(r)

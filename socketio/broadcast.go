@@ -79,11 +79,8 @@ func (b BroadcastOperator) EmitContext(ctx context.Context, event string, args .
 	if err := checkEvent(event); err != nil {
 		return err
 	}
-	if durable, err := b.durableRooms(); durable || err != nil {
-		if err != nil {
-			return err
-		}
-		return b.emitDurable(ctx, event, args)
+	if handled, err := b.nsp.srv.ext.broadcast(ctx, b, event, args); handled {
+		return err
 	}
 	m, err := adapter.NewMessage(b.nsp.name, event, args)
 	if err != nil {
@@ -155,13 +152,24 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]RemoteSocket, er
 	return out, err
 }
 
-// SocketsJoin makes the selected sockets join rooms.
+// SocketsJoin makes the selected sockets join rooms. With Recovery and
+// Recovery.Member, the users of the selected sockets (on every node) first
+// become members of the durable rooms among rooms; an error there
+// (*DurableRoomError) moves no socket.
 func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
+	if err := b.nsp.srv.ext.socketsJoin(ctx, b, rooms); err != nil {
+		return err
+	}
 	return b.adapter().AddSockets(ctx, b.opts, rooms)
 }
 
-// SocketsLeave makes the selected sockets leave rooms.
+// SocketsLeave makes the selected sockets leave rooms. With Recovery and
+// Recovery.Member, the users of the selected sockets first stop being
+// members of the durable rooms among rooms.
 func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
+	if err := b.nsp.srv.ext.socketsLeave(ctx, b, rooms); err != nil {
+		return err
+	}
 	return b.adapter().DelSockets(ctx, b.opts, rooms)
 }
 
@@ -171,23 +179,25 @@ func (b BroadcastOperator) DisconnectSockets(ctx context.Context, close bool) er
 }
 
 // EmitAsync is Emit without waiting for other nodes: the selected local
-// sockets get the packet before it returns; done is called once, from
-// another goroutine, when the relay to the other nodes succeeded or failed.
-// Broadcasts made with EmitAsync on one node reach the other nodes in the
-// order they were made. done must not block. A broadcast to durable rooms
-// is appended to the members' queues before EmitAsync returns (done is then
-// called before it returns).
+// sockets get the packet before it returns, and done is called exactly once
+// with the outcome of the relay to the other nodes. Broadcasts made with
+// EmitAsync on one node reach the other nodes in the order they were made.
+//
+// done is called before EmitAsync returns, on the caller's goroutine, when
+// there is nothing to wait for: the emit failed at once (a reserved event
+// name, arguments that cannot be marshalled, a relay that cannot be queued
+// because the adapter is closed or its publish queue is full), it went to
+// durable rooms (appended to the members' queues first, within
+// Recovery.Timeout), or the adapter relays to no other node
+// (adapter.Memory). Otherwise the adapter calls it later, from its publish
+// goroutine, once Redis has the broadcast or refused it. done must not
+// block.
 func (b BroadcastOperator) EmitAsync(done func(error), event string, args ...any) {
 	if err := checkEvent(event); err != nil {
 		done(err)
 		return
 	}
-	if durable, err := b.durableRooms(); durable || err != nil {
-		if err == nil {
-			ctx, cancel := b.nsp.srv.rec.ctx()
-			err = b.emitDurable(ctx, event, args)
-			cancel()
-		}
+	if handled, err := b.nsp.srv.ext.broadcast(context.Background(), b, event, args); handled {
 		done(err)
 		return
 	}

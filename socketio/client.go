@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/parser"
+	"github.com/roomcast/roomcast/metrics"
 )
 
 // client is one Engine.IO connection and the sockets (one per namespace)
@@ -25,8 +25,7 @@ type client struct {
 	timer   *time.Timer
 
 	transport atomic.Pointer[string]
-	sent      atomic.Pointer[prometheus.Counter]
-	received  atomic.Pointer[prometheus.Counter]
+	packets   atomic.Pointer[metrics.Transport] // the transport's counters; nil without metrics
 }
 
 func newClient(s *Server, conn *engineio.Conn) {
@@ -42,12 +41,7 @@ func newClient(s *Server, conn *engineio.Conn) {
 
 func (c *client) setTransport(t string) {
 	c.transport.Store(&t)
-	if m := c.srv.cfg.Metrics; m != nil {
-		sent := m.PacketsSent.WithLabelValues(t)
-		recv := m.PacketsReceived.WithLabelValues(t)
-		c.sent.Store(&sent)
-		c.received.Store(&recv)
-	}
+	c.packets.Store(c.srv.cfg.Metrics.Transport(t))
 }
 
 func (c *client) transportName() string { return *c.transport.Load() }
@@ -57,28 +51,19 @@ func (c *client) onConnectTimeout() {
 	idle := len(c.sockets) == 0 && !c.closed
 	c.mu.Unlock()
 	if idle {
-		c.countConnectError("timeout")
-		c.closeWith("forced close")
-	}
-}
-
-func (c *client) countConnectError(reason string) {
-	if m := c.srv.cfg.Metrics; m != nil {
-		m.ConnectErrors.WithLabelValues(reason).Inc()
+		c.srv.cfg.Metrics.ConnectRefused("timeout")
+		c.closeWith(engineio.ReasonForcedClose)
 	}
 }
 
 func (c *client) onUpgrade(transport string) {
 	old := c.transportName()
 	c.setTransport(transport)
-	if m := c.srv.cfg.Metrics; m != nil {
-		c.mu.Lock()
-		for name := range c.sockets {
-			m.Connections.WithLabelValues(old, name).Dec()
-			m.Connections.WithLabelValues(transport, name).Inc()
-		}
-		c.mu.Unlock()
+	c.mu.Lock()
+	for name := range c.sockets {
+		c.srv.cfg.Metrics.Upgraded(old, transport, name)
 	}
+	c.mu.Unlock()
 }
 
 // send writes frames to the connection; a failure closes it (the engine
@@ -87,38 +72,25 @@ func (c *client) send(frames []engineio.Frame) bool {
 	if err := c.conn.Send(frames...); err != nil {
 		return false
 	}
-	if p := c.sent.Load(); p != nil {
-		(*p).Inc()
-	}
+	c.packets.Load().Sent()
 	return true
 }
 
 func (c *client) sendPacket(p *parser.Packet) bool {
-	text := parser.AppendText([]byte{'4'}, p)
-	if len(p.Attachments) == 0 {
-		return c.send([]engineio.Frame{{Data: text}})
-	}
-	frames := make([]engineio.Frame, 0, 1+len(p.Attachments))
-	frames = append(frames, engineio.Frame{Data: text})
-	for _, a := range p.Attachments {
-		frames = append(frames, engineio.Frame{Binary: true, Data: a})
-	}
-	return c.send(frames)
+	return c.send(parser.AppendFrames(nil, p))
 }
 
 func (c *client) onMessage(data []byte, binary bool) {
 	p, err := c.dec.Decode(data, binary)
 	if err != nil {
 		c.srv.log.Debug("socketio: closing client on bad packet", "sid", c.conn.ID(), "err", err)
-		c.closeWith("parse error")
+		c.closeWith(engineio.ReasonParseError)
 		return
 	}
 	if p == nil {
 		return // waiting for attachments
 	}
-	if r := c.received.Load(); r != nil {
-		(*r).Inc()
-	}
+	c.packets.Load().Received()
 	if p.Type == parser.Connect {
 		c.connect(p)
 		return
@@ -137,7 +109,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 func (c *client) connect(p *parser.Packet) {
 	n, ok := c.srv.lookup(p.Namespace)
 	if !ok {
-		c.countConnectError("invalid namespace")
+		c.srv.cfg.Metrics.ConnectRefused("invalid namespace")
 		c.sendPacket(&parser.Packet{
 			Type: parser.ConnectError, Namespace: p.Namespace, ID: parser.NoID,
 			Data: json.RawMessage(`{"message":"Invalid namespace"}`),
@@ -149,13 +121,13 @@ func (c *client) connect(p *parser.Packet) {
 	c.mu.Unlock()
 	if dup {
 		// A second CONNECT for the same namespace is a protocol violation.
-		c.closeWith("parse error")
+		c.closeWith(engineio.ReasonParseError)
 		return
 	}
 	var auth map[string]any
 	if len(p.Data) > 0 {
 		if err := json.Unmarshal(p.Data, &auth); err != nil {
-			c.closeWith("parse error")
+			c.closeWith(engineio.ReasonParseError)
 			return
 		}
 	}
@@ -189,12 +161,14 @@ func (c *client) detach(s *Socket) (last bool) {
 
 // closeWith closes the connection; the engine reports reason to onClose,
 // which disconnects every socket on it with that reason.
-func (c *client) closeWith(reason string) { c.conn.CloseReason(reason) }
+func (c *client) closeWith(reason engineio.Reason) { c.conn.CloseReason(reason) }
 
-// onClose runs when the Engine.IO connection ended. It may be called from
-// inside a Send (a slow consumer), that is under a room lock: the cleanup,
-// which leaves rooms, runs on its own goroutine.
-func (c *client) onClose(reason string, _ error) {
+// onClose runs when the Engine.IO connection ended, on the engine's session
+// goroutine (Conn.run) after the transport closed. The sockets' cleanups,
+// which leave rooms and run the OnDisconnect handlers, go to a goroutine of
+// their own, owned by the Server (awaited in Shutdown), so that no handler
+// holds up the engine's close sequence.
+func (c *client) onClose(reason engineio.Reason, _ error) {
 	c.mu.Lock()
 	c.closed = true
 	c.timer.Stop()
@@ -204,9 +178,7 @@ func (c *client) onClose(reason string, _ error) {
 	}
 	c.sockets = map[string]*Socket{}
 	c.mu.Unlock()
-	if m := c.srv.cfg.Metrics; m != nil && reason == "slow consumer" {
-		m.SlowConsumerDisconnect.Inc()
-	}
+	c.srv.cfg.Metrics.ConnectionClosed(reason)
 	if len(socks) == 0 {
 		return
 	}

@@ -3,6 +3,8 @@ package socketio
 import (
 	"errors"
 	"fmt"
+
+	"github.com/roomcast/roomcast/internal/parser"
 )
 
 var (
@@ -46,17 +48,8 @@ func connectErrorOf(err error) *ConnectError {
 	return &ConnectError{Message: err.Error()}
 }
 
-var reservedEvents = map[string]bool{
-	"connect":        true,
-	"connect_error":  true,
-	"disconnect":     true,
-	"disconnecting":  true,
-	"newListener":    true,
-	"removeListener": true,
-}
-
 func checkEvent(event string) error {
-	if reservedEvents[event] {
+	if parser.Reserved(event) {
 		return fmt.Errorf("%w: %q", ErrReservedEvent, event)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/parser"
 )
 
@@ -86,10 +87,7 @@ func (n *Namespace) LocalSockets() []*Socket {
 
 func (n *Namespace) connect(c *client, auth map[string]any) {
 	s := newSocket(n, c, auth)
-	rec := n.srv.rec
-	if rec != nil {
-		rec.lookup(s, auth)
-	}
+	s.ext = n.srv.ext.socket(s, auth)
 	n.mu.RLock()
 	mws := n.middleware
 	n.mu.RUnlock()
@@ -100,7 +98,7 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 			if reason == "" {
 				reason = "middleware"
 			}
-			c.countConnectError(reason)
+			n.srv.cfg.Metrics.ConnectRefused(reason)
 			body := map[string]any{"message": ce.Message}
 			if ce.Data != nil {
 				body["data"] = ce.Data
@@ -108,54 +106,44 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 			data, _ := json.Marshal(body)
 			c.sendPacket(&parser.Packet{Type: parser.ConnectError, Namespace: n.name, ID: parser.NoID, Data: data})
 			n.adapter.DelAll(s) // rooms a middleware may have joined
+			s.cancel()
 			return
 		}
 	}
-	if rec != nil {
-		// The missed messages go out now, before the CONNECT reply.
-		if err := rec.begin(s); err != nil {
-			n.srv.log.Warn("socketio: durable queue unavailable; closing so the client retries", "err", err)
-			n.adapter.DelAll(s)
-			c.countConnectError("queue")
-			c.closeWith("transport error")
-			return
-		}
+	if err := s.ext.connecting(); err != nil {
+		n.srv.log.Warn("socketio: durable queue unavailable; closing so the client retries", "err", err)
+		n.adapter.DelAll(s)
+		s.cancel()
+		n.srv.cfg.Metrics.ConnectRefused("queue")
+		c.closeWith(engineio.ReasonTransportError)
+		return
 	}
 	if !c.attach(s) {
-		if s.stopLive != nil {
-			s.stopLive()
-		}
+		s.ext.disconnected(engineio.ReasonTransportClose)
 		n.adapter.DelAll(s)
+		s.cancel()
 		return
 	}
 	n.mu.Lock()
 	n.sockets[s.id] = s
 	n.mu.Unlock()
-	rooms := []string{s.id}
-	if s.recovered {
-		rooms = append(rooms, s.restored.Rooms...)
-	}
-	if err := n.adapter.AddAll(s, rooms...); err != nil {
+	if err := n.adapter.AddAll(s, s.id); err != nil {
 		n.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
 	}
 	s.connected.Store(true)
-	reply := map[string]string{"sid": s.id}
-	if rec != nil {
-		if err := rec.connected(s); err != nil {
-			n.srv.log.Warn("socketio: storing the session failed; closing so the client retries", "sid", s.id, "err", err)
-			c.closeWith("transport error")
-			return
+	err := s.ext.connected(func(extra map[string]string) {
+		reply := map[string]string{"sid": s.id}
+		for k, v := range extra {
+			reply[k] = v
 		}
-		reply["pid"] = s.pid
-	}
-	data, _ := json.Marshal(reply)
-	c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: data})
-	if m := n.srv.cfg.Metrics; m != nil {
-		m.Connects.WithLabelValues(n.name).Inc()
-		m.Connections.WithLabelValues(c.transportName(), n.name).Inc()
-	}
-	if rec != nil && !s.recovered && s.why != "" {
-		_ = s.emit(false, NotRecoveredEvent, []any{map[string]any{"reason": s.why, "replayed": s.replayed}})
+		data, _ := json.Marshal(reply)
+		c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: data})
+		n.srv.cfg.Metrics.Connected(c.transportName(), n.name)
+	})
+	if err != nil {
+		n.srv.log.Warn("socketio: storing the session failed; closing so the client retries", "sid", s.id, "err", err)
+		c.closeWith(engineio.ReasonTransportError)
+		return
 	}
 	n.mu.RLock()
 	fns := n.onConnection

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/sitest"
 	"github.com/roomcast/roomcast/metrics"
@@ -455,5 +456,116 @@ func TestRecoveryReplacesAStillOpenConnection(t *testing.T) {
 	}
 	if got, want := c2.Read(), fmt.Sprintf(`42["news",1,%q]`, id); got != want {
 		t.Fatalf("got %s, want %s", got, want)
+	}
+}
+
+// TestSocketsJoinRecordsDurableMembers: SocketsJoin and SocketsLeave (the
+// API path) record the selected sockets' users through the same component
+// as Socket.Join; a full room moves no socket.
+func TestSocketsJoinRecordsDurableMembers(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{MaxMembers: 2})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	recoveryOf(srv).Member = func(info adapter.SocketInfo) string {
+		u, _ := info.Handshake.Auth["user"].(string)
+		return u
+	}
+	nsp := srv.Sockets()
+	ctx := context.Background()
+	var socks []*Socket
+	for _, u := range []string{"ann", "bob", "cat"} {
+		c := sitest.Dial(t, url)
+		c.Send(fmt.Sprintf(`40{"user":%q}`, u))
+		r, _ := readConnect(t, c)
+		s, _ := nsp.Socket(r.SID)
+		socks = append(socks, s)
+	}
+	if err := nsp.In(socks[0].ID(), socks[1].ID()).SocketsJoin(ctx, "d:team", "plain"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Members(ctx, "d:team", 0); strings.Join(got, ",") != "ann,bob" {
+		t.Fatalf("members %v, want ann,bob", got)
+	}
+	if !socks[0].InRoom("d:team") || !socks[1].InRoom("plain") {
+		t.Fatalf("sockets not moved: %v %v", socks[0].Rooms(), socks[1].Rooms())
+	}
+	err := nsp.In(socks[2].ID()).SocketsJoin(ctx, "d:team")
+	var dre *DurableRoomError
+	if !errors.As(err, &dre) || dre.Room != "d:team" || !errors.Is(err, queue.ErrRoomFull) {
+		t.Fatalf("SocketsJoin into a full room = %v, want a DurableRoomError with ErrRoomFull", err)
+	}
+	if socks[2].InRoom("d:team") {
+		t.Fatal("a refused SocketsJoin moved the socket")
+	}
+	if err := nsp.In(socks[1].ID()).SocketsLeave(ctx, "d:team"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsp.ToUser("dan").Join(ctx, "d:team", "plain"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Members(ctx, "d:team", 0); strings.Join(got, ",") != "ann,dan" {
+		t.Fatalf("members %v, want ann,dan", got)
+	}
+	if err := nsp.ToUser("dan").Leave(ctx, "d:team"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := st.Members(ctx, "d:team", 0); strings.Join(got, ",") != "ann" {
+		t.Fatalf("members %v, want ann", got)
+	}
+}
+
+// TestJoinDurableNeedsAMember: Recovery.Member refuses a socket's user as a
+// durable member (an anonymous visitor with a user of its own).
+func TestJoinDurableNeedsAMember(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	recoveryOf(srv).Member = func(info adapter.SocketInfo) string {
+		if guest, _ := info.Handshake.Auth["guest"].(bool); guest {
+			return ""
+		}
+		u, _ := info.Handshake.Auth["user"].(string)
+		return u
+	}
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"visitor-1","guest":true}`)
+	r, _ := readConnect(t, c)
+	s, _ := srv.Sockets().Socket(r.SID)
+	if err := s.JoinContext(context.Background(), "d:team"); !errors.Is(err, ErrAnonymousDurable) {
+		t.Fatalf("guest Join = %v, want ErrAnonymousDurable", err)
+	}
+	if err := s.Join("lobby"); err != nil {
+		t.Fatalf("guest Join of a plain room = %v", err)
+	}
+}
+
+// TestSocketGoEndsWithTheSocket: a goroutine started with Socket.Go sees
+// its context end when the socket disconnects, and Go refuses afterwards.
+func TestSocketGoEndsWithTheSocket(t *testing.T) {
+	t.Parallel()
+	srv, url := newTestServer(t, nil)
+	c := sitest.Dial(t, url)
+	c.Send(`40`)
+	var sid string
+	for sid == "" {
+		if f := c.Read(); strings.HasPrefix(f, "40") {
+			var r connectReply
+			_ = json.Unmarshal([]byte(f[2:]), &r)
+			sid = r.SID
+		}
+	}
+	s, _ := srv.Sockets().Socket(sid)
+	ended := make(chan struct{})
+	if !s.Go(func(ctx context.Context) { <-ctx.Done(); close(ended) }) {
+		t.Fatal("Go refused on a connected socket")
+	}
+	s.Disconnect(false)
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the goroutine's context did not end with the socket")
+	}
+	if s.Go(func(context.Context) {}) {
+		t.Fatal("Go ran on a gone socket")
 	}
 }

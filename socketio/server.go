@@ -50,13 +50,13 @@ type Server struct {
 	cfg    Config
 	engine *engineio.Server
 	log    *slog.Logger
-	rec    *recovery // nil without Config.Recovery
+	ext    extension // recovery with Config.Recovery, plain otherwise
 
 	mu         sync.RWMutex
 	namespaces map[string]*Namespace
 	closing    bool
 
-	wg sync.WaitGroup // asynchronous socket cleanups
+	wg sync.WaitGroup // socket cleanups, Socket.Go, sessions stored at disconnect
 }
 
 // New returns a Server with the main namespace "/" created.
@@ -76,13 +76,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Engine.OnConnection != nil {
 		return nil, fmt.Errorf("socketio: Engine.OnConnection is set by the server")
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, namespaces: make(map[string]*Namespace)}
+	s := &Server{cfg: cfg, log: cfg.Logger, namespaces: make(map[string]*Namespace), ext: plain{}}
 	if cfg.Recovery != nil {
 		rec, err := newRecovery(s, *cfg.Recovery)
 		if err != nil {
 			return nil, err
 		}
-		s.rec = rec
+		s.ext = rec
 	}
 	ecfg := cfg.Engine
 	if ecfg.Logger == nil {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/parser"
-	"github.com/roomcast/roomcast/queue"
 )
 
 // Handshake is what the client presented when it connected.
@@ -26,38 +26,24 @@ type Socket struct {
 	client    *client
 	handshake Handshake
 	connected atomic.Bool
-	gone      atomic.Bool // disconnected after having connected
-	done      chan struct{}
+	gone      atomic.Bool        // disconnected after having connected
+	ctx       context.Context    // ends when the socket disconnects
+	cancel    context.CancelFunc // ends ctx
+
+	// ext is the socket's part in the server's extension (hooks.go):
+	// its recovery state with Config.Recovery, the socket itself otherwise.
+	// Set before the middlewares run, then never changed.
+	ext socketHooks
 
 	mu              sync.Mutex
 	data            any
+	dataSets        int // SetData calls, so a restored Data can tell it was replaced
 	handlers        map[string]func(*Event)
 	fallback        func(*Event)
 	middleware      []func(*Event) error
 	onDisconnect    []func(reason string)
 	onDisconnecting []func(reason string)
 	acks            map[int64]pendingAck
-	refresh         *time.Timer // session refresh (recovery)
-
-	// Connection state recovery (Config.Recovery); set while connecting,
-	// read-only once connected, except the offset.
-	pid          string
-	user         string
-	anonymous    bool
-	asked        bool   // the CONNECT carried a pid or an offset
-	askOffset    string // the offset it carried
-	restored     *queue.Session
-	dataRestored bool   // data came from the restored session
-	recovered    bool   // the session was recovered
-	replayed     bool   // the user's queue after the offset was sent
-	why          string // why recovery was not possible
-	stopLive     func()
-	superseded   atomic.Bool // a reconnect of the client replaced this socket
-	savePending  atomic.Bool
-
-	tailMu sync.Mutex // orders offset changes with sends
-	offset string     // ID of the last durable message sent
-	tail   []byte     // offsetTail(offset)
 }
 
 // pendingAck is an ack the socket waits for; deadline (if set) is when its
@@ -84,10 +70,10 @@ func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 		id:       newID(),
 		nsp:      n,
 		client:   c,
-		done:     make(chan struct{}),
 		handlers: make(map[string]func(*Event)),
 		acks:     make(map[int64]pendingAck),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.handshake = buildHandshake(c, auth)
 	return s
 }
@@ -133,7 +119,25 @@ func (s *Socket) Handshake() Handshake { return s.handshake }
 func (s *Socket) Connected() bool { return s.connected.Load() }
 
 // Done is closed when the socket disconnects.
-func (s *Socket) Done() <-chan struct{} { return s.done }
+func (s *Socket) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Go runs fn on a goroutine of its own, owned by the Server: ctx ends when
+// the socket disconnects, and Server.Shutdown waits for fn to return. Use it
+// for handler work that must not hold up the connection's read loop (a
+// cluster-wide FetchSockets, an EmitWithAck to the same client). It reports
+// false, without running fn, when the socket is already gone.
+func (s *Socket) Go(fn func(ctx context.Context)) bool {
+	if s.gone.Load() || s.ctx.Err() != nil {
+		return false
+	}
+	srv := s.nsp.srv
+	srv.wg.Add(1)
+	go func() {
+		defer srv.wg.Done()
+		fn(s.ctx)
+	}()
+	return true
+}
 
 // Transport returns the current transport: "polling" or "websocket".
 func (s *Socket) Transport() string { return s.client.transportName() }
@@ -152,30 +156,8 @@ func (s *Socket) Data() any {
 func (s *Socket) SetData(v any) {
 	s.mu.Lock()
 	s.data = v
-	s.dataRestored = false
+	s.dataSets++
 	s.mu.Unlock()
-}
-
-// PID returns the private session id the client recovers with ("" when
-// the server has no Recovery).
-func (s *Socket) PID() string { return s.pid }
-
-// Recovered reports whether the socket is a recovered session: the client
-// reconnected with its pid and offset and got what it missed. In a
-// middleware it reports that a session was found (the user is checked
-// after the middlewares); its Data is then the session's, as JSON values.
-func (s *Socket) Recovered() bool { return s.recovered || (s.restored != nil && !s.connected.Load()) }
-
-// User returns the socket's user for durable delivery, once connected
-// ("anon:" + pid for an anonymous socket; "" without Recovery).
-func (s *Socket) User() string { return s.user }
-
-// Offset returns the ID of the last durable message sent to the socket:
-// the offset its client holds.
-func (s *Socket) Offset() string {
-	s.tailMu.Lock()
-	defer s.tailMu.Unlock()
-	return s.offset
 }
 
 // Info implements adapter.Socket.
@@ -269,7 +251,7 @@ func (s *Socket) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 		delete(s.acks, m.Packet.ID)
 		s.mu.Unlock()
 		return nil, ErrAckTimeout
-	case <-s.done:
+	case <-s.ctx.Done():
 		return nil, ErrDisconnected
 	}
 }
@@ -295,14 +277,12 @@ func (s *Socket) Deliver(m *adapter.Message, volatile bool) bool {
 		return false
 	}
 	if volatile && s.client.conn.Buffered() > 0 {
-		if mt := s.nsp.srv.cfg.Metrics; mt != nil {
-			mt.DroppedVolatile.Inc()
-		}
+		s.nsp.srv.cfg.Metrics.VolatileDropped()
 		return false
 	}
-	if s.nsp.srv.rec != nil && !volatile && m.Packet.ID == parser.NoID &&
+	if !volatile && m.Packet.ID == parser.NoID &&
 		(m.Packet.Type == parser.Event || m.Packet.Type == parser.BinaryEvent) {
-		return s.deliverWithOffset(m.Frames())
+		return s.ext.sendEvent(m.Frames())
 	}
 	return s.client.send(m.Frames())
 }
@@ -332,16 +312,18 @@ func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool
 // Join adds the socket to rooms. A middleware may already call it. With
 // Recovery, joining a durable room makes the socket's user a member of it
 // (ErrAnonymousDurable for an anonymous socket or from a middleware;
-// queue.ErrRoomFull when the room has its maximum of members).
-func (s *Socket) Join(rooms ...string) error {
+// queue.ErrRoomFull when the room has its maximum of members); the Store is
+// given Recovery.Timeout.
+func (s *Socket) Join(rooms ...string) error { return s.JoinContext(context.Background(), rooms...) }
+
+// JoinContext is Join with ctx bounding the Store calls of durable rooms
+// (and Recovery.Timeout when ctx has no deadline).
+func (s *Socket) JoinContext(ctx context.Context, rooms ...string) error {
 	if s.gone.Load() {
 		return ErrDisconnected
 	}
-	if r := s.nsp.srv.rec; r != nil {
-		if err := s.joinDurable(rooms); err != nil {
-			return err
-		}
-		defer r.changed(s)
+	if err := s.ext.join(ctx, rooms); err != nil {
+		return err
 	}
 	return s.nsp.adapter.AddAll(s, rooms...)
 }
@@ -349,16 +331,13 @@ func (s *Socket) Join(rooms ...string) error {
 // Leave removes the socket from room. Leaving a durable room ends the
 // membership of the socket's user; the error is the Store's when it could
 // not record that (the socket stays in the room).
-func (s *Socket) Leave(room string) error {
-	if r := s.nsp.srv.rec; r != nil {
-		if r.durable(room) && !s.anonymous && s.user != "" {
-			ctx, cancel := r.ctx()
-			defer cancel()
-			if err := r.Store.RemoveMember(ctx, room, s.user); err != nil {
-				return err
-			}
-		}
-		defer r.changed(s)
+func (s *Socket) Leave(room string) error { return s.LeaveContext(context.Background(), room) }
+
+// LeaveContext is Leave with ctx bounding the Store call of a durable room
+// (and Recovery.Timeout when ctx has no deadline).
+func (s *Socket) LeaveContext(ctx context.Context, room string) error {
+	if err := s.ext.leave(ctx, room); err != nil {
+		return err
 	}
 	s.nsp.adapter.Del(s, room)
 	return nil
@@ -397,14 +376,14 @@ func (s *Socket) Broadcast() BroadcastOperator { return s.op() }
 // closes the underlying connection (and every other namespace on it).
 func (s *Socket) Disconnect(close bool) {
 	if close {
-		s.client.closeWith("forced server close")
+		s.client.closeWith(engineio.ReasonForcedServerClose)
 		return
 	}
 	if !s.connected.Load() {
 		return
 	}
 	s.client.sendPacket(&parser.Packet{Type: parser.Disconnect, Namespace: s.nsp.name, ID: parser.NoID})
-	s.cleanup("server namespace disconnect")
+	s.cleanup(engineio.ReasonServerNamespaceDisconnect)
 }
 
 func (s *Socket) onPacket(p *parser.Packet) {
@@ -414,7 +393,7 @@ func (s *Socket) onPacket(p *parser.Packet) {
 	case parser.Ack, parser.BinaryAck:
 		args, err := parser.UnmarshalArgs(p.Data, p.Attachments)
 		if err != nil {
-			s.client.closeWith("parse error")
+			s.client.closeWith(engineio.ReasonParseError)
 			return
 		}
 		s.mu.Lock()
@@ -425,21 +404,21 @@ func (s *Socket) onPacket(p *parser.Packet) {
 			pending.fn(args)
 		}
 	case parser.Disconnect:
-		s.cleanup("client namespace disconnect")
+		s.cleanup(engineio.ReasonClientNamespaceDisconnect)
 	default:
-		s.client.closeWith("parse error")
+		s.client.closeWith(engineio.ReasonParseError)
 	}
 }
 
 func (s *Socket) onEvent(p *parser.Packet) {
 	args, err := parser.UnmarshalArgs(p.Data, p.Attachments)
 	if err != nil || len(args) == 0 {
-		s.client.closeWith("parse error")
+		s.client.closeWith(engineio.ReasonParseError)
 		return
 	}
 	name, ok := args[0].(string)
-	if !ok || reservedEvents[name] {
-		s.client.closeWith("parse error")
+	if !ok || parser.Reserved(name) {
+		s.client.closeWith(engineio.ReasonParseError)
 		return
 	}
 	e := &Event{Name: name, Args: args[1:], socket: s, ackID: p.ID}
@@ -460,7 +439,7 @@ func (s *Socket) onEvent(p *parser.Packet) {
 	}
 }
 
-func (s *Socket) cleanup(reason string) {
+func (s *Socket) cleanup(reason engineio.Reason) {
 	if !s.connected.CompareAndSwap(true, false) {
 		return
 	}
@@ -471,20 +450,15 @@ func (s *Socket) cleanup(reason string) {
 	s.acks = map[int64]pendingAck{}
 	s.mu.Unlock()
 	for _, fn := range disconnecting {
-		fn(reason)
+		fn(string(reason))
 	}
-	if r := s.nsp.srv.rec; r != nil {
-		r.end(s, reason)
-	}
+	s.ext.disconnected(reason)
 	s.nsp.adapter.DelAll(s)
 	s.nsp.remove(s)
 	s.client.detach(s)
-	close(s.done)
-	if m := s.nsp.srv.cfg.Metrics; m != nil {
-		m.Disconnects.WithLabelValues(reason).Inc()
-		m.Connections.WithLabelValues(s.client.transportName(), s.nsp.name).Dec()
-	}
+	s.cancel()
+	s.nsp.srv.cfg.Metrics.Disconnected(reason, s.client.transportName(), s.nsp.name)
 	for _, fn := range disconnect {
-		fn(reason)
+		fn(string(reason))
 	}
 }

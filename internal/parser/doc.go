@@ -20,9 +20,11 @@
 // Validation follows socket.io-parser 4.2.7 (its Decoder and isPacketValid)
 // with a few deliberate tightenings documented on [Decoder.Decode]; the tests
 // replay vectors recorded from that package (testdata/gen_vectors.mjs).
-// Reserved event names ("connect", "disconnect", ...) are left to the server,
-// which must compare the unescaped name [EventName] returns: the wire form
-// "\u0063onnect" is "connect".
+// Reserved event names ("connect", "disconnect", ...) are accepted by the
+// decoder and refused by the server with [Reserved], which must be given the
+// unescaped name [EventName] returns: the wire form "\u0063onnect" is
+// "connect". [AppendFrames] turns a packet into the Engine.IO frames that
+// carry it.
 //
 // # Concurrency
 //

@@ -96,3 +96,20 @@ func TestTypeString(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendFrames(t *testing.T) {
+	p := &Packet{Type: BinaryEvent, Namespace: "/chat", ID: NoID, Data: []byte(`["ev",{"_placeholder":true,"num":0}]`), Attachments: [][]byte{{1, 2}}}
+	frames := AppendFrames(nil, p)
+	if len(frames) != 2 {
+		t.Fatalf("%d frames, want 2", len(frames))
+	}
+	if got, want := string(frames[0].Data), `451-/chat,["ev",{"_placeholder":true,"num":0}]`; got != want || frames[0].Binary {
+		t.Fatalf("text frame %q (binary %v), want %q", got, frames[0].Binary, want)
+	}
+	if !frames[1].Binary || string(frames[1].Data) != "\x01\x02" {
+		t.Fatalf("attachment frame %+v", frames[1])
+	}
+	if !Reserved("connect") || Reserved("chat") {
+		t.Fatal("Reserved does not know socket.io's names")
+	}
+}

@@ -51,7 +51,7 @@ func main() {
 					}
 					_ = c.Send(f)
 				},
-				OnClose: func(reason string, err error) {
+				OnClose: func(reason engineio.Reason, err error) {
 					logger.Debug("closed", "sid", c.ID(), "reason", reason, "err", err)
 				},
 			})

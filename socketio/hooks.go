@@ -1,0 +1,83 @@
+package socketio
+
+import (
+	"context"
+
+	"github.com/roomcast/roomcast/engineio"
+)
+
+// extension is the one component that extends the core across sockets and
+// nodes: connection state recovery and durable delivery (recovery.go) with
+// Config.Recovery, plain otherwise. The core calls it at the points below
+// and never asks which one it has.
+type extension interface {
+	// socket runs when a CONNECT arrives, before the namespace's
+	// middlewares, and returns the socket's hooks (the connect lookup: a
+	// recovery takes the session the auth payload names).
+	socket(s *Socket, auth map[string]any) socketHooks
+	// broadcast takes an emit that the extension delivers itself (to
+	// durable rooms); handled false leaves it to the adapter.
+	broadcast(ctx context.Context, b BroadcastOperator, event string, args []any) (handled bool, err error)
+	// socketsJoin and socketsLeave run before the adapter moves the
+	// selected sockets, wherever they are (durable membership of their
+	// users); an error stops the move.
+	socketsJoin(ctx context.Context, b BroadcastOperator, rooms []string) error
+	socketsLeave(ctx context.Context, b BroadcastOperator, rooms []string) error
+}
+
+// socketHooks are the points of one socket's life where the extension
+// takes part; its per-socket state is behind them (Socket.ext).
+type socketHooks interface {
+	// connecting runs after the middlewares, before the socket is
+	// attached; what it sends precedes the CONNECT reply (a replay). An
+	// error refuses the socket: the connection is closed so that the
+	// client retries.
+	connecting() error
+	// connected runs once the socket is attached, in its own room and
+	// connected. It sends the CONNECT reply by calling reply (once, with
+	// the fields to add beside "sid") and may emit after it. An error,
+	// before reply, closes the connection instead.
+	connected(reply func(extra map[string]string)) error
+	// join and leave run before the adapter adds or removes the socket;
+	// an error (a durable room refused) leaves the rooms as they were.
+	join(ctx context.Context, rooms []string) error
+	leave(ctx context.Context, room string) error
+	// disconnected runs once when the socket ends: after its
+	// OnDisconnecting handlers, before it leaves its rooms; or when it
+	// could not be attached after connecting succeeded.
+	disconnected(reason engineio.Reason)
+	// sendEvent queues the frames of an EVENT without an ack id (the frame
+	// tail: a recovery adds the socket's offset as the last argument).
+	sendEvent(frames []engineio.Frame) bool
+}
+
+// plain is the extension of a server without Recovery: no hooks.
+type plain struct{}
+
+func (plain) socket(s *Socket, _ map[string]any) socketHooks { return (*plainSocket)(s.client) }
+
+func (plain) broadcast(context.Context, BroadcastOperator, string, []any) (bool, error) {
+	return false, nil
+}
+
+func (plain) socketsJoin(context.Context, BroadcastOperator, []string) error  { return nil }
+func (plain) socketsLeave(context.Context, BroadcastOperator, []string) error { return nil }
+
+// plainSocket is a socket's client seen as the socket's hooks: nothing to
+// add, and no allocation to get them.
+type plainSocket client
+
+func (*plainSocket) connecting() error { return nil }
+
+func (*plainSocket) connected(reply func(map[string]string)) error {
+	reply(nil)
+	return nil
+}
+
+func (*plainSocket) join(context.Context, []string) error { return nil }
+func (*plainSocket) leave(context.Context, string) error  { return nil }
+func (*plainSocket) disconnected(engineio.Reason)         {}
+
+func (p *plainSocket) sendEvent(frames []engineio.Frame) bool {
+	return (*client)(p).send(frames)
+}
