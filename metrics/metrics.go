@@ -42,9 +42,19 @@ type Metrics struct {
 	Nodes                  prometheus.Gauge
 	DroppedVolatile        prometheus.Counter
 	APIRequests            *prometheus.CounterVec // route, code
+	LimitRefusals          *prometheus.CounterVec // limit
 
 	transports map[string]*Transport // the per-transport packet counters
 	broadcasts [2]prometheus.Counter // scope local, remote
+}
+
+// Limits are the label values of roomcast_limit_refusals_total: each limit
+// of docs/SECURITY.md that refuses something.
+var Limits = []string{
+	"event_rate", "ip_event_rate", "connect_rate", "handshake_rate",
+	"conns_per_user", "conns_per_ip",
+	"dm_forbidden", "too_large", "queue_full", "durable_budget",
+	"token_expired",
 }
 
 // Options tunes New.
@@ -133,6 +143,10 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			Name: "roomcast_volatile_dropped_total",
 			Help: "Volatile packets dropped because the connection was not ready.",
 		}),
+		LimitRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_limit_refusals_total",
+			Help: "Requests refused by a limit of the trust boundary (docs/SECURITY.md), by limit.",
+		}, []string{"limit"}),
 		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomcast_api_requests_total",
 			Help: "HTTP API requests by route and status code.",
@@ -142,7 +156,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		m.Connections, m.Connects, m.ConnectErrors, m.Disconnects, m.PacketsReceived,
 		m.PacketsSent, m.Broadcasts, m.Deliveries, m.BroadcastLatency,
 		m.RedisCommandDuration, m.RedisErrors, m.QueueAppends, m.QueueReplayed,
-		m.Recoveries, m.SlowConsumerDisconnect, m.Nodes, m.DroppedVolatile, m.APIRequests,
+		m.Recoveries, m.SlowConsumerDisconnect, m.Nodes, m.DroppedVolatile, m.APIRequests, m.LimitRefusals,
 	}
 	if opts.ProcessCollectors {
 		cs = append(cs,
@@ -174,6 +188,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	for i, s := range []string{"local", "remote"} {
 		m.broadcasts[i] = m.Broadcasts.WithLabelValues(s)
+	}
+	for _, l := range Limits {
+		m.LimitRefusals.WithLabelValues(l)
 	}
 	for _, r := range RecoveryResults {
 		m.Recoveries.WithLabelValues(r)

@@ -183,3 +183,11 @@ func (t *Transport) Received() {
 		t.received.Inc()
 	}
 }
+
+// LimitRefused counts one refusal by limit, one of Limits.
+func (m *Metrics) LimitRefused(limit string) {
+	if m == nil {
+		return
+	}
+	m.LimitRefusals.WithLabelValues(limit).Inc()
+}
