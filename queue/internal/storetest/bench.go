@@ -14,8 +14,8 @@ import (
 var BenchMsg = queue.Message{Namespace: "/", Event: "chat",
 	Data: []byte(`["room:lobby",{"from":"alice","text":"hello world, this is a typical chat line"}]`)}
 
-// ReportRate reports msgs per second of b's elapsed time.
-func ReportRate(b *testing.B, msgs int) {
+// reportRate reports msgs per second of b's elapsed time.
+func reportRate(b *testing.B, msgs int) {
 	b.ReportMetric(float64(msgs)/b.Elapsed().Seconds(), "msgs/s")
 }
 
@@ -32,7 +32,7 @@ func BenchAppend(b *testing.B, name string, st queue.Store) {
 				b.Fatal(err)
 			}
 		}
-		ReportRate(b, b.N)
+		reportRate(b, b.N)
 	})
 	b.Run(name+"/1user-parallel", func(b *testing.B) {
 		b.ReportAllocs()
@@ -45,7 +45,7 @@ func BenchAppend(b *testing.B, name string, st queue.Store) {
 				}
 			}
 		})
-		ReportRate(b, b.N)
+		reportRate(b, b.N)
 	})
 	b.Run(name+"/distinct-users-parallel", func(b *testing.B) {
 		b.ReportAllocs()
@@ -60,7 +60,7 @@ func BenchAppend(b *testing.B, name string, st queue.Store) {
 				}
 			}
 		})
-		ReportRate(b, b.N)
+		reportRate(b, b.N)
 	})
 	b.Run(name+"/fanout100", func(b *testing.B) {
 		users := make([]string, 100)
@@ -73,7 +73,7 @@ func BenchAppend(b *testing.B, name string, st queue.Store) {
 				b.Fatal(err)
 			}
 		}
-		ReportRate(b, b.N*len(users))
+		reportRate(b, b.N*len(users))
 	})
 }
 
@@ -117,7 +117,7 @@ func BenchRead10k(b *testing.B, name string, st queue.Store) {
 				b.Fatalf("read %d messages", n)
 			}
 		}
-		ReportRate(b, b.N*10000)
+		reportRate(b, b.N*10000)
 	})
 }
 
@@ -140,7 +140,7 @@ func BenchReplay10k(b *testing.B, name string, st queue.Store) {
 				b.Fatalf("replayed %d", n)
 			}
 		}
-		ReportRate(b, b.N*10000)
+		reportRate(b, b.N*10000)
 	})
 }
 
@@ -167,6 +167,6 @@ func BenchLiveDelivery(b *testing.B, name string, st queue.Store) {
 			}
 			<-got
 		}
-		ReportRate(b, b.N)
+		reportRate(b, b.N)
 	})
 }
