@@ -110,9 +110,7 @@ func (h *hub) startLocked() {
 		OnFailure:    h.onFailure,
 		OnRecover:    h.onRecover,
 		OnDial: func(d time.Duration) {
-			if m := h.r.met; m != nil {
-				m.RedisCommandDuration.WithLabelValues("subscribe").Observe(d.Seconds())
-			}
+			h.r.met.RedisOp("subscribe").Took(d)
 		},
 		Unavailable: queue.ErrUnavailable,
 		HealthCheck: h.healthCheck,
@@ -123,9 +121,7 @@ func (h *hub) startLocked() {
 }
 
 func (h *hub) onFailure(err error) {
-	if m := h.r.met; m != nil {
-		m.RedisErrors.WithLabelValues("subscribe").Inc()
-	}
+	h.r.met.RedisError("subscribe")
 	if h.ctx.Err() == nil && !h.down.Swap(true) {
 		h.r.log.Warn("queue: pub/sub connection lost", "err", err)
 	}

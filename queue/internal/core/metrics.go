@@ -4,9 +4,7 @@ import "github.com/roomcast/roomcast/metrics"
 
 // CountAppends counts n stored messages; a no-op on a nil *metrics.Metrics.
 func CountAppends(m *metrics.Metrics, n int) {
-	if m != nil && n > 0 {
-		m.QueueAppends.Add(float64(n))
-	}
+	m.QueueAppended(n)
 }
 
 // Meter lets queue.Replay count what it replays in the metrics of the Store
@@ -19,9 +17,7 @@ type Meter struct{ m *metrics.Metrics }
 func NewMeter(m *metrics.Metrics) Meter { return Meter{m} }
 
 func (m Meter) countReplayed(n int) {
-	if m.m != nil && n > 0 {
-		m.m.QueueReplayed.Add(float64(n))
-	}
+	m.m.QueueReplay(n)
 }
 
 // CountReplayed counts n messages replayed from st, when st embeds a Meter.
