@@ -2,9 +2,7 @@ package adapter
 
 import (
 	"context"
-	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/roomcast/roomcast/metrics"
 	"github.com/roomcast/roomcast/room"
 )
@@ -27,9 +25,6 @@ type Memory struct {
 	nsp   Namespace
 	cfg   MemoryConfig
 	index *room.Index[Socket]
-
-	broadcastsLocal  prometheus.Counter
-	broadcastsRemote prometheus.Counter
 }
 
 var (
@@ -43,10 +38,6 @@ func NewMemory(nsp Namespace, cfg MemoryConfig) *Memory {
 		cfg.Node = "local"
 	}
 	a := &Memory{nsp: nsp, cfg: cfg, index: room.New[Socket]()}
-	if cfg.Metrics != nil {
-		a.broadcastsLocal = cfg.Metrics.Broadcasts.WithLabelValues("local")
-		a.broadcastsRemote = cfg.Metrics.Broadcasts.WithLabelValues("remote")
-	}
 	return a
 }
 
@@ -54,9 +45,6 @@ func NewMemory(nsp Namespace, cfg MemoryConfig) *Memory {
 func MemoryFactory(cfg MemoryConfig) Factory {
 	return func(nsp Namespace) (Adapter, error) { return NewMemory(nsp, cfg), nil }
 }
-
-// Node returns the node name.
-func (a *Memory) Node() string { return a.cfg.Node }
 
 // AddAll implements Adapter.
 func (a *Memory) AddAll(s Socket, rooms ...string) error {
@@ -129,19 +117,7 @@ func (a *Memory) DeliverLocal(m *Message, opts Options, remote bool) int {
 }
 
 func (a *Memory) observe(m *Message, n int, remote bool) {
-	mt := a.cfg.Metrics
-	if mt == nil {
-		return
-	}
-	if remote {
-		a.broadcastsRemote.Inc()
-	} else {
-		a.broadcastsLocal.Inc()
-	}
-	mt.Deliveries.Add(float64(n))
-	if !m.Published.IsZero() {
-		mt.BroadcastLatency.Observe(time.Since(m.Published).Seconds())
-	}
+	a.cfg.Metrics.Broadcast(remote, n, m.published)
 }
 
 // DeliverLocalWithAck fans m out to the selected local sockets, calling onAck

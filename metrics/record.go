@@ -113,6 +113,49 @@ func (m *Metrics) RedisCommand(command string, start time.Time, err error) {
 	}
 }
 
+// RedisOp records one kind of Redis operation (a command or an adapter
+// operation: "publish", "subscribe", "xadd"...). Resolve it once with
+// Metrics.RedisOp and keep it: recording then does no label lookup. Its
+// methods are no-ops on a nil *RedisOp (no metrics).
+type RedisOp struct {
+	dur  prometheus.Observer
+	errs prometheus.Counter
+}
+
+// RedisOp returns the recorder of operation op, or nil without metrics.
+func (m *Metrics) RedisOp(op string) *RedisOp {
+	if m == nil {
+		return nil
+	}
+	return &RedisOp{dur: m.RedisCommandDuration.WithLabelValues(op), errs: m.RedisErrors.WithLabelValues(op)}
+}
+
+// Done records an operation started at start, and its failure when err is
+// not nil.
+func (o *RedisOp) Done(start time.Time, err error) {
+	if o == nil {
+		return
+	}
+	o.dur.Observe(time.Since(start).Seconds())
+	if err != nil {
+		o.errs.Inc()
+	}
+}
+
+// Took records an operation that took d.
+func (o *RedisOp) Took(d time.Duration) {
+	if o != nil {
+		o.dur.Observe(d.Seconds())
+	}
+}
+
+// Failed counts a failure of the operation.
+func (o *RedisOp) Failed() {
+	if o != nil {
+		o.errs.Inc()
+	}
+}
+
 // RedisError counts a failed Redis operation.
 func (m *Metrics) RedisError(operation string) {
 	if m == nil {

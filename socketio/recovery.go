@@ -135,7 +135,7 @@ func newRecovery(srv *Server, cfg Recovery) (*recovery, error) {
 		return nil, errors.New("socketio: Recovery.Store is required")
 	}
 	if cfg.Window <= 0 {
-		cfg.Window = 2 * time.Minute
+		cfg.Window = DefaultRecoveryWindow
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = queue.DefaultPageSize

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/internal/redispubsub"
@@ -70,16 +69,11 @@ type broker struct {
 	pubMu     sync.RWMutex
 	pubClosed bool
 
-	ops map[string]opMetrics
+	ops map[string]*metrics.RedisOp // nil entries without metrics
 }
 
 type route struct {
 	fn func(channel string, payload []byte)
-}
-
-type opMetrics struct {
-	dur prometheus.Observer
-	err prometheus.Counter
 }
 
 func newBroker(ctx context.Context, cfg Config) (*broker, error) {
@@ -87,7 +81,7 @@ func newBroker(ctx context.Context, cfg Config) (*broker, error) {
 		return nil, errors.New("adapter: Client is required")
 	}
 	if cfg.Prefix == "" {
-		cfg.Prefix = "socket.io"
+		cfg.Prefix = adapter.DefaultPrefix
 	}
 	if cfg.Node == "" {
 		host, _ := os.Hostname()
@@ -119,14 +113,11 @@ func newBroker(ctx context.Context, cfg Config) (*broker, error) {
 		cancel:  cancel,
 		jobs:    make(chan func(context.Context), replyQueue),
 		routes:  make(map[redispubsub.Key][]*route),
-		ops:     make(map[string]opMetrics),
+		ops:     make(map[string]*metrics.RedisOp),
 	}
 	if m := cfg.Metrics; m != nil {
 		for _, op := range []string{opPublish, opSubscribe, opRequest, opNodes, opPing} {
-			b.ops[op] = opMetrics{
-				dur: m.RedisCommandDuration.WithLabelValues(op),
-				err: m.RedisErrors.WithLabelValues(op),
-			}
+			b.ops[op] = m.RedisOp(op)
 		}
 	}
 	b.sub = redispubsub.New(redispubsub.Config{
@@ -135,9 +126,7 @@ func newBroker(ctx context.Context, cfg Config) (*broker, error) {
 		OnFailure: b.subFailed,
 		OnRecover: b.subRecovered,
 		OnDial: func(d time.Duration) {
-			if m, ok := b.ops[opSubscribe]; ok {
-				m.dur.Observe(d.Seconds())
-			}
+			b.ops[opSubscribe].Took(d)
 		},
 		Unavailable: adapter.ErrUnavailable,
 		Logger:      b.log,
@@ -159,20 +148,11 @@ func newBroker(ctx context.Context, cfg Config) (*broker, error) {
 
 // observe records the duration and outcome of one Redis operation.
 func (b *broker) observe(op string, start time.Time, err error) {
-	m, ok := b.ops[op]
-	if !ok {
-		return
-	}
-	m.dur.Observe(time.Since(start).Seconds())
-	if err != nil {
-		m.err.Inc()
-	}
+	b.ops[op].Done(start, err)
 }
 
 func (b *broker) countError(op string) {
-	if m, ok := b.ops[op]; ok {
-		m.err.Inc()
-	}
+	b.ops[op].Failed()
 }
 
 func (b *broker) subFailed(err error) {
@@ -397,7 +377,7 @@ func (b *broker) heartbeat(ctx context.Context) error {
 		return fmt.Errorf("%w: node registry: %v", adapter.ErrUnavailable, err)
 	}
 	if b.metrics != nil {
-		b.metrics.Nodes.Set(float64(card.Val()))
+		b.metrics.SetNodes(int(card.Val()))
 	}
 	return nil
 }
@@ -416,7 +396,7 @@ func (b *broker) nodes(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("%w: node registry: %v", adapter.ErrUnavailable, err)
 	}
 	if b.metrics != nil {
-		b.metrics.Nodes.Set(float64(len(ids)))
+		b.metrics.SetNodes(len(ids))
 	}
 	return ids, nil
 }

@@ -26,14 +26,6 @@ import (
 // logged and dropped, never returned to a caller.
 var errMalformed = errors.New("adapter: malformed message")
 
-// reservedEvents are the event names socket.io-client refuses in an EVENT
-// packet (it closes the connection on them): a broadcast carrying one is
-// dropped.
-var reservedEvents = map[string]bool{
-	"connect": true, "connect_error": true, "disconnect": true, "disconnecting": true,
-	"newListener": true, "removeListener": true,
-}
-
 // decodePayload decodes a message the way the Node adapters do: JSON when it
 // starts with '{', MessagePack otherwise.
 func decodePayload(b []byte) (any, error) {
@@ -113,7 +105,9 @@ func packetMessage(nsp string, v any) (*adapter.Message, error) {
 		return nil, fmt.Errorf("%w: packet data is not a non-empty array", errMalformed)
 	}
 	ev, ok := data[0].(string)
-	if !ok || reservedEvents[ev] {
+	// socket.io-client closes the connection on a reserved event name: a
+	// broadcast carrying one is dropped.
+	if !ok || parser.Reserved(ev) {
 		return nil, fmt.Errorf("%w: event name %v", errMalformed, data[0])
 	}
 	for i := range data {
