@@ -265,6 +265,12 @@ func (l *limits) acquireConns(s *socketio.Socket, ip string) error {
 			return nil
 		}
 		rel, err := l.conns.Acquire(ctx, key, max)
+		if errors.Is(err, ratelimit.ErrTooMany) && max > 0 && supersedes(s) {
+			// The client is back before this node noticed that its previous
+			// socket died; recovery closes that one (and its release gives
+			// the place back): one more for the moment.
+			rel, err = l.conns.Acquire(ctx, key, max+1)
+		}
 		switch {
 		case errors.Is(err, ratelimit.ErrTooMany):
 			return refuse(limit)
@@ -328,4 +334,19 @@ func (l *limits) refuseEvent(e *socketio.Event, limit string, retry time.Duratio
 		}})
 	}
 	return errRateLimited
+}
+
+// supersedes reports whether s recovers the session of a socket still
+// connected on this node, which recovery is about to close.
+func supersedes(s *socketio.Socket) bool {
+	if !s.Recovered() {
+		return false
+	}
+	pid := s.PID()
+	for _, o := range s.Namespace().LocalSockets() {
+		if o != s && o.Connected() && o.PID() == pid {
+			return true
+		}
+	}
+	return false
 }

@@ -278,3 +278,34 @@ func TestConnsPerUserAcrossNodes(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A client recovering its session before this node noticed that its
+// previous socket died is not refused by its own cap, and the superseded
+// socket's place is given back.
+func TestConnsPerUserRecoverySupersedes(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{MaxConnsPerUser: 1})
+	tok := authPayload(token(t, map[string]any{"sub": "phoenix"}))
+	old := sitest.Dial(t, n.wsURL)
+	old.Send("40" + tok)
+	var first struct{ SID, PID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(old.Read(), "40")), &first); err != nil || first.PID == "" {
+		t.Fatalf("CONNECT reply without pid: %+v %v", first, err)
+	}
+	back := sitest.Dial(t, n.wsURL)
+	if got := connectReply(back, strings.TrimSuffix(tok, "}")+fmt.Sprintf(`,"pid":%q}`, first.PID)); got != fmt.Sprintf(`40{"pid":%q,"sid":%q}`, first.PID, first.SID) {
+		t.Fatalf("recovering CONNECT: %s", got)
+	}
+	old.ExpectClosed()
+	// One socket counted, not two: a third is refused, after the recovered
+	// one leaves a new one is admitted.
+	third := sitest.Dial(t, n.wsURL)
+	if got := connectReply(third, tok); !strings.Contains(got, "too many connections") {
+		t.Fatalf("second socket next to the recovered one: %s", got)
+	}
+	back.Send("41")
+	waitFor(t, "a free place", func() bool {
+		c := sitest.Dial(t, n.wsURL)
+		return strings.HasPrefix(connectReply(c, tok), "40{")
+	})
+}
