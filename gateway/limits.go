@@ -206,7 +206,7 @@ func rateLimitedConnect(retry time.Duration) *socketio.ConnectError {
 	return &socketio.ConnectError{
 		Message: "rate limited",
 		Data:    map[string]any{"code": codeRateLimited, "retryAfter": retryMillis(retry)},
-		Reason:  "rate_limited",
+		Reason:  "rate limited",
 		Close:   true,
 	}
 }
@@ -254,7 +254,7 @@ func (l *limits) acquireConns(s *socketio.Socket, ip string) error {
 		return &socketio.ConnectError{
 			Message: "too many connections",
 			Data:    map[string]any{"code": codeTooManyConns},
-			Reason:  "conns",
+			Reason:  "too many connections",
 		}
 	}
 	sess := sessionOf(s)
