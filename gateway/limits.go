@@ -88,8 +88,10 @@ func (g *Gateway) newLimits() (*limits, error) {
 			c, err := ratelimit.NewRedisCounter(ratelimit.RedisCounterConfig{
 				Client: g.rdb, Prefix: cfg.RedisPrefix, Node: cfg.NodeID,
 				LiveNodes: l.liveNodes,
+				// Called on every CONNECT while Redis is away: debug only
+				// (readiness and roomcast_redis_errors_total report it).
 				OnError: func(err error) {
-					g.log.Warn("roomcast gateway: connection caps limited per node", "err", err)
+					g.log.Debug("roomcast gateway: connection caps limited per node", "err", err)
 				},
 			})
 			if err != nil {
