@@ -43,8 +43,10 @@ type Config struct {
 	// answered with 204.
 	CheckOrigin func(r *http.Request) bool
 	// AllowRequest is called for every handshake request (new session); an
-	// error refuses it with HTTP 403 {"code":4,"message":"Forbidden"}. The
-	// error is logged at debug level, never sent to the client.
+	// error refuses it with HTTP 403 {"code":4,"message":"Forbidden"}, or,
+	// for a *TooManyRequestsError, HTTP 429 {"code":7,"message":"Too many
+	// requests"} with Retry-After. The error is logged at debug level, never
+	// sent to the client.
 	AllowRequest func(r *http.Request) error
 	// OnConnection is called once for each new session, before any of its
 	// messages is delivered. It must install handlers with Conn.SetHandlers.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Sentinel errors. OnClose receives them (possibly wrapped) as its err
@@ -76,7 +77,9 @@ func (r Reason) Explicit() bool {
 type ErrorCode int
 
 // Engine.IO error codes. CodeShuttingDown is a Roomcast extension used with
-// HTTP 503 while the server drains.
+// HTTP 503 while the server drains; CodeTooManyRequests, another, answers
+// HTTP 429 to a handshake refused by Config.AllowRequest with a
+// *TooManyRequestsError.
 const (
 	CodeUnknownTransport    ErrorCode = 0
 	CodeUnknownSID          ErrorCode = 1
@@ -85,6 +88,7 @@ const (
 	CodeForbidden           ErrorCode = 4
 	CodeUnsupportedProtocol ErrorCode = 5
 	CodeShuttingDown        ErrorCode = 6
+	CodeTooManyRequests     ErrorCode = 7
 )
 
 var codeMessages = [...]string{
@@ -95,6 +99,7 @@ var codeMessages = [...]string{
 	CodeForbidden:           "Forbidden",
 	CodeUnsupportedProtocol: "Unsupported protocol version",
 	CodeShuttingDown:        "Server shutting down",
+	CodeTooManyRequests:     "Too many requests",
 }
 
 // Message returns the message engine.io sends with the code.
@@ -112,6 +117,8 @@ func (c ErrorCode) status() int {
 		return http.StatusForbidden
 	case CodeShuttingDown:
 		return http.StatusServiceUnavailable
+	case CodeTooManyRequests:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusBadRequest
 	}
@@ -125,6 +132,15 @@ var errorBodies = func() [len(codeMessages)][]byte {
 	}
 	return out
 }()
+
+// TooManyRequestsError, returned by Config.AllowRequest, refuses a handshake
+// with HTTP 429 {"code":7,"message":"Too many requests"} and, when
+// RetryAfter is positive, a Retry-After header (whole seconds, rounded up).
+type TooManyRequestsError struct {
+	RetryAfter time.Duration
+}
+
+func (e *TooManyRequestsError) Error() string { return "engineio: too many requests" }
 
 // writeError answers a refused request with engine.io's JSON error body.
 func writeError(w http.ResponseWriter, code ErrorCode) {

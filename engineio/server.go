@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -136,6 +137,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.cfg.AllowRequest != nil {
 		if err := s.cfg.AllowRequest(r); err != nil {
 			s.log.Debug("engineio: handshake refused", "remote", r.RemoteAddr, "err", err)
+			var tm *TooManyRequestsError
+			if errors.As(err, &tm) {
+				if tm.RetryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.FormatInt(int64((tm.RetryAfter+time.Second-1)/time.Second), 10))
+				}
+				writeError(w, CodeTooManyRequests)
+				return
+			}
 			writeError(w, CodeForbidden)
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -262,6 +264,30 @@ func TestTransportsConfig(t *testing.T) {
 			t.Fatalf("POST = %d %q", status, body)
 		}
 	})
+}
+
+func TestAllowRequestTooMany(t *testing.T) {
+	h := newHarness(t, Config{AllowRequest: func(r *http.Request) error {
+		return fmt.Errorf("over the limit: %w", &TooManyRequestsError{RetryAfter: 1500 * time.Millisecond})
+	}})
+	resp, err := h.client.Get(h.url + "?EIO=4&transport=polling")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || string(body) != `{"code":7,"message":"Too many requests"}` {
+		t.Fatalf("refused handshake = %d %q", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "2" {
+		t.Fatalf("Retry-After = %q, want 2", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, wresp, err := websocket.Dial(ctx, h.wsURL("EIO=4&transport=websocket"), &websocket.DialOptions{HTTPClient: h.client})
+	if err == nil || wresp == nil || wresp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("websocket dial: %v, %v; want 429", err, wresp)
+	}
 }
 
 func TestAllowRequest(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
@@ -30,9 +29,9 @@ func errorAck(code, message string) map[string]any {
 var okAck = map[string]any{"ok": true}
 
 func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
-	nsp.Use(g.authenticate)
+	nsp.Use(g.limits.connectMiddleware(g.authenticate))
 	nsp.OnConnection(func(s *socketio.Socket) {
-		s.Use(newRateLimiter(g.cfg.EventRate).middleware)
+		s.Use(g.limits.eventMiddleware(s))
 		s.On("join", g.onJoin)
 		s.On("leave", g.onLeave)
 		s.On("publish", g.onPublish)
@@ -287,43 +286,4 @@ func (g *Gateway) onPresence(e *socketio.Event) {
 		sort.Slice(users, func(i, j int) bool { return users[i]["user"].(string) < users[j]["user"].(string) })
 		reply(e, map[string]any{"ok": true, "users": users})
 	})
-}
-
-// rateLimiter is a token bucket over a connection's events.
-type rateLimiter struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newRateLimiter(rate float64) *rateLimiter {
-	return &rateLimiter{rate: rate, burst: 2 * rate, tokens: 2 * rate, last: time.Now()}
-}
-
-func (l *rateLimiter) allow() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	l.tokens += now.Sub(l.last).Seconds() * l.rate
-	if l.tokens > l.burst {
-		l.tokens = l.burst
-	}
-	l.last = now
-	if l.tokens < 1 {
-		return false
-	}
-	l.tokens--
-	return true
-}
-
-var errRateLimited = errors.New("gateway: rate limited")
-
-func (l *rateLimiter) middleware(e *socketio.Event) error {
-	if l.allow() {
-		return nil
-	}
-	reply(e, errorAck(codeRateLimited, "too many events: slow down"))
-	return errRateLimited
 }

@@ -38,6 +38,7 @@ type Gateway struct {
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
 	store    queue.Store // per-user queues, sessions, durable rooms
+	limits   *limits     // rate limits and connection caps
 
 	draining atomic.Bool
 
@@ -80,8 +81,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if g.limits, err = g.newLimits(); err != nil {
+		g.closeBackends()
+		return nil, err
+	}
 	ecfg := cfg.Engine
 	ecfg.CheckOrigin = g.checkOrigin
+	ecfg.AllowRequest = g.limits.allowHandshake
 	g.sio, err = socketio.New(socketio.Config{
 		Recovery: &socketio.Recovery{
 			Store:       g.store,

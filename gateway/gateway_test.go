@@ -165,7 +165,10 @@ func TestReservedEvents(t *testing.T) {
 
 func TestAuthRefusals(t *testing.T) {
 	t.Parallel()
-	n := start(t, Config{})
+	// Four refused CONNECTs from one IP in a row are over --connect-rate's
+	// default budget (each costs 1 + 5 of 20): this test is about the
+	// messages, TestConnectRate about the limit.
+	n := start(t, Config{ConnectRate: -1})
 	expired := token(t, map[string]any{"sub": "x", "exp": time.Now().Add(-time.Minute).Unix()})
 	wrongKey, _ := auth.Sign("HS256", []byte("other"), map[string]any{"sub": "x"})
 	for _, tc := range []struct{ auth, want string }{
@@ -304,8 +307,10 @@ func TestFloodIsRateLimitedAndOthersAreServed(t *testing.T) {
 	tok := token(t, map[string]any{"sub": "f", "join": []string{"*"}, "publish": []string{"*"}})
 	flooder := sitest.Dial(t, n.wsURL)
 	flooder.Connect("/", authPayload(tok))
+	// Another user: the budget is the user's, not the socket's, so a second
+	// socket of "f" would share the flooder's.
 	other := sitest.Dial(t, n.wsURL)
-	other.Connect("/", authPayload(tok))
+	other.Connect("/", authPayload(token(t, map[string]any{"sub": "calm", "join": []string{"*"}})))
 
 	// 300 events at once: the first 100 (burst) pass, the rest are refused
 	// with rate_limited acks, never silently.

@@ -36,7 +36,9 @@ describe("mixed fleet: Node socket.io servers and Roomcast gateways on one Redis
   before(async () => {
     redis = await startRedis();
   });
-  const gwArgs = (id) => ["--redis", redis.url, "--redis-prefix", KEY, "--adapter", "classic", "--allow-anonymous", "--origins", "*", "--api-token", API_TOKEN, "--node-id", id];
+  // Hundreds of sockets from 127.0.0.1: the per-IP limits (security-limits tests them) are off.
+  const noIPLimits = ["--connect-rate", "-1", "--handshake-rate", "-1", "--ip-event-rate", "-1", "--max-conns-per-ip", "-1"];
+  const gwArgs = (id) => ["--redis", redis.url, "--redis-prefix", KEY, "--adapter", "classic", "--allow-anonymous", "--origins", "*", "--api-token", API_TOKEN, "--node-id", id, ...noIPLimits];
   const rc = [useGateway(() => ({ args: gwArgs("roomcast-1") })), useGateway(() => ({ args: gwArgs("roomcast-2") }))];
 
   // Two Node socket.io servers with @socket.io/redis-adapter.
@@ -260,7 +262,8 @@ describe("mixed sharded fleet: createShardedAdapter and --adapter sharded on one
     redis = await startRedis();
   });
   const gw = useGateway(() => ({
-    args: ["--redis", redis.url, "--redis-prefix", KEY, "--adapter", "sharded", "--allow-anonymous", "--origins", "*", "--api-token", API_TOKEN, "--node-id", "roomcast-sharded"],
+    args: ["--redis", redis.url, "--redis-prefix", KEY, "--adapter", "sharded", "--allow-anonymous", "--origins", "*", "--api-token", API_TOKEN, "--node-id", "roomcast-sharded",
+      "--connect-rate", "-1", "--handshake-rate", "-1", "--ip-event-rate", "-1", "--max-conns-per-ip", "-1"],
   }));
   let nodeIo, nodeUrl;
   const nodeSockets = new Set();

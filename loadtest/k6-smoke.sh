@@ -70,8 +70,10 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Every VU connects from 127.0.0.1: the per-IP limits and caps are off.
 "$GATEWAY_BIN" --addr "127.0.0.1:$PORT" --admin-addr "127.0.0.1:$ADMIN" \
-	--jwt-secret "$SECRET" --log-level warn >"$LOGFILE" 2>&1 &
+	--jwt-secret "$SECRET" --log-level warn \
+	--ip-event-rate -1 --connect-rate -1 --handshake-rate -1 --max-conns-per-ip -1 >"$LOGFILE" 2>&1 &
 GW_PID=$!
 
 ready=0

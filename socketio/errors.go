@@ -31,6 +31,10 @@ type ConnectError struct {
 	// Reason is a short label for metrics ("auth", "middleware"...).
 	// Defaults to "middleware".
 	Reason string
+	// Close, when true, closes the client's connection (every namespace on
+	// it) once the CONNECT_ERROR is flushed: for a client that must not
+	// keep retrying on the same transport (a rate limit).
+	Close bool
 }
 
 func (e *ConnectError) Error() string { return e.Message }

@@ -107,6 +107,9 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 			c.sendPacket(&parser.Packet{Type: parser.ConnectError, Namespace: n.name, ID: parser.NoID, Data: data})
 			n.adapter.DelAll(s) // rooms a middleware may have joined
 			s.cancel()
+			if ce.Close {
+				c.closeWith(engineio.ReasonForcedServerClose)
+			}
 			return
 		}
 	}

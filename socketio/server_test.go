@@ -62,6 +62,44 @@ func TestInvalidNamespaceAndMiddleware(t *testing.T) {
 	c.Connect("/admin", `{"token":"secret"}`)
 }
 
+// A ConnectError with Close closes the connection once the CONNECT_ERROR
+// is out; the socket's Context ends either way, and Request is the
+// handshake's.
+func TestConnectErrorClose(t *testing.T) {
+	t.Parallel()
+	ended := make(chan string, 2)
+	_, url := newTestServer(t, func(srv *Server) {
+		main, _ := srv.Of("/")
+		main.Use(func(s *Socket) error {
+			context.AfterFunc(s.Context(), func() { ended <- "ended" })
+			if s.Request().URL.Query().Get("EIO") != "4" || s.Request().RemoteAddr == "" {
+				return &ConnectError{Message: "no request"}
+			}
+			if s.Handshake().Auth["close"] == true {
+				return &ConnectError{Message: "go away", Close: true}
+			}
+			return &ConnectError{Message: "try again"}
+		})
+	})
+	c := sitest.Dial(t, url)
+	c.Send(`40{}`)
+	if got, want := c.Read(), `44{"message":"try again"}`; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	c.Send(`40{"close":true}`)
+	if got, want := c.Read(), `44{"message":"go away"}`; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	c.ExpectClosed()
+	for i := 0; i < 2; i++ {
+		select {
+		case <-ended:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a refused socket's Context did not end")
+		}
+	}
+}
+
 func TestEventsAndAcksBothWays(t *testing.T) {
 	t.Parallel()
 	events := make(chan *Event, 4)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -120,6 +121,16 @@ func (s *Socket) Connected() bool { return s.connected.Load() }
 
 // Done is closed when the socket disconnects.
 func (s *Socket) Done() <-chan struct{} { return s.ctx.Done() }
+
+// Context ends when the socket disconnects, or when its CONNECT is refused
+// or fails (then without OnDisconnect): whatever a middleware acquired for
+// the socket can be released with context.AfterFunc(s.Context(), ...).
+func (s *Socket) Context() context.Context { return s.ctx }
+
+// Request returns the HTTP request that opened the socket's Engine.IO
+// session (URL, Header, RemoteAddr), for reading the client's address
+// behind proxies. It must not be modified.
+func (s *Socket) Request() *http.Request { return s.client.conn.Request() }
 
 // Go runs fn on a goroutine of its own, owned by the Server: ctx ends when
 // the socket disconnects, and Server.Shutdown waits for fn to return. Use it

@@ -61,6 +61,9 @@ func runGateway(t *testing.T, cfg gateway.Config) string {
 	t.Helper()
 	cfg.Addr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.JWTSecret, cfg.EventRate, cfg.DrainTimeout = testSecret, 1e6, 2*time.Second
+	// Every load client comes from 127.0.0.1: no per-IP limits or caps.
+	cfg.IPEventRate, cfg.ConnectRate, cfg.HandshakeRate = -1, -1, -1
+	cfg.MaxConnsPerUser, cfg.MaxConnsPerIP = -1, -1
 	g, err := gateway.New(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
 // Rate limits and connection caps that follow the identity (docs/SECURITY.md), attacked through the real binary.
 import assert from "node:assert/strict";
 import net from "node:net";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { io } from "socket.io-client";
 import { Raw, rawConnect } from "./raw.mjs";
 import {
@@ -76,3 +76,68 @@ describe("connection caps", () => {
   });
 });
 
+
+describe("handshake rate", () => {
+  const ctx = useGateway({ args: ["--jwt-secret", SECRET, "--handshake-rate", "2"] });
+  test("handshakes over the limit get HTTP 429 and the official client a connect_error", async () => {
+    let res;
+    for (let i = 0; i < 20; i++) {
+      res = await fetch(`${ctx.gw.url}/socket.io/?EIO=4&transport=polling`);
+      if (res.status !== 200) break;
+      await res.text();
+    }
+    assert.equal(res.status, 429);
+    assert.deepEqual(await res.json(), { code: 7, message: "Too many requests" });
+    assert.ok(Number(res.headers.get("retry-after")) >= 1, "no Retry-After");
+    const err = await ctx.connectError({ transports: ["polling"], auth: { token: signJWT({ sub: unique("h") }, SECRET) } });
+    assert.equal(err.description, 429, `connect_error ${err.message} ${err.description}`);
+  });
+});
+
+describe("connection caps per IP", () => {
+  const ctx = useGateway({ args: ["--allow-anonymous", "--max-conns-per-ip", "3"] });
+  test("the fourth socket from one IP is refused, and a disconnect frees a place", async () => {
+    const socks = [];
+    for (let i = 0; i < 3; i++) socks.push(await ctx.connect({ transports: ["websocket"] }));
+    const err = await ctx.connectError({ transports: ["websocket"] });
+    assert.match(err.message, /too many connections/);
+    assert.equal(err.data && err.data.code, "too_many_connections");
+    socks[0].disconnect();
+    await until(async () => {
+      try {
+        await ctx.connect({ transports: ["websocket"] });
+        return true;
+      } catch {
+        return false;
+      }
+    }, "a freed place");
+  });
+});
+
+describe("with Redis, the limits are cluster-wide", () => {
+  let redis;
+  before(async () => {
+    redis = await startRedis();
+  });
+  const args = () => ["--redis", redis.url, "--origins", "*", "--jwt-secret", SECRET, "--max-conns-per-user", "1"];
+  const a = useGateway(() => ({ args: args() }));
+  const b = useGateway(() => ({ args: args() }));
+  after(async () => {
+    if (redis) await redis.stop();
+  });
+  test("a user's socket cap holds across nodes", async () => {
+    const token = signJWT({ sub: unique("roamer") }, SECRET);
+    const first = await a.connect(ws(token));
+    const err = await b.connectError(ws(token));
+    assert.match(err.message, /too many connections/);
+    first.disconnect();
+    await until(async () => {
+      try {
+        await b.connect(ws(token));
+        return true;
+      } catch {
+        return false;
+      }
+    }, "the place freed on the other node");
+  });
+});
