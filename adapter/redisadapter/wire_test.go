@@ -190,7 +190,7 @@ func TestSocketInfoRoundTrip(t *testing.T) {
 			URL: "/socket.io/?EIO=4&token=QUERYSECRET", Query: map[string]string{"token": "QUERYSECRET"},
 			Address: "10.0.0.1", Auth: map[string]any{"token": "JWTSECRET"},
 		},
-		Data:      map[string]any{"user": "bob", "bin": []byte{1}},
+		Data: map[string]any{"user": "bob", "bin": []byte{1}},
 	}
 	b, err := encodeJSON(socketInfoValue(in))
 	if err != nil {
