@@ -34,6 +34,8 @@ type Handshake struct {
 }
 
 // SocketInfo describes a socket anywhere in the cluster (socket.io's RemoteSocket).
+// A cluster adapter does not send a socket's credentials to other nodes: a
+// remote socket's Handshake carries no Headers, Query, Address or Auth.
 type SocketInfo struct {
 	ID        string    `json:"id"`
 	Handshake Handshake `json:"handshake"`

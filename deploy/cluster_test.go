@@ -182,6 +182,21 @@ func (c *cluster) do(t testing.TB, method, u, contentType string, body []byte) (
 // dial opens a raw Socket.IO websocket through HAProxy and returns the client
 // and the HAProxy server that took it. A new session's OPEN packet is read;
 // an upgrade (sid != "") gets none.
+// auth returns a CONNECT auth payload with a token for user from
+// `cluster.sh token`.
+func (c *cluster) auth(t testing.TB, user string) string {
+	t.Helper()
+	out, err := runErr(time.Minute, c.root, c.env, c.script, "token", user)
+	if err != nil {
+		t.Fatalf("cluster.sh token %s: %v\n%s", user, err, out)
+	}
+	tok := strings.TrimSpace(out)
+	if strings.Count(tok, ".") != 2 {
+		t.Fatalf("cluster.sh token %s printed %q, want a JWT", user, out)
+	}
+	return fmt.Sprintf(`{"token":%q}`, tok)
+}
+
 func (c *cluster) dial(t testing.TB, sid string) (*sitest.Client, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -271,7 +286,14 @@ func TestClusterEndToEnd(t *testing.T) {
 			t.Fatalf("six websocket connections all landed on %v: HAProxy is not balancing them", servers)
 		}
 		a, b := byServer[servers[0]], byServer[servers[1]]
-		sidA, sidB := a.Connect("/", ""), b.Connect("/", "")
+		// The cluster runs as production does: a client needs a JWT
+		// (here from `cluster.sh token`, signed with JWT_SECRET).
+		anon, _ := c.dial(t, "")
+		anon.Send("40")
+		if got := anon.Read(); !strings.HasPrefix(got, "44{") {
+			t.Fatalf("an anonymous CONNECT got %s, want CONNECT_ERROR", got)
+		}
+		sidA, sidB := a.Connect("/", c.auth(t, "alice")), b.Connect("/", c.auth(t, "bob"))
 
 		a.Send(`420["join","e2e-room"]`)
 		expect(t, a, `430[{"ok":true`)
@@ -318,6 +340,7 @@ func TestClusterEndToEnd(t *testing.T) {
 		// Every request of a polling session, and its upgrade, must reach
 		// the node that made the sid; a wrong node answers 400.
 		var sid, owner string
+		connect := []byte("40" + c.auth(t, "poller"))
 		for i := range 6 {
 			code, body, server := c.get(t, c.url(c.lb, "/socket.io/?EIO=4&transport=polling"))
 			if code != http.StatusOK || !strings.HasPrefix(body, "0{") {
@@ -331,7 +354,7 @@ func TestClusterEndToEnd(t *testing.T) {
 			}
 			sid, owner = open.SID, server
 			q := "/socket.io/?EIO=4&transport=polling&sid=" + url.QueryEscape(sid)
-			code, body, server = c.do(t, http.MethodPost, c.url(c.lb, q), "text/plain;charset=UTF-8", []byte("40"))
+			code, body, server = c.do(t, http.MethodPost, c.url(c.lb, q), "text/plain;charset=UTF-8", connect)
 			if code != http.StatusOK || server != owner {
 				t.Fatalf("session %d: POST on %s (sid made by %s): %d %q", i, server, owner, code, body)
 			}

@@ -4,6 +4,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/ratelimit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -25,6 +28,13 @@ type composeFile struct {
 	Name     string                    `yaml:"name"`
 	Services map[string]composeService `yaml:"services"`
 	Volumes  map[string]any            `yaml:"volumes"`
+	Networks map[string]struct {
+		IPAM struct {
+			Config []struct {
+				Subnet string `yaml:"subnet"`
+			} `yaml:"config"`
+		} `yaml:"ipam"`
+	} `yaml:"networks"`
 }
 
 type composeService struct {
@@ -43,6 +53,9 @@ type composeService struct {
 	} `yaml:"healthcheck"`
 	Profiles        []string `yaml:"profiles"`
 	StopGracePeriod string   `yaml:"stop_grace_period"`
+	Networks        map[string]struct {
+		IPv4Address string `yaml:"ipv4_address"`
+	} `yaml:"networks"`
 }
 
 func loadCompose(t testing.TB) composeFile {
@@ -194,6 +207,52 @@ func TestComposeServices(t *testing.T) {
 			}
 		})
 	}
+
+	// The gateways run as production would: JWT required, the API behind
+	// a token, X-Forwarded-For believed from HAProxy alone.
+	t.Run("production auth and client IPs", func(t *testing.T) {
+		var subnet netip.Prefix
+		if n, ok := c.Networks["default"]; !ok || len(n.IPAM.Config) != 1 {
+			t.Fatalf("networks.default must pin one subnet (HAProxy's address is trusted): %+v", c.Networks)
+		} else if p, err := netip.ParsePrefix(interpolate(n.IPAM.Config[0].Subnet)); err != nil {
+			t.Fatalf("subnet %q: %v", n.IPAM.Config[0].Subnet, err)
+		} else {
+			subnet = p
+		}
+		lbIP, err := netip.ParseAddr(interpolate(c.Services["haproxy"].Networks["default"].IPv4Address))
+		if err != nil || !subnet.Contains(lbIP) {
+			t.Fatalf("haproxy ipv4_address %q must be fixed, in %s: %v", c.Services["haproxy"].Networks["default"].IPv4Address, subnet, err)
+		}
+		for _, name := range gatewayServices {
+			env := c.Services[name].Environment
+			if v := interpolate(env["ROOMCAST_ALLOW_ANONYMOUS"]); v != "" && v != "false" {
+				t.Errorf("%s: ROOMCAST_ALLOW_ANONYMOUS=%q; the compose file runs with JWT only", name, v)
+			}
+			if !strings.Contains(env["ROOMCAST_JWT_SECRET"], "${JWT_SECRET") || interpolate(env["ROOMCAST_JWT_SECRET"]) == "" {
+				t.Errorf("%s: ROOMCAST_JWT_SECRET %q must come from JWT_SECRET with a dev default", name, env["ROOMCAST_JWT_SECRET"])
+			}
+			if !strings.Contains(env["ROOMCAST_API_TOKEN"], "${API_TOKEN") || interpolate(env["ROOMCAST_API_TOKEN"]) == "" {
+				t.Errorf("%s: ROOMCAST_API_TOKEN %q must come from API_TOKEN with a dev default", name, env["ROOMCAST_API_TOKEN"])
+			}
+			trusted, err := ratelimit.ParsePrefixes(interpolate(env["ROOMCAST_TRUSTED_PROXIES"]))
+			if err != nil || len(trusted) == 0 {
+				t.Errorf("%s: ROOMCAST_TRUSTED_PROXIES %q: %v", name, env["ROOMCAST_TRUSTED_PROXIES"], err)
+				continue
+			}
+			for _, p := range trusted {
+				if !p.Contains(lbIP) || p.Bits() != lbIP.BitLen() {
+					t.Errorf("%s: trusted proxy %s is not HAProxy's address %s alone", name, p, lbIP)
+				}
+			}
+		}
+		hasForwardFor := false
+		for _, l := range haproxySections(t)["defaults"] {
+			hasForwardFor = hasForwardFor || l == "option forwardfor"
+		}
+		if !hasForwardFor {
+			t.Error("haproxy.cfg defaults lack option forwardfor: the gateways would see HAProxy as every client")
+		}
+	})
 
 	t.Run("haproxy", func(t *testing.T) {
 		h := c.Services["haproxy"]
@@ -1037,5 +1096,50 @@ func TestClusterScriptLint(t *testing.T) {
 	}
 	if out, err := runErr(time.Minute, ".", nil, script, "bogus"); err == nil {
 		t.Errorf("cluster.sh bogus succeeded:\n%s", out)
+	}
+}
+
+// TestClusterScriptRunsAsProduction: `make cluster` starts its gateways with
+// JWT, an API token and HAProxy as the trusted proxy, never anonymous, and
+// its `token` command signs what they accept.
+func TestClusterScriptRunsAsProduction(t *testing.T) {
+	t.Parallel()
+	script := filepath.Join(repoRoot(t), "scripts", "cluster.sh")
+	raw, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(raw)
+	start := strings.Index(body, "start_gateways() {")
+	end := strings.Index(body[start:], "\n}\n")
+	if start < 0 || end < 0 {
+		t.Fatal("cluster.sh has no start_gateways function")
+	}
+	launch := body[start : start+end]
+	for _, want := range []string{`--jwt-secret "$JWT_SECRET"`, `--api-token "$API_TOKEN"`, `--trusted-proxies "$HOST"`} {
+		if !strings.Contains(launch, want) {
+			t.Errorf("start_gateways does not pass %s:\n%s", want, launch)
+		}
+	}
+	if strings.Contains(launch, "--allow-anonymous") {
+		t.Errorf("start_gateways allows anonymous clients:\n%s", launch)
+	}
+	for _, want := range []string{`JWT_SECRET="${JWT_SECRET:-dev-secret}"`, `API_TOKEN="${API_TOKEN:-dev-token}"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("cluster.sh lacks the dev default %s", want)
+		}
+	}
+	need(t, "openssl")
+	tok := strings.TrimSpace(run(t, time.Minute, ".", []string{"JWT_SECRET=lint-secret"}, script, "token", "carol"))
+	verifier, err := auth.New(auth.Config{Secret: []byte("lint-secret")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := verifier.Verify(tok)
+	if err != nil || c.Subject != "carol" {
+		t.Fatalf("cluster.sh token carol = %q: %v %+v", tok, err, c)
+	}
+	if _, err := runErr(time.Minute, ".", nil, script, "token", "bad name"); err == nil {
+		t.Error("cluster.sh token accepted a user name with a space")
 	}
 }

@@ -2,8 +2,11 @@ package engineio
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -99,8 +102,10 @@ type Conn struct {
 	probeNet  net.Conn
 	probeCork *corkConn
 
-	created      time.Time // the heartbeat's origin
-	pongDeadline time.Time // while a ping awaits its pong; zero otherwise
+	created      time.Time   // the heartbeat's origin
+	hb           *time.Timer // the heartbeat (time.AfterFunc(..., c.heartbeat)), set by run
+	nextPing     time.Time   // when the next ping is due
+	pongDeadline time.Time   // while a ping awaits its pong; zero otherwise
 
 	pollActive bool // a GET is pending
 	postActive bool // a POST is being read
@@ -116,7 +121,6 @@ type Conn struct {
 
 	wake     chan struct{} // wakes the writer (websocket); 1-buffered
 	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
-	pong     chan struct{} // a pong arrived; 1-buffered
 	closing  chan struct{} // closed when close is requested
 	done     chan struct{} // closed when the session has ended
 	readers  sync.WaitGroup
@@ -131,7 +135,6 @@ func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
 		transport: kind,
 		wake:      make(chan struct{}, 1),
 		pollWake:  make(chan struct{}, 1),
-		pong:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -231,28 +234,54 @@ func (c *Conn) wakeChanLocked() chan struct{} {
 	return c.pollWake
 }
 
-// sendPing queues a ping, outside the queue cap, that must be answered by
-// deadline.
-func (c *Conn) sendPing(deadline time.Time) {
+// heartbeat is the heartbeat timer's callback: it queues the ping when
+// due and closes the session when a ping went unanswered past its
+// deadline. It runs on a timer goroutine of its own, never behind a write:
+// a peer whose write is stuck still times out. Deadlines count from when
+// things were due, not from when the timer fired, so timer latency does
+// not stretch them.
+func (c *Conn) heartbeat() {
+	cfg := &c.srv.cfg
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return
 	}
+	now := time.Now()
+	switch {
+	case !c.pongDeadline.IsZero() && now.After(c.pongDeadline):
+		c.mu.Unlock()
+		c.closeWith(ReasonPingTimeout, nil, modeAbort, nil)
+		return
+	case !c.pongDeadline.IsZero():
+		c.hb.Reset(c.pongDeadline.Sub(now))
+		c.mu.Unlock()
+		return
+	case now.Before(c.nextPing):
+		c.hb.Reset(c.nextPing.Sub(now))
+		c.mu.Unlock()
+		return
+	}
+	// The ping goes outside the queue cap and must be answered by deadline.
+	c.pongDeadline = c.nextPing.Add(cfg.PingTimeout)
 	c.queue = append(c.queue, framePing)
 	c.queueBytes += len(framePing.Data)
-	c.pongDeadline = deadline
+	c.hb.Reset(c.pongDeadline.Sub(now))
 	wake := c.wakeChanLocked()
 	c.mu.Unlock()
 	signal(wake)
 }
 
-// gotPong records the client's pong.
+// gotPong records the client's pong: the next ping is due PingInterval
+// from now.
 func (c *Conn) gotPong() {
 	c.mu.Lock()
-	c.pongDeadline = time.Time{}
+	if !c.pongDeadline.IsZero() && c.hb != nil {
+		c.pongDeadline = time.Time{}
+		c.nextPing = time.Now().Add(c.srv.cfg.PingInterval)
+		c.hb.Reset(c.srv.cfg.PingInterval)
+	}
 	c.mu.Unlock()
-	signal(c.pong)
 }
 
 // pongOverdue reports whether a ping went unanswered past its deadline.
@@ -370,55 +399,26 @@ func closeNet(nc net.Conn) {
 	}
 }
 
-// run is the session's goroutine: it owns the heartbeat, writes the queue
-// to the websocket transport and tears the session down. It is started by
-// the handshake and counted in Server.wg.
+// run is the session's goroutine: it writes the queue to the websocket
+// transport and tears the session down. It starts the heartbeat, which
+// runs on its own timer so that a write blocked on a peer that stopped
+// reading never delays it. It is started by the handshake and counted in
+// Server.wg.
 func (c *Conn) run() {
 	defer c.srv.wg.Done()
-	cfg := &c.srv.cfg
-	// Deadlines count from when things were due, not from when this
-	// goroutine got to them, so timer latency does not stretch them.
-	next := c.created.Add(cfg.PingInterval) // when the next ping is due
-	hb := time.NewTimer(time.Until(next))
-	defer hb.Stop()
-	awaitingPong := false
+	c.mu.Lock()
+	c.nextPing = c.created.Add(c.srv.cfg.PingInterval)
+	c.hb = time.AfterFunc(time.Until(c.nextPing), c.heartbeat)
+	c.mu.Unlock()
 	for {
 		select {
-		case <-hb.C:
-			if awaitingPong {
-				c.mu.Lock()
-				deadline := c.pongDeadline
-				c.mu.Unlock()
-				switch {
-				case deadline.IsZero():
-					// The pong came; its signal may still be in c.pong.
-					select {
-					case <-c.pong:
-					default:
-					}
-					awaitingPong = false
-					next = time.Now().Add(cfg.PingInterval)
-					hb.Reset(cfg.PingInterval)
-				case time.Now().Before(deadline):
-					hb.Reset(time.Until(deadline))
-				default:
-					c.closeWith(ReasonPingTimeout, nil, modeAbort, nil)
-				}
-				continue
-			}
-			deadline := next.Add(cfg.PingTimeout)
-			c.sendPing(deadline)
-			awaitingPong = true
-			hb.Reset(time.Until(deadline))
-		case <-c.pong:
-			if awaitingPong {
-				awaitingPong = false
-				next = time.Now().Add(cfg.PingInterval)
-				hb.Reset(cfg.PingInterval)
-			}
 		case <-c.wake:
 			if err := c.flushWebSocket(context.Background()); err != nil {
-				c.closeWith(ReasonTransportError, err, modeAbort, nil)
+				if errors.Is(err, ErrSlowConsumer) {
+					c.closeWith(ReasonSlowConsumer, err, modeAbort, nil)
+				} else {
+					c.closeWith(ReasonTransportError, err, modeAbort, nil)
+				}
 			}
 		case <-c.closing:
 			c.teardown()
@@ -438,9 +438,16 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		c.mu.Unlock()
 		return nil
 	}
-	ws, cork := c.ws, c.cork
+	ws, cork, nc := c.ws, c.cork, c.netConn
 	frames := c.takeLocked()
 	c.mu.Unlock()
+
+	// A peer that stopped reading blocks the write once the kernel buffers
+	// are full; the deadline turns that into a slow consumer.
+	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
+	if nc != nil {
+		_ = nc.SetWriteDeadline(deadline)
+	}
 
 	batch := cork != nil && len(frames) > 1
 	if batch {
@@ -470,6 +477,16 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		c.joined = nil
 	}
 	c.recycle(frames)
+	if err != nil && (errors.Is(err, os.ErrDeadlineExceeded) || !time.Now().Before(deadline)) {
+		// The websocket library may report the timed-out write as its own
+		// closed-connection error: the clock says what happened.
+		return fmt.Errorf("%w: write blocked for %v: %w", ErrSlowConsumer, c.srv.cfg.WriteTimeout, err)
+	}
+	if nc != nil && err == nil {
+		// Clear it so the library's own writes (pongs, close frames) are
+		// not cut by a stale deadline.
+		_ = nc.SetWriteDeadline(time.Time{})
+	}
 	return err
 }
 
@@ -477,6 +494,9 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 // the transport, wait for the readers, unregister, call OnClose.
 func (c *Conn) teardown() {
 	c.mu.Lock()
+	if c.hb != nil {
+		c.hb.Stop()
+	}
 	mode, ctx := c.mode, c.flushCtx
 	reason, err := c.reason, c.closeErr
 	kind, ws, probe := c.transport, c.ws, c.probeWS

@@ -31,9 +31,20 @@
 // Every method of Server and Conn is safe for concurrent use.
 //
 // Goroutines: each session has one goroutine (Conn.run), started by its
-// handshake and counted by the Server, that owns the heartbeat timer,
-// writes the queue to the websocket transport (for polling the pending GET
-// writes it) and performs the close sequence, ending with OnClose. A
+// handshake and counted by the Server, that writes the queue to the
+// websocket transport (for polling the pending GET writes it) and performs
+// the close sequence, ending with OnClose. The heartbeat is a timer
+// (time.AfterFunc) whose callback queues the ping and closes the session on
+// a missed pong; it never waits behind a write.
+//
+// Write deadline: every websocket flush and every polling response must
+// finish within Config.WriteTimeout (a deadline on the net.Conn, or
+// http.ResponseController.SetWriteDeadline). A peer that stops reading
+// blocks the write once the kernel buffers are full; when the deadline
+// passes the session closes as a slow consumer (ReasonSlowConsumer), like
+// one whose queue outgrew MaxQueueBytes. A stalled peer so lives at most
+// WriteTimeout after its buffers filled, or PingInterval + PingTimeout when
+// nothing is queued to it, whichever comes first. A
 // websocket's read loop runs on a goroutine of its own, started by the HTTP
 // handler that accepted the websocket (the handshake, or the upgrade probe
 // once it completed), which then returns; the session counts its readers

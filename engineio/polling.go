@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -37,7 +38,7 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeUnknownSID)
 		return
 	}
-	writePayload(w, frames)
+	c.respond(w, frames)
 }
 
 // finalPollLocked returns the response to a GET on a closing session: the
@@ -78,7 +79,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			writeError(w, CodeUnknownSID)
 			return
 		}
-		writePayload(w, frames)
+		c.respond(w, frames)
 		return
 	}
 	if c.pollActive {
@@ -90,7 +91,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 	if len(c.queue) > 0 {
 		frames := c.takeLocked()
 		c.mu.Unlock()
-		writePayload(w, frames)
+		c.respond(w, frames)
 		c.recycle(frames)
 		return
 	}
@@ -133,7 +134,7 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 				writeError(w, CodeUnknownSID)
 				return
 			}
-			writePayload(w, frames)
+			c.respond(w, frames)
 			return
 		case c.transport != kindPolling:
 			// Upgraded while this GET waited: the client had paused polling,
@@ -146,13 +147,13 @@ func (c *Conn) servePoll(w http.ResponseWriter, r *http.Request) {
 			c.pollActive = false
 			frames := c.takeLocked()
 			c.mu.Unlock()
-			writePayload(w, frames)
+			c.respond(w, frames)
 			c.recycle(frames)
 			return
 		case c.probed && (c.probeGen != gen || timedOut):
 			c.pollActive = false
 			c.mu.Unlock()
-			writePayload(w, []Frame{frameNoop})
+			c.respond(w, []Frame{frameNoop})
 			return
 		}
 		c.mu.Unlock()
@@ -283,8 +284,22 @@ var payloadPool = sync.Pool{New: func() any {
 	return &b
 }}
 
-// writePayload answers a GET with frames encoded as one payload.
-func writePayload(w http.ResponseWriter, frames []Frame) {
+// respond answers a GET with frames encoded as one payload, within
+// Config.WriteTimeout: a client that stops reading its response is closed
+// as a slow consumer.
+func (c *Conn) respond(w http.ResponseWriter, frames []Frame) {
+	timeout := c.srv.cfg.WriteTimeout
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout))
+	if err := writePayload(w, frames); err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		c.closeWith(ReasonSlowConsumer, fmt.Errorf("%w: response blocked for %v: %w", ErrSlowConsumer, timeout, err), modeAbort, nil)
+	}
+	// The connection may carry the client's next request: no stale deadline.
+	_ = rc.SetWriteDeadline(time.Time{})
+}
+
+// writePayload writes frames encoded as one payload as a GET's response.
+func writePayload(w http.ResponseWriter, frames []Frame) error {
 	bp := payloadPool.Get().(*[]byte)
 	b := appendPayload((*bp)[:0], frames)
 	h := w.Header()
@@ -292,9 +307,15 @@ func writePayload(w http.ResponseWriter, frames []Frame) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(b)
+	_, err := w.Write(b)
+	if err == nil {
+		// Small responses sit in net/http's buffer: push them out now,
+		// under the deadline.
+		err = http.NewResponseController(w).Flush()
+	}
 	if cap(b) <= 64<<10 {
 		*bp = b[:0]
 		payloadPool.Put(bp)
 	}
+	return err
 }

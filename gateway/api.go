@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"unicode"
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/queue"
@@ -126,11 +127,46 @@ func (s selector) options() adapter.Options {
 
 func (s selector) empty() bool { return len(s.Rooms)+len(s.Sockets)+len(s.Users) == 0 }
 
+// validate refuses names no socket, room or user can have: empty, over 256
+// bytes, or with control characters. (An empty user id would otherwise be
+// a storage error, which a backend retries.)
+func (s selector) validate() error {
+	for _, list := range []struct {
+		field string
+		names []string
+	}{{"rooms", s.Rooms}, {"except", s.Except}, {"sockets", s.Sockets}, {"users", s.Users}} {
+		for _, name := range list.names {
+			if !validName(name) {
+				return badRequest("%s: %s is not a valid name (1 to %d bytes, no control characters)", list.field, quote(name), maxRoomLen)
+			}
+		}
+	}
+	return nil
+}
+
+// validName reports whether name may name a room, a socket or a user in an
+// API request.
+func validName(name string) bool {
+	if !validRoom(name) {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return false
+		}
+	}
+	return true
+}
+
 type emitRequest struct {
 	selector
 	Event    string            `json:"event"`
 	Args     []json.RawMessage `json:"args"`
 	Volatile bool              `json:"volatile"`
+	// Broadcast must be true to emit to the whole namespace: an emit
+	// without a (non-empty) selector is refused, so that a backend that
+	// computed an empty audience does not reach everyone.
+	Broadcast bool `json:"broadcast"`
 }
 
 func (g *Gateway) apiEmit(r *http.Request) (any, error) {
@@ -143,6 +179,15 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	}
 	if err := socketio.CheckEvent(req.Event); err != nil {
 		return nil, badRequest("%v", err)
+	}
+	switch {
+	case req.Broadcast && !req.empty():
+		return nil, badRequest("broadcast reaches the whole namespace: it takes no rooms, sockets or users")
+	case !req.Broadcast && req.empty():
+		return nil, badRequest("name the audience: rooms, sockets or users (non-empty), or broadcast: true for the whole namespace")
+	}
+	if err := req.validate(); err != nil {
+		return nil, err
 	}
 	nsp, err := g.namespace(req.Namespace)
 	if err != nil {
@@ -251,6 +296,9 @@ func (g *Gateway) selected(r *http.Request, req *roomsRequest) (socketio.Broadca
 	}
 	if req.empty() {
 		return socketio.BroadcastOperator{}, socketio.UserOperator{}, badRequest("select sockets with rooms, sockets or users")
+	}
+	if err := req.validate(); err != nil {
+		return socketio.BroadcastOperator{}, socketio.UserOperator{}, err
 	}
 	nsp, err := g.namespace(req.Namespace)
 	if err != nil {

@@ -214,7 +214,7 @@ func TestAPI(t *testing.T) {
 	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{not json`); code != 400 {
 		t.Fatalf("bad json: %d %v", code, body)
 	}
-	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"x","namespace":"/nope"}`); code != 404 {
+	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"x","namespace":"/nope","broadcast":true}`); code != 404 {
 		t.Fatalf("unknown namespace: %d %v", code, body)
 	}
 	if code, body := do(t, "POST", n.base+"/api/v1/emit", "api-secret", `{"event":"headline","rooms":["news"],"args":[{"big":12345678901234567890}]}`); code != 200 {

@@ -53,7 +53,7 @@ describe("bearer token", () => {
     const res = await ctx.gw.api("POST", "/api/v1/emit", { token: "nope", body: { namespace: "/", event: "news", args: [1] } });
     assert.equal(res.status, 401);
     const sync = nextEvent(s, "sync");
-    accepted(await emit({ namespace: "/", event: "sync", args: [] }));
+    accepted(await emit({ namespace: "/", event: "sync", args: [], broadcast: true }));
     await sync;
     assert.deepEqual(news.events, []);
   });
@@ -76,7 +76,7 @@ describe("POST /api/v1/emit", () => {
 
     // A later emit to everyone reaches `other` after anything addressed to it before.
     const sync = nextEvent(other, "sync");
-    accepted(await emit({ namespace: "/", event: "sync", args: ["x"] }));
+    accepted(await emit({ namespace: "/", event: "sync", args: ["x"], broadcast: true }));
     await sync;
     assert.deepEqual(otherNews.events, [], "a non-member got the room's emit");
   });
@@ -108,15 +108,15 @@ describe("POST /api/v1/emit", () => {
     accepted(await emit({ namespace: "/", event: "news", args: [{ for: "alice" }], users: [info.user] }));
     assert.deepEqual(payload(alice, await got), [{ for: "alice" }]);
     const sync = nextEvent(bob, "sync");
-    accepted(await emit({ namespace: "/", event: "sync", args: [] }));
+    accepted(await emit({ namespace: "/", event: "sync", args: [], broadcast: true }));
     await sync;
     assert.deepEqual(bobNews.events, []);
   });
 
-  test("with no rooms reaches every socket of the namespace", async () => {
+  test("with broadcast: true reaches every socket of the namespace", async () => {
     const clients = await Promise.all(["a", "b", "c"].map((n, i) => connect(n, i === 1 ? ["polling"] : ["websocket"])));
     const got = clients.map((s) => nextEvent(s, "broadcast"));
-    accepted(await emit({ namespace: "/", event: "broadcast", args: [{ n: 1 }] }));
+    accepted(await emit({ namespace: "/", event: "broadcast", args: [{ n: 1 }], broadcast: true }));
     for (const [i, args] of (await Promise.all(got)).entries()) assert.deepEqual(payload(clients[i], args), [{ n: 1 }]);
   });
 

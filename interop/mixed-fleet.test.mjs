@@ -132,7 +132,7 @@ describe("mixed fleet: Node socket.io servers and Roomcast gateways on one Redis
     // A client publish on roomcast-1 (binary data), an API emit on roomcast-2.
     ok(await request(members[2], "publish", { room, event: "chat", data: Buffer.from("bin") }));
     accepted(await rc[1].gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "news", args: [{ via: "api" }, [1, "two"]], rooms: [room] } }));
-    accepted(await rc[1].gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "sync", args: [] } }));
+    accepted(await rc[1].gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "sync", args: [], broadcast: true } }));
     await sync;
 
     for (const [i, c] of all.entries()) {
@@ -324,7 +324,7 @@ describe("mixed sharded fleet: createShardedAdapter and --adapter sharded on one
     await sync;
     sync = synced(all);
     accepted(await gw.gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "news", args: ["from roomcast"], rooms: [room] } }));
-    accepted(await gw.gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "sync", args: [] } }));
+    accepted(await gw.gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { event: "sync", args: [], broadcast: true } }));
     await sync;
     for (const [i, c] of all.entries()) {
       const got = news[i].events.map((args) => payload(c, args));

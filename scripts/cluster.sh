@@ -4,7 +4,9 @@
 #
 #   redis-server   127.0.0.1:6390, AOF on (appendfsync everysec), data in .cluster/redis
 #   3 gateways     bin/gateway on 127.0.0.1:8081..8083, admin (metrics, readyz) on 9091..9093,
-#                  --redis, --demo, --allow-anonymous, --jwt-secret dev-secret, --api-token dev-token
+#                  --redis, --demo, --jwt-secret $JWT_SECRET, --api-token $API_TOKEN and
+#                  --trusted-proxies $CLUSTER_HOST (HAProxy, whose X-Forwarded-For names the
+#                  client), as production runs: clients need a JWT (no --allow-anonymous)
 #   haproxy        deploy/haproxy.cfg on 127.0.0.1:8080, stats page on 8404
 #   prometheus     (if installed) on 127.0.0.1:9099, scraping the three admin ports, with
 #                  deploy/alerts.yml loaded
@@ -16,6 +18,10 @@
 #   scripts/cluster.sh start   start everything in the background and return
 #   scripts/cluster.sh stop    stop what `start` started (pid files in .cluster/pids)
 #   scripts/cluster.sh status  show what runs
+#   scripts/cluster.sh token [USER]
+#                              print a JWT for USER (default: dev) signed with $JWT_SECRET,
+#                              valid 24 h, that may join, publish and message anything:
+#                              paste it into the demo page's token field (needs openssl)
 #
 # It installs nothing (scripts/install-deps.sh does) and builds nothing (`make
 # cluster` builds bin/gateway first). Logs go to .cluster/logs/.
@@ -31,7 +37,8 @@
 #   STATS_PORT       HAProxy stats port                   (default: 8404)
 #   PROMETHEUS_PORT  Prometheus port                      (default: 9099)
 #   PROMETHEUS       auto (run it when installed) or off  (default: auto)
-#   JWT_SECRET       gateways' --jwt-secret               (default: dev-secret)
+#   JWT_SECRET       gateways' --jwt-secret               (default: dev-secret; a dev default,
+#                    as in deploy/docker-compose.yml: set your own outside a laptop)
 #   API_TOKEN        gateways' --api-token                (default: dev-token)
 #   GATEWAY_ARGS     extra gateway flags, e.g. "--adapter sharded --log-level debug"
 #   START_TIMEOUT    seconds to wait for each process to be ready (default: 30)
@@ -256,8 +263,8 @@ start_gateways() {
 		launch "gateway-$((i + 1))" "$GATEWAY_BIN" \
 			--addr "$HOST:${GATEWAY_PORT_LIST[i]}" --admin-addr "$HOST:${ADMIN_PORT_LIST[i]}" \
 			--redis "redis://$HOST:$REDIS_PORT" --node-id "node-$((i + 1))" \
-			--demo --allow-anonymous --jwt-secret "$JWT_SECRET" --api-token "$API_TOKEN" \
-			--origins '*' "${EXTRA_GATEWAY_ARGS[@]}"
+			--demo --jwt-secret "$JWT_SECRET" --api-token "$API_TOKEN" \
+			--trusted-proxies "$HOST" --origins '*' "${EXTRA_GATEWAY_ARGS[@]}"
 	done
 	for ((i = 0; i < NODES; i++)); do
 		wait_until "gateway-$((i + 1))" "/readyz 200" gateway_ready "${ADMIN_PORT_LIST[i]}"
@@ -362,7 +369,11 @@ EOF
 	else
 		printf '  prometheus       not running (not installed, or PROMETHEUS=off)\n'
 	fi
-	printf '  JWT secret       %s   (anonymous connections allowed)\n' "$JWT_SECRET"
+	printf '  JWT secret       %s   (clients need a token; no anonymous connections)\n' "$JWT_SECRET"
+	if command -v openssl >/dev/null 2>&1; then
+		printf '  dev token        %s\n' "$(dev_token dev)"
+		printf '                   (for the demo page; another user: %s token NAME)\n' "$0"
+	fi
 	printf '  load test        make loadtest   (k6 against http://%s:%s)\n' "$HOST" "$LB_PORT"
 }
 
@@ -375,6 +386,22 @@ status() {
 			printf '%-12s stopped\n' "$name"
 		fi
 	done
+}
+
+# b64url: stdin in base64url without padding (JWT encoding).
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+# dev_token USER: an HS256 JWT for USER signed with JWT_SECRET, valid 24 h,
+# allowed to join, publish and message anything.
+dev_token() {
+	local user="$1" header payload sig
+	[[ "$user" =~ ^[A-Za-z0-9_.@-]{1,64}$ ]] || die "token: user names are 1-64 of A-Z a-z 0-9 _ . @ -"
+	command -v openssl >/dev/null 2>&1 || die "token: openssl not found"
+	header="$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)"
+	payload="$(printf '{"sub":"%s","name":"%s","join":["*"],"publish":["*"],"dm":["*"],"exp":%d}' \
+		"$user" "$user" $(($(date +%s) + 86400)) | b64url)"
+	sig="$(printf '%s.%s' "$header" "$payload" | openssl dgst -sha256 -hmac "$JWT_SECRET" -binary | b64url)"
+	printf '%s.%s.%s\n' "$header" "$payload" "$sig"
 }
 
 # ------------------------------------------------------------------ commands
@@ -422,6 +449,7 @@ run) cmd_run ;;
 start) cmd_start ;;
 stop) stop_all ;;
 status) status ;;
+token) dev_token "${2:-dev}" ;;
 -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;
-*) die "usage: $0 [run|start|stop|status]" ;;
+*) die "usage: $0 [run|start|stop|status|token [USER]]" ;;
 esac

@@ -115,6 +115,8 @@ func (b BroadcastOperator) EmitWithAck(ctx context.Context, event string, args .
 }
 
 // RemoteSocket is a socket anywhere in the cluster, as FetchSockets returns it.
+// The Handshake of a socket on another node has no headers, query, address
+// or auth: credentials do not cross Redis (adapter/redisadapter).
 type RemoteSocket struct {
 	adapter.SocketInfo
 	nsp *Namespace

@@ -3,12 +3,14 @@ package socketio
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/roomcast/roomcast/internal/parser"
 )
 
 var (
-	// ErrReservedEvent is returned when emitting an event name Socket.IO keeps for itself.
+	// ErrReservedEvent is returned when emitting an event name Socket.IO keeps
+	// for itself (or, through CheckEvent, one of Roomcast's own).
 	ErrReservedEvent = errors.New("socketio: reserved event name")
 	// ErrDisconnected is returned when the socket is gone.
 	ErrDisconnected = errors.New("socketio: socket disconnected")
@@ -59,5 +61,18 @@ func checkEvent(event string) error {
 	return nil
 }
 
-// CheckEvent returns ErrReservedEvent for the names Socket.IO keeps for itself.
-func CheckEvent(event string) error { return checkEvent(event) }
+// ReservedEventPrefix starts the names of the events Roomcast itself sends
+// (NotRecoveredEvent, the gateway's roomcast:token-expiring, ...), so that a
+// client can trust them: CheckEvent refuses them to everyone else.
+const ReservedEventPrefix = "roomcast:"
+
+// CheckEvent returns ErrReservedEvent for the event names that a client or
+// a backend may not emit through the server: those Socket.IO keeps for
+// itself and Roomcast's own (ReservedEventPrefix). The server's own emits
+// are checked against Socket.IO's names only.
+func CheckEvent(event string) error {
+	if strings.HasPrefix(event, ReservedEventPrefix) {
+		return fmt.Errorf("%w: %q (the %s prefix is Roomcast's own)", ErrReservedEvent, event, ReservedEventPrefix)
+	}
+	return checkEvent(event)
+}

@@ -84,7 +84,7 @@ type Recovery struct {
 // another user's), "error" when the Store could not be asked; replayed is
 // true when the user's queued messages after the offset were nonetheless
 // sent in full (only the socket's rooms and live-only packets were lost).
-const NotRecoveredEvent = "roomcast:not-recovered"
+const NotRecoveredEvent = ReservedEventPrefix + "not-recovered"
 
 // Recovery results, the label values of roomcast_recoveries_total.
 const (

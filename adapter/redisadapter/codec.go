@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -359,9 +360,10 @@ func jsLength(s string) int {
 // socketInfoValue is the JSON form of a local socket in a fetchSockets
 // answer: {id, handshake, rooms, data} as socket.io's RemoteSocket expects,
 // plus node (Node servers ignore it). Data that encoding/json refuses is
-// sent as null.
+// sent as null. The handshake is reduced by wireHandshake: credentials do
+// not cross Redis.
 func socketInfoValue(info adapter.SocketInfo) map[string]any {
-	hs, _ := forWire(info.Handshake)
+	hs := wireHandshake(info.Handshake)
 	data, err := forWire(info.Data)
 	if err != nil {
 		data = nil
@@ -376,6 +378,29 @@ func socketInfoValue(info adapter.SocketInfo) map[string]any {
 		out["node"] = info.Node
 	}
 	return out
+}
+
+// wireHandshake is what another node learns of a socket's handshake: its
+// shape (socket.io's RemoteSocket.handshake, every field present so that
+// Node code reading handshake.headers[...] does not throw) with the time,
+// the flags and the URL's path — never the headers (Cookie,
+// Authorization), the query, the URL's query, the client's address or the
+// CONNECT auth payload (tokens). A FetchSockets answer is published to every
+// node, so whatever it carries is on Redis; what a socket presented stays
+// on its own node (Socket.Handshake).
+func wireHandshake(h adapter.Handshake) map[string]any {
+	path, _, _ := strings.Cut(h.URL, "?")
+	return map[string]any{
+		"headers": map[string]any{},
+		"time":    h.Time,
+		"address": "",
+		"xdomain": h.XDomain,
+		"secure":  h.Secure,
+		"issued":  h.Issued,
+		"url":     path,
+		"query":   map[string]any{},
+		"auth":    map[string]any{},
+	}
 }
 
 // parseSocketInfo reads one socket of a fetchSockets answer, tolerating what

@@ -185,8 +185,12 @@ func TestParseNodeFetchResponse(t *testing.T) {
 func TestSocketInfoRoundTrip(t *testing.T) {
 	in := adapter.SocketInfo{
 		ID: "s1", Rooms: []string{"s1", "r"}, Node: "n7",
-		Handshake: adapter.Handshake{Headers: map[string]string{"a": "b"}, Issued: 5, URL: "/x", Auth: map[string]any{"k": json.Number("1")}},
-		Data:      map[string]any{"user": "bob", "bin": []byte{1}},
+		Handshake: adapter.Handshake{
+			Headers: map[string]string{"cookie": "session=COOKIESECRET", "authorization": "Bearer x"}, Issued: 5,
+			URL: "/socket.io/?EIO=4&token=QUERYSECRET", Query: map[string]string{"token": "QUERYSECRET"},
+			Address: "10.0.0.1", Auth: map[string]any{"token": "JWTSECRET"},
+		},
+		Data: map[string]any{"user": "bob", "bin": []byte{1}},
 	}
 	b, err := encodeJSON(socketInfoValue(in))
 	if err != nil {
@@ -199,8 +203,25 @@ func TestSocketInfoRoundTrip(t *testing.T) {
 	out, ok := parseSocketInfo(v)
 	// JSON, as 8.x sends it: a binary in the data becomes base64.
 	if !ok || out.ID != in.ID || out.Node != "n7" || fmt.Sprint(out.Rooms) != "[s1 r]" ||
-		out.Handshake.Headers["a"] != "b" || out.Handshake.Issued != 5 || fmt.Sprint(out.Data) != "map[bin:AQ== user:bob]" {
+		out.Handshake.Issued != 5 || out.Handshake.URL != "/socket.io/" || fmt.Sprint(out.Data) != "map[bin:AQ== user:bob]" {
 		t.Fatalf("round trip %+v", out)
+	}
+	// The handshake's credentials stay on the socket's node: an answer is
+	// published to every node through Redis.
+	for _, secret := range []string{"COOKIESECRET", "Bearer", "QUERYSECRET", "JWTSECRET", "10.0.0.1"} {
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("the wire form carries %q: %s", secret, b)
+		}
+	}
+	if len(out.Handshake.Headers) != 0 || len(out.Handshake.Query) != 0 || len(out.Handshake.Auth) != 0 || out.Handshake.Address != "" {
+		t.Errorf("handshake %+v, want no headers, query, auth or address", out.Handshake)
+	}
+	// The shape stays what socket.io's RemoteSocket has.
+	hs, _ := v.(map[string]any)["handshake"].(map[string]any)
+	for _, k := range []string{"headers", "time", "address", "xdomain", "secure", "issued", "url", "query", "auth"} {
+		if _, ok := hs[k]; !ok {
+			t.Errorf("handshake lacks %q: %s", k, b)
+		}
 	}
 }
 
