@@ -31,8 +31,11 @@ var okAck = map[string]any{"ok": true}
 
 func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 	nsp.Use(g.authenticate)
+	nsp.Use(g.checkMemberships)
 	nsp.OnConnection(func(s *socketio.Socket) {
+		g.onConnected(s)
 		s.Use(newRateLimiter(g.cfg.EventRate).middleware)
+		s.On(authEvent, g.onAuth)
 		s.On("join", g.onJoin)
 		s.On("leave", g.onLeave)
 		s.On("publish", g.onPublish)
