@@ -171,8 +171,9 @@ func TestRecoveryRejoinsOnlyRoomsTheTokenAllows(t *testing.T) {
 		return err == nil && slices.Contains(sess.Rooms, "room:gone")
 	})
 
+	// The session's token had an exp (token adds one); this one has none.
 	back := sitest.Dial(t, n.wsURL)
-	tok := token(t, map[string]any{"sub": "dee", "join": []string{"room:keep"}})
+	tok := noExpToken(t, map[string]any{"sub": "dee", "join": []string{"room:keep"}})
 	back.Send(fmt.Sprintf(`40{"token":%q,"pid":%q,"offset":%q}`, tok, first.PID, offset))
 	if got, want := back.Read(), fmt.Sprintf(`40{"pid":%q,"sid":%q}`, first.PID, first.SID); got != want {
 		t.Fatalf("CONNECT reply %s, want %s", got, want)
@@ -183,6 +184,13 @@ func TestRecoveryRejoinsOnlyRoomsTheTokenAllows(t *testing.T) {
 	s, ok := n.g.Server().Sockets().Socket(first.SID)
 	if !ok || !s.Recovered() || !s.InRoom("room:keep") || s.InRoom("room:gone") || !s.InRoom("user:dee") {
 		t.Fatalf("recovered socket: ok=%v recovered=%v rooms=%v", ok, ok && s.Recovered(), s.Rooms())
+	}
+	life := sessionOf(s).life
+	life.mu.Lock()
+	armed := life.timer != nil
+	life.mu.Unlock()
+	if armed {
+		t.Fatal("a recovered socket whose token has no exp armed a timer")
 	}
 }
 
