@@ -214,19 +214,13 @@ func (g *Gateway) mayRejoin(s *socketio.Socket, room string) bool {
 	return sess.canJoin(room)
 }
 
-// memberLister is the queue.Store method that lists a user's durable rooms.
-type memberLister interface {
-	MemberOf(ctx context.Context, user string) ([]string, error)
-}
-
 // dropRevokedMemberships ends the durable-room memberships of sess's user
 // that its token does not allow, and returns those rooms.
 func (g *Gateway) dropRevokedMemberships(ctx context.Context, sess *Session) ([]string, error) {
-	ml, ok := g.store.(memberLister)
-	if sess.Anonymous || sess.User == "" || len(g.cfg.DurableRooms) == 0 || !ok {
+	if sess.Anonymous || sess.User == "" || len(g.cfg.DurableRooms) == 0 {
 		return nil, nil
 	}
-	rooms, err := ml.MemberOf(ctx, sess.User)
+	rooms, err := g.store.MemberOf(ctx, sess.User)
 	if err != nil {
 		return nil, err
 	}
