@@ -12,6 +12,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/redistest"
 	"github.com/roomcast/roomcast/internal/sitest"
 )
 
@@ -198,7 +199,19 @@ func TestRecoveryRejoinsOnlyRoomsTheTokenAllows(t *testing.T) {
 // allows end at the next connect, and at an auth event.
 func TestDurableMembershipsFollowTheToken(t *testing.T) {
 	t.Parallel()
-	n := start(t, Config{DurableRooms: []string{"team:*"}, APIToken: "api"})
+	t.Run("memory", func(t *testing.T) {
+		t.Parallel()
+		testDurableMembershipsFollowTheToken(t, Config{})
+	})
+	t.Run("redis", func(t *testing.T) {
+		t.Parallel()
+		testDurableMembershipsFollowTheToken(t, Config{Redis: redistest.Start(t).URL(), Origins: []string{"*"}})
+	})
+}
+
+func testDurableMembershipsFollowTheToken(t *testing.T, cfg Config) {
+	cfg.DurableRooms, cfg.APIToken = []string{"team:*"}, "api"
+	n := start(t, cfg)
 	ctx := context.Background()
 	members := func(room string) []string {
 		t.Helper()
