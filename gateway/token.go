@@ -224,17 +224,15 @@ func (g *Gateway) dropRevokedMemberships(ctx context.Context, sess *Session) ([]
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
-	for _, room := range rooms {
-		if sess.canJoin(room) {
-			continue
-		}
-		if err := g.store.RemoveMember(ctx, room, sess.User); err != nil {
-			return removed, err
-		}
-		removed = append(removed, room)
+	revoked := slices.DeleteFunc(rooms, sess.canJoin)
+	if len(revoked) == 0 {
+		return nil, nil
 	}
-	return removed, nil
+	// Memberships are not per namespace: any namespace's UserOperator ends them.
+	if err := g.sio.Sockets().ToUser(sess.User).Leave(ctx, revoked...); err != nil {
+		return nil, err
+	}
+	return revoked, nil
 }
 
 // checkMemberships is a namespace middleware after authenticate: at every
