@@ -37,8 +37,9 @@ var (
 // Reason says why a session, or a socket on it, ended: the disconnect
 // reasons of socket.io, byte for byte (they reach clients' logs, the API and
 // the labels of roomcast_disconnects_total). The engine reports the first
-// seven through Handlers.OnClose; the Socket.IO layer adds the last three
-// for a namespace that ends without its connection.
+// seven through Handlers.OnClose; the Socket.IO layer adds the next three
+// for a namespace that ends without its connection; ReasonTokenExpired is
+// given by the application (Conn.CloseReason, socketio's Socket.Close).
 type Reason string
 
 // The disconnect reasons.
@@ -54,6 +55,11 @@ const (
 	ReasonClientNamespaceDisconnect Reason = "client namespace disconnect"
 	ReasonServerNamespaceDisconnect Reason = "server namespace disconnect"
 	ReasonForcedServerClose         Reason = "forced server close"
+
+	// ReasonTokenExpired is a Roomcast extension: the connection was closed
+	// because the token of a socket on it expired (the gateway closes it at
+	// the token's "exp" so that the client reconnects with a fresh one).
+	ReasonTokenExpired Reason = "token expired"
 )
 
 // Reasons lists every Reason, in the order metrics initialise their labels.
@@ -62,6 +68,7 @@ func Reasons() []Reason {
 		ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonParseError,
 		ReasonForcedClose, ReasonServerShutdown, ReasonSlowConsumer,
 		ReasonClientNamespaceDisconnect, ReasonServerNamespaceDisconnect, ReasonForcedServerClose,
+		ReasonTokenExpired,
 	}
 }
 

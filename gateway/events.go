@@ -30,8 +30,11 @@ var okAck = map[string]any{"ok": true}
 
 func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 	nsp.Use(g.limits.connectMiddleware(g.authenticate))
+	nsp.Use(g.checkMemberships)
 	nsp.OnConnection(func(s *socketio.Socket) {
+		g.onConnected(s)
 		s.Use(g.limits.eventMiddleware(s))
+		s.On(authEvent, g.onAuth)
 		s.On("join", g.onJoin)
 		s.On("leave", g.onLeave)
 		s.On("publish", g.onPublish)

@@ -95,6 +95,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			User:        func(s *socketio.Socket) string { return sessionOf(s).User },
 			DurableRoom: g.durableRoom,
 			Member:      memberOf,
+			MayRejoin:   g.mayRejoin,
 		},
 		Adapter: factory,
 		Engine:  ecfg,

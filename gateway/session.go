@@ -20,6 +20,7 @@ type Session struct {
 	Anonymous bool   `json:"anonymous,omitempty"`
 
 	claims *auth.Claims
+	life   *tokenLife // the token's expiry timer (token.go); nil when anonymous
 }
 
 // userRoomPrefix names the room every socket of a user is in. Clients may not
@@ -44,9 +45,8 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 		if n, ok := claims.Raw["name"].(string); ok {
 			sess.Name = cleanName(n)
 		}
-		// Keep what the connection's life needs: the room patterns, not
-		// every raw claim (a connection may live for days).
-		sess.claims = &auth.Claims{Subject: claims.Subject, Join: claims.Join, Publish: claims.Publish, Expiry: claims.Expiry}
+		sess.claims = keepClaims(claims)
+		sess.life = &tokenLife{g: g, s: s}
 	case token == "" && g.cfg.AllowAnonymous:
 		sess.Anonymous = true
 		if prev := sessionFromInfo(s.Data()); s.Recovered() && prev.Anonymous && strings.HasPrefix(prev.User, "anon:") {

@@ -42,7 +42,8 @@ type Memory struct {
 	users     map[string]*memUser
 	sessions  map[string]memSession
 	rooms     map[string]map[string]struct{}
-	lastMs    uint64 // the clock never goes back
+	memberOf  map[string]map[string]struct{} // user → rooms: the reverse of rooms
+	lastMs    uint64                         // the clock never goes back
 	lastSweep time.Time
 	closed    bool
 }
@@ -99,6 +100,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		users:      make(map[string]*memUser),
 		sessions:   make(map[string]memSession),
 		rooms:      make(map[string]map[string]struct{}),
+		memberOf:   make(map[string]map[string]struct{}),
 		lastSweep:  time.Now(),
 	}, nil
 }
@@ -395,6 +397,12 @@ func (m *Memory) AddMember(ctx context.Context, room, user string) error {
 		m.rooms[room] = r
 	}
 	r[user] = struct{}{}
+	u := m.memberOf[user]
+	if u == nil {
+		u = make(map[string]struct{})
+		m.memberOf[user] = u
+	}
+	u[room] = struct{}{}
 	return nil
 }
 
@@ -414,7 +422,32 @@ func (m *Memory) RemoveMember(ctx context.Context, room, user string) error {
 			delete(m.rooms, room)
 		}
 	}
+	if u := m.memberOf[user]; u != nil {
+		delete(u, room)
+		if len(u) == 0 {
+			delete(m.memberOf, user)
+		}
+	}
 	return nil
+}
+
+// MemberOf implements Store.
+func (m *Memory) MemberOf(ctx context.Context, user string) ([]string, error) {
+	if user == "" {
+		return nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	out := make([]string, 0, len(m.memberOf[user]))
+	for r := range m.memberOf[user] {
+		out = append(out, r)
+	}
+	m.mu.Unlock()
+	slices.Sort(out)
+	return out, nil
 }
 
 // Members implements Store.

@@ -92,6 +92,10 @@ type Store interface {
 	// Members returns up to limit members of room in byte order (limit <= 0:
 	// all of them).
 	Members(ctx context.Context, room string, limit int) ([]string, error)
+	// MemberOf returns the durable rooms user is a member of, in byte
+	// order (none: an empty list), so that the memberships can be checked
+	// against the user's current rights.
+	MemberOf(ctx context.Context, user string) ([]string, error)
 	// Ready reports whether the Store can serve requests.
 	Ready(ctx context.Context) error
 	// Close ends every subscription and makes later calls fail with

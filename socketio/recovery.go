@@ -65,6 +65,13 @@ type Recovery struct {
 	// Nil: a socket with a User is a member; SocketsJoin and SocketsLeave
 	// only move sockets.
 	Member func(info adapter.SocketInfo) string
+	// MayRejoin reports whether a recovered socket may be put back into
+	// room, one of its session's rooms, once the namespace's middlewares
+	// ran (its Data is then the current one: the application's rights
+	// follow the credentials of the reconnect, not those of the session).
+	// The rooms it refuses are not rejoined; the socket is still recovered
+	// and Socket.DroppedRooms lists them. Nil: every room is rejoined.
+	MayRejoin func(s *Socket, room string) bool
 	// PageSize is the number of messages read per page of a replay.
 	// Defaults to queue.DefaultPageSize.
 	PageSize int
@@ -374,6 +381,19 @@ func (s *Socket) PID() string {
 func (s *Socket) Recovered() bool {
 	rs := s.recoveryState()
 	return rs != nil && (rs.recovered || (rs.restored != nil && !s.connected.Load()))
+}
+
+// DroppedRooms returns the rooms of a recovered socket's session that it
+// was not put back into because Recovery.MayRejoin refused them, in the
+// session's order (nil when none, or when the socket was not recovered).
+// It is set before the namespace's OnConnection handlers run.
+func (s *Socket) DroppedRooms() []string {
+	if rs := s.recoveryState(); rs != nil {
+		if d := rs.dropped.Load(); d != nil {
+			return slices.Clone(*d)
+		}
+	}
+	return nil
 }
 
 // User returns the socket's user for durable delivery, once connected

@@ -35,8 +35,9 @@ type recoverySocket struct {
 	stopLive     func()
 	settled      bool // the user is known (connecting ran)
 
-	attached    atomic.Bool // connected ran: the session is the socket's to save
-	superseded  atomic.Bool // a reconnect of the client replaced this socket
+	attached    atomic.Bool              // connected ran: the session is the socket's to save
+	dropped     atomic.Pointer[[]string] // the session's rooms MayRejoin refused
+	superseded  atomic.Bool              // a reconnect of the client replaced this socket
 	savePending atomic.Bool
 
 	refreshMu sync.Mutex
@@ -375,15 +376,31 @@ func (rs *recoverySocket) save() error {
 }
 
 // connected implements socketHooks. It runs once the socket is attached:
-// a recovered socket rejoins its rooms, the session is stored (a crash
+// a recovered socket rejoins the rooms of its session that MayRejoin allows, the session is stored (a crash
 // from now on is recoverable) and kept fresh, the CONNECT reply carries the
 // pid, and a socket that could not be recovered is told so after it.
 func (rs *recoverySocket) connected(reply func(extra map[string]string)) error {
 	s := rs.s
 	rs.attached.Store(true)
 	if rs.recovered && len(rs.restored.Rooms) > 0 {
-		if err := s.nsp.adapter.AddAll(s, rs.restored.Rooms...); err != nil {
-			rs.r.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
+		rooms := rs.restored.Rooms
+		if rs.r.MayRejoin != nil {
+			var dropped []string
+			rooms = slices.DeleteFunc(slices.Clone(rooms), func(room string) bool {
+				if rs.r.MayRejoin(s, room) {
+					return false
+				}
+				dropped = append(dropped, room)
+				return true
+			})
+			if dropped != nil {
+				rs.dropped.Store(&dropped)
+			}
+		}
+		if len(rooms) > 0 {
+			if err := s.nsp.adapter.AddAll(s, rooms...); err != nil {
+				rs.r.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
+			}
 		}
 	}
 	if err := rs.save(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +22,8 @@ import (
 )
 
 // newRecoveryServer starts a server with Recovery on st; a socket's user is
-// its auth "user" (none: anonymous); rooms starting with "d:" are durable.
+// its auth "user" (none: anonymous); rooms starting with "d:" are durable;
+// a recovered socket does not rejoin the room its auth "deny" names.
 func newRecoveryServer(t *testing.T, st queue.Store, setup func(*Server)) (*Server, string, *metrics.Metrics) {
 	t.Helper()
 	m, err := metrics.New(prometheus.NewRegistry(), metrics.Options{})
@@ -35,7 +37,11 @@ func newRecoveryServer(t *testing.T, st queue.Store, setup func(*Server)) (*Serv
 			Store:       st,
 			User:        func(s *Socket) string { u, _ := s.Handshake().Auth["user"].(string); return u },
 			DurableRoom: func(room string) bool { return strings.HasPrefix(room, "d:") },
-			PageSize:    2, // several pages in every replay
+			MayRejoin: func(s *Socket, room string) bool {
+				deny, _ := s.Handshake().Auth["deny"].(string)
+				return room != deny
+			},
+			PageSize: 2, // several pages in every replay
 		},
 	})
 	if err != nil {
@@ -364,6 +370,63 @@ func TestAnonymousSessionRecovers(t *testing.T) {
 	if !s2.InRoom("lobby") {
 		t.Fatalf("rooms not restored: %v", s2.Rooms())
 	}
+}
+
+func TestRecoveredSocketRejoinsOnlyTheRoomsMayRejoinAllows(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	dropped := make(chan []string, 2)
+	srv, url, m := newRecoveryServer(t, st, func(srv *Server) {
+		srv.Sockets().OnConnection(func(s *Socket) { dropped <- s.DroppedRooms() })
+	})
+	nsp := srv.Sockets()
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"carol"}`)
+	first, _ := readConnect(t, c)
+	if d := <-dropped; d != nil {
+		t.Fatalf("a new socket has dropped rooms %v", d)
+	}
+	s, _ := nsp.Socket(first.SID)
+	if err := s.Join("keep", "revoked"); err != nil {
+		t.Fatal(err)
+	}
+	drop(t, c, s)
+
+	c2 := sitest.Dial(t, url)
+	c2.Send(fmt.Sprintf(`40{"user":"carol","deny":"revoked","pid":%q,"offset":%q}`, first.PID, s.Offset()))
+	reply, _ := readConnect(t, c2)
+	if reply.SID != first.SID {
+		t.Fatalf("not recovered: %+v", reply)
+	}
+	s2, _ := nsp.Socket(first.SID)
+	if !s2.Recovered() || !s2.InRoom("keep") || s2.InRoom("revoked") {
+		t.Fatalf("recovered=%v rooms=%v, want recovered in keep only", s2.Recovered(), s2.Rooms())
+	}
+	if d := <-dropped; len(d) != 1 || d[0] != "revoked" {
+		t.Fatalf("OnConnection saw DroppedRooms %v, want [revoked]", d)
+	}
+	if got := s2.DroppedRooms(); len(got) != 1 || got[0] != "revoked" {
+		t.Fatalf("DroppedRooms() = %v", got)
+	}
+	// A broadcast to the dropped room does not reach it.
+	if err := nsp.To("revoked").Emit("secret", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := nsp.To("keep").Emit("ok", 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := c2.Read(); !strings.HasPrefix(got, `42["ok",1`) {
+		t.Fatalf("got %s, want the kept room's broadcast only", got)
+	}
+	if got := testutil.ToFloat64(m.Recoveries.WithLabelValues("recovered")); got != 1 {
+		t.Fatalf("recoveries{recovered} = %v, want 1 (dropped rooms are not a failed recovery)", got)
+	}
+	// The session saved from now on has the rooms it is in.
+	drop(t, c2, s2)
+	waitFor(t, "session saved", func() bool {
+		sess, err := st.LoadSession(context.Background(), first.PID)
+		return err == nil && !slices.Contains(sess.Rooms, "revoked") && slices.Contains(sess.Rooms, "keep")
+	})
 }
 
 func TestRecoveryOfAnotherUsersSessionIsRefused(t *testing.T) {

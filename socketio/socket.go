@@ -397,6 +397,12 @@ func (s *Socket) Disconnect(close bool) {
 	s.cleanup(engineio.ReasonServerNamespaceDisconnect)
 }
 
+// CloseConn closes the socket's connection (every namespace on it) after
+// flushing what is queued, reporting reason to the disconnect handlers and
+// the metrics. The client sees its transport close and reconnects, as
+// after a network failure (a recoverable socket keeps its session).
+func (s *Socket) CloseConn(reason engineio.Reason) { s.client.closeWith(reason) }
+
 func (s *Socket) onPacket(p *parser.Packet) {
 	switch p.Type {
 	case parser.Event, parser.BinaryEvent:

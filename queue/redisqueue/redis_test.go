@@ -84,6 +84,21 @@ func TestRedisKeys(t *testing.T) {
 	if got := client.ZRange(ctx, st.membersKey("room"), 0, -1).Val(); !slices.Equal(got, []string{"bob"}) {
 		t.Fatalf("members key holds %v", got)
 	}
+	if got := client.SMembers(ctx, st.memberOfKey("bob")).Val(); !slices.Equal(got, []string{"room"}) {
+		t.Fatalf("memberof key holds %v", got)
+	}
+	// The index may hold a room the user is no longer a member of (a
+	// concurrent join and leave); MemberOf lists memberships only.
+	client.SAdd(ctx, st.memberOfKey("bob"), "stale")
+	if got, err := st.MemberOf(ctx, "bob"); err != nil || !slices.Equal(got, []string{"room"}) {
+		t.Fatalf("MemberOf with a stale index entry = %v, %v", got, err)
+	}
+	if err := st.RemoveMember(ctx, "room", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := client.SMembers(ctx, st.memberOfKey("bob")).Val(); slices.Contains(got, "room") {
+		t.Fatalf("memberof key still holds the room left: %v", got)
+	}
 }
 
 // TestRedisTrimBatch: with a large MaxLen, length trimming happens in

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -118,6 +119,13 @@ func (r *Store) streamKey(user string) string   { return r.prefix + ":stream:{" 
 func (r *Store) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
 func (r *Store) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
 func (r *Store) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
+
+// memberOfKey is the set of the durable rooms a user was made a member of:
+// the reverse index that MemberOf reads. It lives in the user's slot, the
+// room's members in the room's, so the two are updated one after the other,
+// in an order that keeps the index a superset of the memberships (see
+// AddMember and unindex).
+func (r *Store) memberOfKey(user string) string { return r.prefix + ":memberof:{" + user + "}" }
 
 func (r *Store) isClosed() bool {
 	r.mu.Lock()
@@ -336,16 +344,97 @@ func (r *Store) AddMember(ctx context.Context, room, user string) error {
 	if r.isClosed() {
 		return queue.ErrClosed
 	}
+	// Indexed before and after the membership: whatever a concurrent
+	// RemoveMember of the same pair does in between, a membership that
+	// stands is indexed (unindex re-checks after its SREM).
 	start := time.Now()
+	err := r.client.SAdd(ctx, r.memberOfKey(user), room).Err()
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return unavailable("add member", err)
+	}
+	start = time.Now()
 	n, err := addMemberScript.Run(ctx, r.client, []string{r.membersKey(room)}, user, r.maxMembers).Int()
 	observeRedis(r.met, "members", start, err)
 	if err != nil {
 		return unavailable("add member", err)
 	}
 	if n == 0 {
+		if err := r.unindex(ctx, room, user); err != nil {
+			return err
+		}
 		return fmt.Errorf("%w: %q has %d members", queue.ErrRoomFull, room, r.maxMembers)
 	}
+	start = time.Now()
+	err = r.client.SAdd(ctx, r.memberOfKey(user), room).Err()
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return unavailable("add member", err)
+	}
 	return nil
+}
+
+// unindex takes room out of user's index once the membership is gone, and
+// puts it back if a concurrent AddMember made user a member meanwhile.
+func (r *Store) unindex(ctx context.Context, room, user string) error {
+	start := time.Now()
+	err := r.client.SRem(ctx, r.memberOfKey(user), room).Err()
+	if err == nil {
+		err = r.client.ZScore(ctx, r.membersKey(room), user).Err()
+		switch {
+		case errors.Is(err, redis.Nil):
+			err = nil
+		case err == nil:
+			err = r.client.SAdd(ctx, r.memberOfKey(user), room).Err()
+		}
+	}
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return unavailable("index members", err)
+	}
+	return nil
+}
+
+// MemberOf implements queue.Store: the rooms of the user's index that it
+// is a member of.
+func (r *Store) MemberOf(ctx context.Context, user string) ([]string, error) {
+	if user == "" {
+		return nil, fmt.Errorf("%w: empty user", queue.ErrInvalidArgument)
+	}
+	if r.isClosed() {
+		return nil, queue.ErrClosed
+	}
+	start := time.Now()
+	rooms, err := r.client.SMembers(ctx, r.memberOfKey(user)).Result()
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return nil, unavailable("member of", err)
+	}
+	if len(rooms) == 0 {
+		return []string{}, nil
+	}
+	start = time.Now()
+	pipe := r.client.Pipeline()
+	scores := make([]*redis.FloatCmd, len(rooms))
+	for i, room := range rooms {
+		scores[i] = pipe.ZScore(ctx, r.membersKey(room), user)
+	}
+	_, err = pipe.Exec(ctx)
+	if errors.Is(err, redis.Nil) {
+		err = nil
+	}
+	observeRedis(r.met, "members", start, err)
+	if err != nil {
+		return nil, unavailable("member of", err)
+	}
+	out := rooms[:0]
+	for i, room := range rooms {
+		if scores[i].Err() == nil {
+			out = append(out, room)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // RemoveMember implements queue.Store.
@@ -362,7 +451,7 @@ func (r *Store) RemoveMember(ctx context.Context, room, user string) error {
 	if err != nil {
 		return unavailable("remove member", err)
 	}
-	return nil
+	return r.unindex(ctx, room, user)
 }
 
 // Members implements queue.Store.

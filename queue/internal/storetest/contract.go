@@ -29,6 +29,7 @@ func RunContract(t *testing.T, newStore Factory) {
 		{"LiveMatchesRead", testLiveMatchesRead},
 		{"Sessions", testSessions},
 		{"Members", testMembers},
+		{"MemberOf", testMemberOf},
 		{"Close", testClose},
 	}
 	for _, tc := range tests {
@@ -467,6 +468,47 @@ func testMembers(t *testing.T, newStore Factory) {
 	}
 }
 
+func testMemberOf(t *testing.T, newStore Factory) {
+	st := newStore(t, Config{MaxMembers: 2})
+	ctx := Ctx(t)
+	memberOf := func(step int, user string, want ...string) {
+		t.Helper()
+		got, err := st.MemberOf(ctx, user)
+		if err != nil || got == nil || !slices.Equal(got, append([]string{}, want...)) {
+			t.Fatalf("step %d: MemberOf(%s) = %#v, %v; want %v", step, user, got, err, want)
+		}
+	}
+	memberOf(0, "alice")
+	for _, room := range []string{"team:b", "team:a", "team:c"} {
+		if err := st.AddMember(ctx, room, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.AddMember(ctx, "team:a", "alice"); err != nil { // idempotent
+		t.Fatal(err)
+	}
+	memberOf(1, "alice", "team:a", "team:b", "team:c")
+	if err := st.RemoveMember(ctx, "team:b", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveMember(ctx, "team:b", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	memberOf(2, "alice", "team:a", "team:c")
+	// A full room refuses, and is not listed.
+	if err := st.AddMember(ctx, "team:a", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddMember(ctx, "team:a", "carol"); !errors.Is(err, queue.ErrRoomFull) {
+		t.Fatalf("AddMember to a full room = %v", err)
+	}
+	memberOf(3, "carol")
+	memberOf(4, "bob", "team:a")
+	if _, err := st.MemberOf(ctx, ""); !errors.Is(err, queue.ErrInvalidArgument) {
+		t.Fatalf("MemberOf(\"\") = %v", err)
+	}
+}
+
 func testClose(t *testing.T, newStore Factory) {
 	st := newStore(t, Config{})
 	ctx := Ctx(t)
@@ -489,6 +531,7 @@ func testClose(t *testing.T, newStore Factory) {
 	_, checks["Read"] = st.Read(ctx, "u", "1-0", 1)
 	_, checks["Subscribe"] = st.Subscribe(ctx, "u", c.Fn)
 	checks["Ready"] = st.Ready(ctx)
+	_, checks["MemberOf"] = st.MemberOf(ctx, "u")
 	for name, err := range checks {
 		if !errors.Is(err, queue.ErrClosed) {
 			t.Errorf("%s after Close = %v, want queue.ErrClosed", name, err)
