@@ -30,6 +30,7 @@ func (discardLogger) Printf(context.Context, string, ...any) {}
 // implementation's defaults.
 type storeConfig struct {
 	MaxLen     int64
+	MaxBytes   int64
 	Retention  time.Duration
 	MaxMembers int
 }
@@ -39,7 +40,7 @@ type factory func(t testing.TB, cfg storeConfig) Store
 
 func memoryFactory(t testing.TB, cfg storeConfig) Store {
 	t.Helper()
-	m, err := NewMemory(MemoryConfig{MaxLen: cfg.MaxLen, Retention: cfg.Retention, MaxMembers: cfg.MaxMembers})
+	m, err := NewMemory(MemoryConfig{MaxLen: cfg.MaxLen, MaxBytes: cfg.MaxBytes, Retention: cfg.Retention, MaxMembers: cfg.MaxMembers})
 	if err != nil {
 		t.Fatal(err)
 	}
