@@ -58,7 +58,7 @@ type memUser struct {
 
 	entries []Message
 	ids     []entryID
-	bytes   int64 // Size of entries
+	bytes   int64   // Size of entries
 	last    entryID // last generated ID
 	maxDel  entryID // greatest trimmed ID
 	exists  bool
