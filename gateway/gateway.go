@@ -37,6 +37,7 @@ type Gateway struct {
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
 	store    queue.Store // per-user queues, sessions, durable rooms
+	budget   durableBudget // --durable-budget; nil when off
 
 	draining atomic.Bool
 
@@ -79,6 +80,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if cfg.DurableBudget > 0 {
+		if g.rdb != nil {
+			g.budget = &redisBudget{client: g.rdb, prefix: cfg.RedisPrefix, limit: cfg.DurableBudget, now: time.Now}
+		} else {
+			g.budget = newMemoryBudget(cfg.DurableBudget)
+		}
+	}
 	ecfg := cfg.Engine
 	ecfg.CheckOrigin = g.checkOrigin
 	g.sio, err = socketio.New(socketio.Config{
@@ -88,6 +96,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			User:        func(s *socketio.Socket) string { return sessionOf(s).User },
 			DurableRoom: g.durableRoom,
 			Member:      memberOf,
+			Admit:       g.admitDurable,
 		},
 		Adapter: factory,
 		Engine:  ecfg,
@@ -168,7 +177,7 @@ func (g *Gateway) openStore() error {
 		})
 	} else {
 		g.store, err = queue.NewMemory(queue.MemoryConfig{
-			MaxLen: g.cfg.QueueMaxLen, Retention: g.cfg.QueueRetention,
+			MaxLen: g.cfg.QueueMaxLen, MaxBytes: g.cfg.QueueMaxBytes, Retention: g.cfg.QueueRetention,
 			MaxMembers: g.cfg.DurableRoomMembers, Metrics: g.metrics,
 		})
 	}

@@ -46,7 +46,7 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 		}
 		// Keep what the connection's life needs: the room patterns, not
 		// every raw claim (a connection may live for days).
-		sess.claims = &auth.Claims{Subject: claims.Subject, Join: claims.Join, Publish: claims.Publish, Expiry: claims.Expiry}
+		sess.claims = &auth.Claims{Subject: claims.Subject, Join: claims.Join, Publish: claims.Publish, DM: claims.DM, Expiry: claims.Expiry}
 	case token == "" && g.cfg.AllowAnonymous:
 		sess.Anonymous = true
 		if prev := sessionFromInfo(s.Data()); s.Recovered() && prev.Anonymous && strings.HasPrefix(prev.User, "anon:") {
@@ -105,6 +105,16 @@ func (sess *Session) canPublish(room string) bool {
 		return true
 	}
 	return sess.claims != nil && sess.claims.CanPublish(room)
+}
+
+// canDM reports whether the session may send a direct message to user: a
+// signed-in client when its "dm" patterns allow user (the "publish" claim
+// does not), an anonymous one only with --allow-anonymous-dm.
+func (sess *Session) canDM(user string, allowAnonymous bool) bool {
+	if sess.Anonymous {
+		return allowAnonymous
+	}
+	return sess.claims.CanDM(user)
 }
 
 // memberOf is the gateway's socketio.Recovery.Member: a signed-in user may

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { nextEvent, record, request, unique, useGateway } from "./gateway.mjs";
 
-const ctx = useGateway({ args: ["--allow-anonymous"] });
+const ctx = useGateway({ args: ["--allow-anonymous", "--allow-anonymous-dm"] });
 
 const ok = (ack) => assert.equal(ack && ack.ok, true, `want {ok:true}, got ${JSON.stringify(ack)}`);
 const fails = (ack, code) => {
