@@ -36,7 +36,7 @@ type Gateway struct {
 	sio      *socketio.Server
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
-	store    queue.Store // per-user queues, sessions, durable rooms
+	store    queue.Store   // per-user queues, sessions, durable rooms
 	budget   durableBudget // --durable-budget; nil when off
 
 	draining atomic.Bool
