@@ -607,4 +607,3 @@ func TestAdmitGuardsDurableAppends(t *testing.T) {
 		t.Fatalf("Admit saw %q, want %q", seen, want)
 	}
 }
-
