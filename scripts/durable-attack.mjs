@@ -37,6 +37,7 @@ await new Promise((r) => setTimeout(r, wait));
 const before = { redis: redis ? usedMemory() : 0, heap: await heap(), keys: redis ? keys() : 0 };
 const end = Date.now() + seconds * 1000;
 const acks = {};
+const windows = new Set(); // budget windows in which a message was accepted
 let socket = null;
 while (Date.now() < end) {
   if (!socket || Math.random() < 0.1) {
@@ -46,6 +47,7 @@ while (Date.now() < end) {
   }
   const ack = await request(socket, "publish", { user: unique("victim"), event: "dm", data });
   const code = ack.ok ? "ok" : ack.error.code;
+  if (ack.ok) windows.add(Math.floor(Date.now() / 60_000));
   acks[code] = (acks[code] || 0) + 1;
   if (code !== "ok") await new Promise((r) => setTimeout(r, 20));
 }
@@ -56,6 +58,8 @@ console.log(JSON.stringify({
   store: memory ? "memory" : "redis",
   seconds,
   acks,
+  acceptedPayloadBytes: (acks.ok || 0) * data.length,
+  budgetWindowsTouched: windows.size,
   redisUsedMemoryDelta: after.redis - before.redis,
   redisKeysDelta: after.keys - before.keys,
   gatewayHeapInuseDelta: after.heap - before.heap,
