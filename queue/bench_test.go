@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,15 +18,20 @@ import (
 var benchMsg = Message{Namespace: "/", Event: "chat",
 	Data: []byte(`["room:lobby",{"from":"alice","text":"hello world, this is a typical chat line"}]`)}
 
+// unbounded is the store configuration of the benchmarks that append
+// without end: full queues refuse (they no longer trim), so entries leave
+// by age only, within a short retention that bounds the memory used.
+var unbounded = storeConfig{MaxLen: 1 << 40, MaxBytes: 1 << 50, Retention: 100 * time.Millisecond}
+
 // benchStores gives each benchmark a Memory store and a Redis store on its
 // own redis-server (default go-redis pool).
-func benchStores(b *testing.B) []struct {
+func benchStores(b *testing.B, cfg storeConfig) []struct {
 	name string
 	st   Store
 	cli  *redis.Client
 } {
 	b.Helper()
-	mem, err := NewMemory(MemoryConfig{})
+	mem, err := NewMemory(MemoryConfig{MaxLen: cfg.MaxLen, MaxBytes: cfg.MaxBytes, Retention: cfg.Retention})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,7 +43,7 @@ func benchStores(b *testing.B) []struct {
 		name string
 		st   Store
 		cli  *redis.Client
-	}{{"memory", mem, nil}, {"redis", newRedisStore(b, cli, storeConfig{}), cli}}
+	}{{"memory", mem, nil}, {"redis", newRedisStore(b, cli, cfg), cli}}
 }
 
 func reportRate(b *testing.B, msgs int) {
@@ -48,7 +54,7 @@ func reportRate(b *testing.B, msgs int) {
 // (latency bound on Redis); one user from many goroutines; and one
 // message fanned out to 100 users per call (pipelined on Redis).
 func BenchmarkAppend(b *testing.B) {
-	for _, s := range benchStores(b) {
+	for _, s := range benchStores(b, unbounded) {
 		ctx := context.Background()
 		b.Run(s.name+"/1user", func(b *testing.B) {
 			b.ReportAllocs()
@@ -106,7 +112,7 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkRead10k reads a backlog of 10,000 messages in pages of 1,000;
 // one op is the whole backlog.
 func BenchmarkRead10k(b *testing.B) {
-	for _, s := range benchStores(b) {
+	for _, s := range benchStores(b, storeConfig{}) {
 		ctx := context.Background()
 		floor, err := s.st.Last(ctx, "r")
 		if err != nil {
@@ -144,7 +150,7 @@ func BenchmarkRead10k(b *testing.B) {
 // BenchmarkReplay10k replays a 10,000-message backlog through Replay
 // (subscribe, paged reads, handoff); one op is one replay.
 func BenchmarkReplay10k(b *testing.B) {
-	for _, s := range benchStores(b) {
+	for _, s := range benchStores(b, storeConfig{}) {
 		ctx := context.Background()
 		floor, err := s.st.Last(ctx, "r")
 		if err != nil {
@@ -222,7 +228,7 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 // BenchmarkLiveDelivery measures Append-to-callback on one subscribed
 // user: one op is one message appended and delivered live.
 func BenchmarkLiveDelivery(b *testing.B) {
-	for _, s := range benchStores(b) {
+	for _, s := range benchStores(b, unbounded) {
 		ctx := context.Background()
 		b.Run(s.name, func(b *testing.B) {
 			got := make(chan struct{}, 1024)
