@@ -18,7 +18,7 @@ const SECRET = unique("attack-secret");
 
 const redis = memory ? null : await startRedis();
 const gw = await startGateway({
-  args: ["--jwt-secret", SECRET, ...(redis ? ["--redis", redis.url] : [])],
+  args: ["--jwt-secret", SECRET, ...(redis ? ["--redis", redis.url, "--origins", "*"] : [])],
 });
 const usedMemory = () =>
   Number(/used_memory:(\d+)/.exec(execFileSync("redis-cli", ["-p", String(redis.port), "info", "memory"]).toString())[1]);
