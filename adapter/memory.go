@@ -55,9 +55,6 @@ func MemoryFactory(cfg MemoryConfig) Factory {
 	return func(nsp Namespace) (Adapter, error) { return NewMemory(nsp, cfg), nil }
 }
 
-// Node returns the node name.
-func (a *Memory) Node() string { return a.cfg.Node }
-
 // AddAll implements Adapter.
 func (a *Memory) AddAll(s Socket, rooms ...string) error {
 	created := a.index.Join(s, rooms...)
@@ -139,8 +136,8 @@ func (a *Memory) observe(m *Message, n int, remote bool) {
 		a.broadcastsLocal.Inc()
 	}
 	mt.Deliveries.Add(float64(n))
-	if !m.Published.IsZero() {
-		mt.BroadcastLatency.Observe(time.Since(m.Published).Seconds())
+	if !m.published.IsZero() {
+		mt.BroadcastLatency.Observe(time.Since(m.published).Seconds())
 	}
 }
 

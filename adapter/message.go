@@ -13,8 +13,9 @@ import (
 type Message struct {
 	// Packet is the EVENT (or BINARY_EVENT) packet; its Namespace is set.
 	Packet parser.Packet
-	// Published is when the broadcast started, for the latency histogram.
-	Published time.Time
+	// published is when NewMessage built it, for the latency histogram
+	// (zero for a message that came from another node).
+	published time.Time
 	// AckDeadline, for a message with an ack id, is when the sender stops
 	// waiting: a socket may forget the pending ack after it. Zero = never.
 	AckDeadline time.Time
@@ -34,7 +35,7 @@ func NewMessage(nsp, event string, args []any) (*Message, error) {
 		Packet: parser.Packet{
 			Type: typ, Namespace: nsp, ID: parser.NoID, Data: data, Attachments: atts,
 		},
-		Published: time.Now(),
+		published: time.Now(),
 	}, nil
 }
 
@@ -43,13 +44,4 @@ func NewMessage(nsp, event string, args []any) (*Message, error) {
 func (m *Message) Frames() []engineio.Frame {
 	m.once.Do(func() { m.frames = parser.AppendFrames(nil, &m.Packet) })
 	return m.frames
-}
-
-// Size is the number of bytes the frames put on a send queue.
-func (m *Message) Size() int {
-	n := 0
-	for _, f := range m.Frames() {
-		n += len(f.Data)
-	}
-	return n
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/metrics"
 	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/queue/redisqueue"
 	"github.com/roomcast/roomcast/socketio"
 )
 
@@ -170,7 +171,7 @@ func (g *Gateway) newVerifier() error {
 func (g *Gateway) openStore() error {
 	var err error
 	if g.rdb != nil {
-		g.store, err = queue.NewRedis(queue.RedisConfig{
+		g.store, err = redisqueue.New(redisqueue.Config{
 			Client: g.rdb, Prefix: g.cfg.RedisPrefix + ":queue", MaxLen: g.cfg.QueueMaxLen,
 			Retention: g.cfg.QueueRetention, MaxMembers: g.cfg.DurableRoomMembers,
 			Metrics: g.metrics, Logger: g.log,

@@ -3,6 +3,8 @@ package queue
 import (
 	"errors"
 	"fmt"
+
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
 var (
@@ -17,10 +19,10 @@ var (
 	ErrOffsetExpired = errors.New("queue: offset expired")
 	// ErrInvalidOffset is returned when an offset is not a stream entry ID
 	// ("<ms>-<seq>").
-	ErrInvalidOffset = errors.New("queue: invalid offset")
+	ErrInvalidOffset = core.ErrInvalidOffset
 	// ErrInvalidArgument is returned for an empty user, room or session id,
 	// or a non-positive TTL.
-	ErrInvalidArgument = errors.New("queue: invalid argument")
+	ErrInvalidArgument = core.ErrInvalidArgument
 	// ErrSessionNotFound is returned by LoadSession when the session does
 	// not exist or has expired.
 	ErrSessionNotFound = errors.New("queue: session not found")

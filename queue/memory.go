@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
 var _ Store = (*Memory)(nil)
@@ -35,6 +36,8 @@ type MemoryConfig struct {
 // Memory is the single-node Store: the same semantics as Redis, held in
 // this process (nothing survives a restart).
 type Memory struct {
+	meter // Replay counts into the Store's metrics through it
+
 	maxLen     int
 	maxBytes   int64
 	retention  uint64 // ms
@@ -50,6 +53,9 @@ type Memory struct {
 	closed    bool
 }
 
+// meter is embedded under this unexported name: see core.Meter.
+type meter = core.Meter
+
 // memUser is one user's stream and subscribers. dmu serialises appends to
 // the user with their deliveries, so subscribers see stream order; it is
 // taken before Memory.mu. The other fields are guarded by Memory.mu.
@@ -57,10 +63,10 @@ type memUser struct {
 	dmu sync.Mutex
 
 	entries []Message
-	ids     []entryID
+	ids     []core.ID
 	bytes   int64   // Size of entries
-	last    entryID // last generated ID
-	maxDel  entryID // greatest trimmed ID
+	last    core.ID // last generated ID
+	maxDel  core.ID // greatest trimmed ID
 	exists  bool
 	expires uint64 // ms; the stream is dropped at this time
 	subs    []*memSub
@@ -95,6 +101,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 		cfg.MaxMembers = DefaultMaxMembers
 	}
 	return &Memory{
+		meter:      core.NewMeter(cfg.Metrics),
 		maxLen:     int(cfg.MaxLen),
 		maxBytes:   cfg.MaxBytes,
 		retention:  uint64(max(cfg.Retention.Milliseconds(), 1)),
@@ -122,7 +129,7 @@ func (m *Memory) expire(u *memUser, now uint64) {
 	if u != nil && u.exists && now >= u.expires {
 		clear(u.entries)
 		u.entries, u.ids, u.bytes = nil, nil, 0
-		u.last, u.maxDel, u.exists = entryID{}, entryID{}, false
+		u.last, u.maxDel, u.exists = core.ID{}, core.ID{}, false
 	}
 }
 
@@ -163,7 +170,7 @@ func (m *Memory) Append(ctx context.Context, users []string, msg Message) ([]str
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	uniq, pos, err := dedupe(users)
+	uniq, pos, err := core.Dedupe(users)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +181,7 @@ func (m *Memory) Append(ctx context.Context, users []string, msg Message) ([]str
 		m.mu.Lock()
 		if m.closed {
 			m.mu.Unlock()
-			return spread(ids, pos), ErrClosed
+			return core.Spread(ids, pos), ErrClosed
 		}
 		u := m.user(name)
 		u.busy++
@@ -189,11 +196,11 @@ func (m *Memory) Append(ctx context.Context, users []string, msg Message) ([]str
 		}
 		errs[i] = fmt.Errorf("%w: %q", ErrQueueFull, name)
 	}
-	countAppends(m.met, stored)
+	core.CountAppends(m.met, stored)
 	if errs != nil {
-		return spread(ids, pos), appendError(errs, pos)
+		return core.Spread(ids, pos), appendError(errs, pos)
 	}
-	return spread(ids, pos), nil
+	return core.Spread(ids, pos), nil
 }
 
 // appendOne appends msg to u and delivers it, or returns "" when u's
@@ -206,14 +213,14 @@ func (m *Memory) appendOne(u *memUser, msg Message) string {
 	u.busy--
 	now := m.now()
 	m.expire(u, now)
-	id := entryID{ms: now}
-	if u.exists && !u.last.less(id) {
-		id = u.last.next()
+	id := core.ID{Ms: now}
+	if u.exists && !u.last.Less(id) {
+		id = u.last.Next()
 	}
 	// Entries leave by age only (the retention before the new entry's
 	// time); a stream still full after that refuses the message.
 	drop := 0
-	for drop < len(u.ids) && u.ids[drop].ms+m.retention <= id.ms {
+	for drop < len(u.ids) && u.ids[drop].Ms+m.retention <= id.Ms {
 		u.bytes -= int64(u.entries[drop].Size())
 		drop++
 	}
@@ -244,15 +251,6 @@ func (m *Memory) appendOne(u *memUser, msg Message) string {
 		}
 	}
 	return msg.ID
-}
-
-// spread maps the IDs of distinct users back to the caller's positions.
-func spread(ids []string, pos []int) []string {
-	out := make([]string, len(pos))
-	for i, p := range pos {
-		out[i] = ids[p]
-	}
-	return out
 }
 
 // Subscribe implements Store. Deliveries happen in the appending goroutine.
@@ -287,7 +285,7 @@ func (m *Memory) Subscribe(ctx context.Context, user string, fn func(Message, er
 
 // Read implements Store.
 func (m *Memory) Read(ctx context.Context, user, after string, limit int) ([]Message, error) {
-	a, err := parseID(after)
+	a, err := core.ParseID(after)
 	if err != nil {
 		return nil, err
 	}
@@ -297,31 +295,31 @@ func (m *Memory) Read(ctx context.Context, user, after string, limit int) ([]Mes
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	limit = clampLimit(limit)
+	limit = core.ClampLimit(limit)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return nil, ErrClosed
 	}
 	now := m.now()
-	if a.ms+m.retention <= now {
+	if a.Ms+m.retention <= now {
 		return nil, fmt.Errorf("%w: %q after %s: older than the retention", ErrOffsetExpired, user, after)
 	}
 	u := m.users[user]
 	m.expire(u, now)
 	if u == nil || !u.exists {
-		if a.ms > now {
+		if a.Ms > now {
 			return nil, fmt.Errorf("%w: %q after %s: in the future", ErrOffsetExpired, user, after)
 		}
 		return nil, nil
 	}
-	if u.last.less(a) {
+	if u.last.Less(a) {
 		return nil, fmt.Errorf("%w: %q after %s: beyond the last entry", ErrOffsetExpired, user, after)
 	}
-	if a.less(u.maxDel) {
+	if a.Less(u.maxDel) {
 		return nil, fmt.Errorf("%w: %q after %s: trimmed", ErrOffsetExpired, user, after)
 	}
-	i := sort.Search(len(u.ids), func(i int) bool { return a.less(u.ids[i]) })
+	i := sort.Search(len(u.ids), func(i int) bool { return a.Less(u.ids[i]) })
 	j := min(i+limit, len(u.ids))
 	if i == j {
 		return nil, nil
@@ -348,7 +346,7 @@ func (m *Memory) Last(ctx context.Context, user string) (string, error) {
 	if u != nil && u.exists {
 		return u.last.String(), nil
 	}
-	return entryID{ms: now - 1}.String(), nil
+	return core.ID{Ms: now - 1}.String(), nil
 }
 
 // SaveSession implements Store.
@@ -513,6 +511,3 @@ func (m *Memory) Close() error {
 	}
 	return nil
 }
-
-// countReplayed implements replayCounter.
-func (m *Memory) countReplayed(n int) { countReplayed(m.met, n) }

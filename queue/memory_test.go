@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -31,9 +32,15 @@ func TestMemorySweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ctx := testCtx(t)
+	ctx := context.Background()
+	appendTo := func(user string) {
+		t.Helper()
+		if _, err := m.Append(ctx, []string{user}, Message{Namespace: "/", Event: "msg", Data: []byte(`[1]`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range 100 {
-		mustAppend(t, m, []string{fmt.Sprint("user", i)}, msgN(i))
+		appendTo(fmt.Sprint("user", i))
 	}
 	if err := m.SaveSession(ctx, Session{PID: "p", User: "u"}, 50*time.Millisecond); err != nil {
 		t.Fatal(err)
@@ -47,7 +54,7 @@ func TestMemorySweep(t *testing.T) {
 	m.mu.Lock()
 	m.lastSweep = time.Time{} // the next operation sweeps
 	m.mu.Unlock()
-	mustAppend(t, m, []string{"fresh"}, msgN(0))
+	appendTo("fresh")
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.users) != 2 || m.users["kept"] == nil || m.users["fresh"] == nil {

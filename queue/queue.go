@@ -3,11 +3,9 @@ package queue
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
 // Defaults shared by the implementations.
@@ -22,9 +20,7 @@ const (
 	// DefaultMaxMembers bounds the members of each durable room.
 	DefaultMaxMembers = 10000
 	// DefaultPageSize is the page size of Read and Replay when none is given.
-	DefaultPageSize = 100
-	// maxPageSize caps one Read.
-	maxPageSize = 10000
+	DefaultPageSize = core.DefaultPageSize
 )
 
 // Message is one durable message in a user's stream.
@@ -121,117 +117,24 @@ type Store interface {
 	Close() error
 }
 
-// entryID is a parsed stream entry ID.
-type entryID struct{ ms, seq uint64 }
-
-// maxIDMillis bounds the time part of offsets we accept, so that Lua (whose
-// numbers are doubles) compares them exactly and "(ID" never overflows.
-const maxIDMillis = 1<<53 - 1
-
-// parseID parses a canonical "<ms>-<seq>" ID: decimal digits, no sign, no
-// leading zeros.
-func parseID(s string) (entryID, error) {
-	i := strings.IndexByte(s, '-')
-	if i <= 0 || i == len(s)-1 {
-		return entryID{}, fmt.Errorf("%w: %q", ErrInvalidOffset, s)
-	}
-	ms, ok1 := parseDecimal(s[:i])
-	seq, ok2 := parseDecimal(s[i+1:])
-	if !ok1 || !ok2 || ms > maxIDMillis {
-		return entryID{}, fmt.Errorf("%w: %q", ErrInvalidOffset, s)
-	}
-	return entryID{ms, seq}, nil
-}
-
-func parseDecimal(s string) (uint64, bool) {
-	if s == "" || len(s) > 20 || (len(s) > 1 && s[0] == '0') {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	return v, err == nil
-}
-
-func (a entryID) String() string {
-	var b [41]byte
-	out := strconv.AppendUint(b[:0], a.ms, 10)
-	out = append(out, '-')
-	out = strconv.AppendUint(out, a.seq, 10)
-	return string(out)
-}
-
-func (a entryID) less(b entryID) bool {
-	return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq)
-}
-
-// next returns the smallest ID greater than a.
-func (a entryID) next() entryID {
-	if a.seq == ^uint64(0) {
-		return entryID{a.ms + 1, 0}
-	}
-	return entryID{a.ms, a.seq + 1}
-}
-
 // CompareOffsets compares two offsets (stream entry IDs) by stream order:
 // -1 when a precedes b, 0 when equal, +1 when a follows b. It returns
 // ErrInvalidOffset when either is malformed. Clients de-duplicate
 // deliveries by keeping the greatest offset seen.
 func CompareOffsets(a, b string) (int, error) {
-	x, err := parseID(a)
+	x, err := core.ParseID(a)
 	if err != nil {
 		return 0, err
 	}
-	y, err := parseID(b)
+	y, err := core.ParseID(b)
 	if err != nil {
 		return 0, err
 	}
 	switch {
-	case x.less(y):
+	case x.Less(y):
 		return -1, nil
-	case y.less(x):
+	case y.Less(x):
 		return 1, nil
 	}
 	return 0, nil
-}
-
-// dedupe returns the distinct users in order and, for each input position,
-// the index of its user in the distinct list.
-func dedupe(users []string) (uniq []string, pos []int, err error) {
-	pos = make([]int, len(users))
-	var seen map[string]int // only for long lists; short ones are scanned
-	if len(users) > 16 {
-		seen = make(map[string]int, len(users))
-	}
-	uniq = users[:0:0]
-	for i, u := range users {
-		if u == "" {
-			return nil, nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
-		}
-		j, ok := -1, false
-		if seen != nil {
-			j, ok = seen[u]
-		} else if j = slices.Index(uniq, u); j >= 0 {
-			ok = true
-		}
-		if !ok {
-			j = len(uniq)
-			if seen != nil {
-				seen[u] = j
-			}
-			uniq = append(uniq, u)
-		}
-		pos[i] = j
-	}
-	return uniq, pos, nil
-}
-
-func clampLimit(limit int) int {
-	if limit <= 0 {
-		return DefaultPageSize
-	}
-	return min(limit, maxPageSize)
 }

@@ -3,6 +3,8 @@ package queue
 import (
 	"context"
 	"sync"
+
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
 // maxReplayBuffer bounds the live messages Replay holds while it sends the
@@ -32,7 +34,7 @@ const maxReplayBuffer = 4096
 // ErrGap or ErrClosed from the Store. It is not called after stop or when
 // ctx ends. stop may be called from send and onEnd.
 func Replay(ctx context.Context, st Store, user, after string, pageSize int, send func(Message) error, onEnd func(error)) (stop func(), err error) {
-	last, err := parseID(after)
+	last, err := core.ParseID(after)
 	if err != nil {
 		return nil, err
 	}
@@ -52,13 +54,8 @@ func Replay(ctx context.Context, st Store, user, after string, pageSize int, sen
 	r.unwatch = unwatch
 	r.mu.Unlock()
 
-	count, _ := st.(replayCounter)
 	replayed := 0
-	defer func() {
-		if count != nil {
-			count.countReplayed(replayed)
-		}
-	}()
+	defer func() { core.CountReplayed(st, replayed) }()
 	fail := func(err error) (func(), error) {
 		r.stop()
 		return nil, err
@@ -132,7 +129,7 @@ type replay struct {
 	mu       sync.Mutex
 	cancel   func()
 	unwatch  func() bool
-	last     entryID   // greatest ID sent
+	last     core.ID   // greatest ID sent
 	buf      []Message // live messages held until the backlog is sent
 	overflow bool      // buf overflowed and was dropped
 	live     bool      // backlog done: live messages are sent directly
@@ -142,7 +139,7 @@ type replay struct {
 
 // sendOrdered sends a backlog message and records its ID.
 func (r *replay) sendOrdered(m Message) error {
-	id, err := parseID(m.ID)
+	id, err := core.ParseID(m.ID)
 	if err != nil {
 		return err
 	}
@@ -156,7 +153,7 @@ func (r *replay) sendOrdered(m Message) error {
 		return err
 	}
 	r.mu.Lock()
-	if r.last.less(id) {
+	if r.last.Less(id) {
 		r.last = id
 	}
 	r.mu.Unlock()
@@ -165,7 +162,7 @@ func (r *replay) sendOrdered(m Message) error {
 
 // sendIfNew sends m unless an equal or later ID was sent already.
 func (r *replay) sendIfNew(m Message) (bool, error) {
-	id, err := parseID(m.ID)
+	id, err := core.ParseID(m.ID)
 	if err != nil {
 		return false, nil
 	}
@@ -174,7 +171,7 @@ func (r *replay) sendIfNew(m Message) (bool, error) {
 		r.mu.Unlock()
 		return false, ErrStopped
 	}
-	if !r.last.less(id) {
+	if !r.last.Less(id) {
 		r.mu.Unlock()
 		return false, nil
 	}

@@ -130,9 +130,6 @@ func (c *Cluster) Factory() adapter.Factory {
 	return func(nsp adapter.Namespace) (adapter.Adapter, error) { return c.newAdapter(nsp) }
 }
 
-// Node returns this node's name.
-func (c *Cluster) Node() string { return c.b.node }
-
 // Ready returns nil when Redis answers and the subscriptions are live, an
 // error wrapping adapter.ErrUnavailable otherwise.
 func (c *Cluster) Ready(ctx context.Context) error { return c.b.ready(ctx) }

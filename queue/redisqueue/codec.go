@@ -1,12 +1,15 @@
-package queue
+package redisqueue
 
 import (
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
-// Wire formats shared with the Lua scripts (see redis_scripts.go).
+// Wire formats shared with the Lua scripts (see scripts.go).
 //
 // A stream entry has the fields n (namespace), e (event), d (data: the JSON
 // array of arguments) and, when there are attachments, a: the attachments
@@ -83,24 +86,24 @@ func decodeAttachments(s string) ([][]byte, error) {
 }
 
 // decodeLive parses a live pub/sub payload.
-func decodeLive(payload string) (Message, error) {
+func decodeLive(payload string) (queue.Message, error) {
 	var parts [4]string
 	s := payload
 	for i := range parts {
 		f, rest, err := nextFrame(s)
 		if err != nil {
-			return Message{}, err
+			return queue.Message{}, err
 		}
 		parts[i], s = f, rest
 	}
-	if _, err := parseID(parts[0]); err != nil {
-		return Message{}, errFrame
+	if _, err := core.ParseID(parts[0]); err != nil {
+		return queue.Message{}, errFrame
 	}
 	atts, err := decodeAttachments(s)
 	if err != nil {
-		return Message{}, err
+		return queue.Message{}, err
 	}
-	m := Message{ID: parts[0], Namespace: parts[1], Event: parts[2], Attachments: atts}
+	m := queue.Message{ID: parts[0], Namespace: parts[1], Event: parts[2], Attachments: atts}
 	if parts[3] != "" {
 		m.Data = json.RawMessage(parts[3])
 	}
@@ -109,7 +112,7 @@ func decodeLive(payload string) (Message, error) {
 
 // encodeLive builds the live payload of m, as the Append script does; the
 // tests and the in-memory store's fuzz seeds use it.
-func encodeLive(m Message) []byte {
+func encodeLive(m queue.Message) []byte {
 	var out []byte
 	out = appendFrame(out, []byte(m.ID))
 	out = appendFrame(out, []byte(m.Namespace))
@@ -118,18 +121,18 @@ func encodeLive(m Message) []byte {
 	return append(out, encodeAttachments(m.Attachments)...)
 }
 
-// decodeEntry builds a Message from a stream entry's ID and its field/value
+// decodeEntry builds a queue.Message from a stream entry's ID and its field/value
 // list as XRANGE returns it.
-func decodeEntry(id string, fields []any) (Message, error) {
-	if _, err := parseID(id); err != nil || len(fields)%2 != 0 {
-		return Message{}, errFrame
+func decodeEntry(id string, fields []any) (queue.Message, error) {
+	if _, err := core.ParseID(id); err != nil || len(fields)%2 != 0 {
+		return queue.Message{}, errFrame
 	}
-	m := Message{ID: id}
+	m := queue.Message{ID: id}
 	for i := 0; i < len(fields); i += 2 {
 		k, ok1 := fields[i].(string)
 		v, ok2 := fields[i+1].(string)
 		if !ok1 || !ok2 {
-			return Message{}, errFrame
+			return queue.Message{}, errFrame
 		}
 		switch k {
 		case fieldNamespace:
@@ -143,7 +146,7 @@ func decodeEntry(id string, fields []any) (Message, error) {
 		case fieldAttachments:
 			atts, err := decodeAttachments(v)
 			if err != nil {
-				return Message{}, err
+				return queue.Message{}, err
 			}
 			m.Attachments = atts
 		}

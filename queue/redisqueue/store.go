@@ -1,4 +1,4 @@
-package queue
+package redisqueue
 
 import (
 	"context"
@@ -13,12 +13,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
-var _ Store = (*Redis)(nil)
+// meter is embedded under this unexported name: see core.Meter.
+type meter = core.Meter
 
-// RedisConfig configures NewRedis.
-type RedisConfig struct {
+var _ queue.Store = (*Store)(nil)
+
+// Config configures New.
+type Config struct {
 	// Client is the Redis connection: standalone, Sentinel or Cluster
 	// (Redis 7 or later). Required; Close does not close it.
 	Client redis.UniversalClient
@@ -42,7 +47,7 @@ type RedisConfig struct {
 	Logger *slog.Logger
 }
 
-// Redis is the Store backed by Redis Streams, one stream per user, with
+// Store is the queue.Store backed by Redis Streams, one stream per user, with
 // live delivery through sharded pub/sub (SPUBLISH/SSUBSCRIBE).
 //
 // Keys, all hash-tagged so that a user's stream and live channel share a
@@ -50,9 +55,11 @@ type RedisConfig struct {
 //
 //	<prefix>:stream:{<user>}   stream of the user's durable messages
 //	<prefix>:live:{<user>}     pub/sub channel of their live deliveries
-//	<prefix>:session:{<pid>}   JSON Session, with a TTL
+//	<prefix>:session:{<pid>}   JSON queue.Session, with a TTL
 //	<prefix>:members:{<room>}  sorted set of a durable room's member users
-type Redis struct {
+type Store struct {
+	meter // queue.Replay counts into the Store's metrics through it
+
 	client     redis.UniversalClient
 	prefix     string
 	maxLen     string
@@ -68,31 +75,32 @@ type Redis struct {
 	closed bool
 }
 
-// NewRedis returns a Store on cfg.Client. It does not contact Redis; use
+// New returns a Store on cfg.Client. It does not contact Redis; use
 // Ready for that.
-func NewRedis(cfg RedisConfig) (*Redis, error) {
+func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
-		return nil, fmt.Errorf("%w: RedisConfig.Client is nil", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: Config.Client is nil", queue.ErrInvalidArgument)
 	}
 	if cfg.MaxLen < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
-		return nil, fmt.Errorf("%w: negative bound in RedisConfig", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: negative bound in Config", queue.ErrInvalidArgument)
 	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = "socket.io"
 	}
 	if cfg.MaxLen == 0 {
-		cfg.MaxLen = DefaultMaxLen
+		cfg.MaxLen = queue.DefaultMaxLen
 	}
 	if cfg.Retention == 0 {
-		cfg.Retention = DefaultRetention
+		cfg.Retention = queue.DefaultRetention
 	}
 	if cfg.MaxMembers == 0 {
-		cfg.MaxMembers = DefaultMaxMembers
+		cfg.MaxMembers = queue.DefaultMaxMembers
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	r := &Redis{
+	r := &Store{
+		meter:      core.NewMeter(cfg.Metrics),
 		client:     cfg.Client,
 		prefix:     cfg.Prefix,
 		maxLen:     strconv.FormatInt(cfg.MaxLen, 10),
@@ -106,12 +114,12 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
-func (r *Redis) streamKey(user string) string   { return r.prefix + ":stream:{" + user + "}" }
-func (r *Redis) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
-func (r *Redis) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
-func (r *Redis) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
+func (r *Store) streamKey(user string) string   { return r.prefix + ":stream:{" + user + "}" }
+func (r *Store) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
+func (r *Store) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
+func (r *Store) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
 
-func (r *Redis) isClosed() bool {
+func (r *Store) isClosed() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.closed
@@ -119,17 +127,17 @@ func (r *Redis) isClosed() bool {
 
 // unavailable wraps a Redis failure.
 func unavailable(op string, err error) error {
-	return fmt.Errorf("%w: %s: %w", ErrUnavailable, op, err)
+	return fmt.Errorf("%w: %s: %w", queue.ErrUnavailable, op, err)
 }
 
-// Append implements Store: one script run per distinct user, pipelined.
-func (r *Redis) Append(ctx context.Context, users []string, msg Message) ([]string, error) {
-	uniq, pos, err := dedupe(users)
+// Append implements queue.Store: one script run per distinct user, pipelined.
+func (r *Store) Append(ctx context.Context, users []string, msg queue.Message) ([]string, error) {
+	uniq, pos, err := core.Dedupe(users)
 	if err != nil {
 		return nil, err
 	}
 	if r.isClosed() {
-		return nil, ErrClosed
+		return nil, queue.ErrClosed
 	}
 	if len(uniq) == 0 {
 		return []string{}, nil
@@ -172,27 +180,27 @@ func (r *Redis) Append(ctx context.Context, users []string, msg Message) ([]stri
 		ok++
 	}
 	observeRedis(r.met, "xadd", start, firstErr)
-	countAppends(r.met, ok)
-	return spread(ids, pos), firstErr
+	core.CountAppends(r.met, ok)
+	return core.Spread(ids, pos), firstErr
 }
 
-func (r *Redis) appendKeys(user string) []string {
+func (r *Store) appendKeys(user string) []string {
 	return []string{r.streamKey(user), r.liveChannel(user)}
 }
 
-// Read implements Store.
-func (r *Redis) Read(ctx context.Context, user, after string, limit int) ([]Message, error) {
-	if _, err := parseID(after); err != nil {
+// Read implements queue.Store.
+func (r *Store) Read(ctx context.Context, user, after string, limit int) ([]queue.Message, error) {
+	if _, err := core.ParseID(after); err != nil {
 		return nil, err
 	}
 	if user == "" {
-		return nil, fmt.Errorf("%w: empty user", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: empty user", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return nil, ErrClosed
+		return nil, queue.ErrClosed
 	}
 	start := time.Now()
-	res, err := readScript.Run(ctx, r.client, []string{r.streamKey(user)}, after, clampLimit(limit), r.retention).Slice()
+	res, err := readScript.Run(ctx, r.client, []string{r.streamKey(user)}, after, core.ClampLimit(limit), r.retention).Slice()
 	observeRedis(r.met, "xrange", start, err)
 	if err != nil {
 		return nil, unavailable(fmt.Sprintf("read %q", user), err)
@@ -201,7 +209,7 @@ func (r *Redis) Read(ctx context.Context, user, after string, limit int) ([]Mess
 		return nil, unavailable("read", errors.New("empty script reply"))
 	}
 	if st, _ := res[0].(int64); st == 1 {
-		return nil, fmt.Errorf("%w: %q after %s", ErrOffsetExpired, user, after)
+		return nil, fmt.Errorf("%w: %q after %s", queue.ErrOffsetExpired, user, after)
 	}
 	if len(res) < 2 {
 		return nil, nil
@@ -210,7 +218,7 @@ func (r *Redis) Read(ctx context.Context, user, after string, limit int) ([]Mess
 	if len(entries) == 0 {
 		return nil, nil
 	}
-	out := make([]Message, 0, len(entries))
+	out := make([]queue.Message, 0, len(entries))
 	for _, e := range entries {
 		pair, _ := e.([]any)
 		if len(pair) != 2 {
@@ -227,13 +235,13 @@ func (r *Redis) Read(ctx context.Context, user, after string, limit int) ([]Mess
 	return out, nil
 }
 
-// Last implements Store.
-func (r *Redis) Last(ctx context.Context, user string) (string, error) {
+// Last implements queue.Store.
+func (r *Store) Last(ctx context.Context, user string) (string, error) {
 	if user == "" {
-		return "", fmt.Errorf("%w: empty user", ErrInvalidArgument)
+		return "", fmt.Errorf("%w: empty user", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return "", ErrClosed
+		return "", queue.ErrClosed
 	}
 	start := time.Now()
 	id, err := lastScript.Run(ctx, r.client, []string{r.streamKey(user)}).Text()
@@ -241,33 +249,33 @@ func (r *Redis) Last(ctx context.Context, user string) (string, error) {
 	if err != nil {
 		return "", unavailable(fmt.Sprintf("last %q", user), err)
 	}
-	if _, err := parseID(id); err != nil {
+	if _, err := core.ParseID(id); err != nil {
 		return "", unavailable("last", err)
 	}
 	return id, nil
 }
 
-// Subscribe implements Store. All subscriptions of a Store share one
+// Subscribe implements queue.Store. All subscriptions of a Store share one
 // pub/sub connection (one per master node on a Cluster). It returns once
 // Redis confirmed the subscription, or with ctx's error.
-func (r *Redis) Subscribe(ctx context.Context, user string, fn func(Message, error)) (func(), error) {
+func (r *Store) Subscribe(ctx context.Context, user string, fn func(queue.Message, error)) (func(), error) {
 	if user == "" || fn == nil {
-		return nil, fmt.Errorf("%w: empty user or nil fn", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: empty user or nil fn", queue.ErrInvalidArgument)
 	}
 	return r.hub.subscribe(ctx, user, fn)
 }
 
-// SaveSession implements Store.
-func (r *Redis) SaveSession(ctx context.Context, s Session, ttl time.Duration) error {
+// SaveSession implements queue.Store.
+func (r *Store) SaveSession(ctx context.Context, s queue.Session, ttl time.Duration) error {
 	if s.PID == "" || ttl <= 0 {
-		return fmt.Errorf("%w: empty pid or non-positive ttl", ErrInvalidArgument)
+		return fmt.Errorf("%w: empty pid or non-positive ttl", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return ErrClosed
+		return queue.ErrClosed
 	}
 	b, err := json.Marshal(s)
 	if err != nil {
-		return fmt.Errorf("%w: session data: %w", ErrInvalidArgument, err)
+		return fmt.Errorf("%w: session data: %w", queue.ErrInvalidArgument, err)
 	}
 	start := time.Now()
 	err = r.client.Set(ctx, r.sessionKey(s.PID), b, ttl).Err()
@@ -278,38 +286,38 @@ func (r *Redis) SaveSession(ctx context.Context, s Session, ttl time.Duration) e
 	return nil
 }
 
-// LoadSession implements Store.
-func (r *Redis) LoadSession(ctx context.Context, pid string) (Session, error) {
+// LoadSession implements queue.Store.
+func (r *Store) LoadSession(ctx context.Context, pid string) (queue.Session, error) {
 	if pid == "" {
-		return Session{}, fmt.Errorf("%w: empty pid", ErrInvalidArgument)
+		return queue.Session{}, fmt.Errorf("%w: empty pid", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return Session{}, ErrClosed
+		return queue.Session{}, queue.ErrClosed
 	}
 	start := time.Now()
 	b, err := r.client.Get(ctx, r.sessionKey(pid)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		observeRedis(r.met, "session", start, nil)
-		return Session{}, ErrSessionNotFound
+		return queue.Session{}, queue.ErrSessionNotFound
 	}
 	observeRedis(r.met, "session", start, err)
 	if err != nil {
-		return Session{}, unavailable("load session", err)
+		return queue.Session{}, unavailable("load session", err)
 	}
-	var s Session
+	var s queue.Session
 	if err := json.Unmarshal(b, &s); err != nil {
-		return Session{}, fmt.Errorf("%w: corrupt session %q: %w", ErrSessionNotFound, pid, err)
+		return queue.Session{}, fmt.Errorf("%w: corrupt session %q: %w", queue.ErrSessionNotFound, pid, err)
 	}
 	return s, nil
 }
 
-// DeleteSession implements Store.
-func (r *Redis) DeleteSession(ctx context.Context, pid string) error {
+// DeleteSession implements queue.Store.
+func (r *Store) DeleteSession(ctx context.Context, pid string) error {
 	if pid == "" {
-		return fmt.Errorf("%w: empty pid", ErrInvalidArgument)
+		return fmt.Errorf("%w: empty pid", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return ErrClosed
+		return queue.ErrClosed
 	}
 	start := time.Now()
 	err := r.client.Del(ctx, r.sessionKey(pid)).Err()
@@ -320,13 +328,13 @@ func (r *Redis) DeleteSession(ctx context.Context, pid string) error {
 	return nil
 }
 
-// AddMember implements Store.
-func (r *Redis) AddMember(ctx context.Context, room, user string) error {
+// AddMember implements queue.Store.
+func (r *Store) AddMember(ctx context.Context, room, user string) error {
 	if room == "" || user == "" {
-		return fmt.Errorf("%w: empty room or user", ErrInvalidArgument)
+		return fmt.Errorf("%w: empty room or user", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return ErrClosed
+		return queue.ErrClosed
 	}
 	start := time.Now()
 	n, err := addMemberScript.Run(ctx, r.client, []string{r.membersKey(room)}, user, r.maxMembers).Int()
@@ -335,18 +343,18 @@ func (r *Redis) AddMember(ctx context.Context, room, user string) error {
 		return unavailable("add member", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %q has %d members", ErrRoomFull, room, r.maxMembers)
+		return fmt.Errorf("%w: %q has %d members", queue.ErrRoomFull, room, r.maxMembers)
 	}
 	return nil
 }
 
-// RemoveMember implements Store.
-func (r *Redis) RemoveMember(ctx context.Context, room, user string) error {
+// RemoveMember implements queue.Store.
+func (r *Store) RemoveMember(ctx context.Context, room, user string) error {
 	if room == "" || user == "" {
-		return fmt.Errorf("%w: empty room or user", ErrInvalidArgument)
+		return fmt.Errorf("%w: empty room or user", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return ErrClosed
+		return queue.ErrClosed
 	}
 	start := time.Now()
 	err := r.client.ZRem(ctx, r.membersKey(room), user).Err()
@@ -357,13 +365,13 @@ func (r *Redis) RemoveMember(ctx context.Context, room, user string) error {
 	return nil
 }
 
-// Members implements Store.
-func (r *Redis) Members(ctx context.Context, room string, limit int) ([]string, error) {
+// Members implements queue.Store.
+func (r *Store) Members(ctx context.Context, room string, limit int) ([]string, error) {
 	if room == "" {
-		return nil, fmt.Errorf("%w: empty room", ErrInvalidArgument)
+		return nil, fmt.Errorf("%w: empty room", queue.ErrInvalidArgument)
 	}
 	if r.isClosed() {
-		return nil, ErrClosed
+		return nil, queue.ErrClosed
 	}
 	stop := int64(-1)
 	if limit > 0 {
@@ -378,11 +386,11 @@ func (r *Redis) Members(ctx context.Context, room string, limit int) ([]string, 
 	return out, nil
 }
 
-// Ready implements Store: Redis answers PING and every live subscription
+// Ready implements queue.Store: Redis answers PING and every live subscription
 // is established (its pub/sub connections are up and confirmed them).
-func (r *Redis) Ready(ctx context.Context) error {
+func (r *Store) Ready(ctx context.Context) error {
 	if r.isClosed() {
-		return ErrClosed
+		return queue.ErrClosed
 	}
 	if err := r.client.Ping(ctx).Err(); err != nil {
 		return unavailable("ping", err)
@@ -390,10 +398,10 @@ func (r *Redis) Ready(ctx context.Context) error {
 	return r.hub.ready()
 }
 
-// Close implements Store: it ends every subscription (their fn is called
-// with ErrClosed), closes the pub/sub connections and waits for the
+// Close implements queue.Store: it ends every subscription (their fn is called
+// with queue.ErrClosed), closes the pub/sub connections and waits for the
 // Store's goroutines. The Client stays open.
-func (r *Redis) Close() error {
+func (r *Store) Close() error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
@@ -404,6 +412,3 @@ func (r *Redis) Close() error {
 	r.hub.close()
 	return nil
 }
-
-// countReplayed implements replayCounter.
-func (r *Redis) countReplayed(n int) { countReplayed(r.met, n) }

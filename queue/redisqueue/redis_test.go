@@ -1,4 +1,4 @@
-package queue
+package redisqueue
 
 import (
 	"context"
@@ -16,24 +16,26 @@ import (
 
 	"github.com/roomcast/roomcast/internal/redistest"
 	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/queue/internal/storetest"
 )
 
-func TestNewRedisConfig(t *testing.T) {
+func TestNewConfig(t *testing.T) {
 	t.Parallel()
-	if _, err := NewRedis(RedisConfig{}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := New(Config{}); !errors.Is(err, queue.ErrInvalidArgument) {
 		t.Fatalf("nil client: %v", err)
 	}
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	t.Cleanup(func() { _ = c.Close() })
-	if _, err := NewRedis(RedisConfig{Client: c, MaxLen: -1}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := New(Config{Client: c, MaxLen: -1}); !errors.Is(err, queue.ErrInvalidArgument) {
 		t.Fatalf("negative MaxLen: %v", err)
 	}
-	r, err := NewRedis(RedisConfig{Client: c})
+	r, err := New(Config{Client: c})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if r.prefix != "socket.io" || r.maxLen != "10000" || r.retention != DefaultRetention.Milliseconds() || r.maxMembers != DefaultMaxMembers {
+	if r.prefix != "socket.io" || r.maxLen != "10000" || r.retention != queue.DefaultRetention.Milliseconds() || r.maxMembers != queue.DefaultMaxMembers {
 		t.Fatalf("defaults: prefix %q maxLen %s retention %d members %d", r.prefix, r.maxLen, r.retention, r.maxMembers)
 	}
 	if got := r.streamKey("bob"); got != "socket.io:stream:{bob}" {
@@ -50,11 +52,11 @@ func TestRedisKeys(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{MaxLen: 5, Retention: time.Hour})
-	ctx := testCtx(t)
+	st := newRedisStore(t, client, storetest.Config{MaxLen: 5, Retention: time.Hour})
+	ctx := storetest.Ctx(t)
 	var all []string
 	for i := range 12 {
-		all = append(all, mustAppend(t, st, []string{"bob"}, msgN(i))[0])
+		all = append(all, storetest.MustAppend(t, st, []string{"bob"}, storetest.MsgN(i))[0])
 	}
 	key := st.streamKey("bob")
 	if n := client.XLen(ctx, key).Val(); n != 5 {
@@ -70,7 +72,7 @@ func TestRedisKeys(t *testing.T) {
 	if ttl := client.PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
 		t.Fatalf("stream TTL %v, want (0, 1h]", ttl)
 	}
-	if err := st.SaveSession(ctx, Session{PID: "p", User: "bob"}, time.Minute); err != nil {
+	if err := st.SaveSession(ctx, queue.Session{PID: "p", User: "bob"}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if ttl := client.PTTL(ctx, st.sessionKey("p")).Val(); ttl <= 0 || ttl > time.Minute {
@@ -91,24 +93,24 @@ func TestRedisTrimBatch(t *testing.T) {
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
 	const maxLen = 640 // batch 10
-	st := newRedisStore(t, client, storeConfig{MaxLen: maxLen})
-	ctx := testCtx(t)
+	st := newRedisStore(t, client, storetest.Config{MaxLen: maxLen})
+	ctx := storetest.Ctx(t)
 	var all []string
 	for i := range 1500 {
-		all = append(all, mustAppend(t, st, []string{"u"}, msgN(i))[0])
+		all = append(all, storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(i))[0])
 		if n := client.XLen(ctx, st.streamKey("u")).Val(); n > maxLen+10 {
 			t.Fatalf("XLEN %d > MaxLen %d + batch", n, maxLen)
 		}
 	}
 	for i := 0; i < len(all); i += 37 {
-		got, err := readAll(t, st, "u", all[i])
-		if errors.Is(err, ErrOffsetExpired) {
+		got, err := storetest.ReadAll(t, st, "u", all[i])
+		if errors.Is(err, queue.ErrOffsetExpired) {
 			if i >= len(all)-maxLen-1 {
 				t.Fatalf("offset %d expired; the newest %d must stay", i, maxLen)
 			}
 			continue
 		}
-		if err != nil || !slices.Equal(ids(got), all[i+1:]) {
+		if err != nil || !slices.Equal(storetest.IDs(got), all[i+1:]) {
 			t.Fatalf("Read(all[%d]) = %d messages, %v; want exactly the %d after it", i, len(got), err, len(all)-i-1)
 		}
 	}
@@ -122,17 +124,17 @@ func TestRedisAgeTrim(t *testing.T) {
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
 	const retention = 1500 * time.Millisecond
-	st := newRedisStore(t, client, storeConfig{Retention: retention})
-	ctx := testCtx(t)
+	st := newRedisStore(t, client, storetest.Config{Retention: retention})
+	ctx := storetest.Ctx(t)
 	var old []string
 	for i := range 250 {
-		old = append(old, mustAppend(t, st, []string{"u"}, msgN(i))[0])
+		old = append(old, storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(i))[0])
 	}
 	time.Sleep(retention/2 + 100*time.Millisecond)
-	keep := mustAppend(t, st, []string{"u"}, msgN(250))[0] // renews the key's TTL
+	keep := storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(250))[0] // renews the key's TTL
 	time.Sleep(retention/2 + 100*time.Millisecond)
 	for i := range 40 { // passes a length that is 1 mod 32: an age check
-		mustAppend(t, st, []string{"u"}, msgN(300+i))
+		storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(300+i))
 	}
 	key := st.streamKey("u")
 	if n := client.XLen(ctx, key).Val(); n != 41 {
@@ -145,7 +147,7 @@ func TestRedisAgeTrim(t *testing.T) {
 	if i := slices.Index(info, any("max-deleted-entry-id")); i < 0 || info[i+1] != old[len(old)-1] {
 		t.Fatalf("max-deleted-entry-id in %v, want %s", info, old[len(old)-1])
 	}
-	got, err := readAll(t, st, "u", keep)
+	got, err := storetest.ReadAll(t, st, "u", keep)
 	if err != nil || len(got) != 40 {
 		t.Fatalf("Read(%s) = %d messages, %v; want 40", keep, len(got), err)
 	}
@@ -155,18 +157,18 @@ func TestEncodeLiveMatchesScript(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{})
-	ctx := testCtx(t)
+	st := newRedisStore(t, client, storetest.Config{})
+	ctx := storetest.Ctx(t)
 	ps := client.SSubscribe(ctx, st.liveChannel("u"))
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); err != nil { // the subscription confirmation
 		t.Fatal(err)
 	}
-	floor := mustLast(t, st, "u")
-	for _, m := range sample {
-		mustAppend(t, st, []string{"u"}, m)
+	floor := storetest.MustLast(t, st, "u")
+	for _, m := range storetest.Sample {
+		storetest.MustAppend(t, st, []string{"u"}, m)
 	}
-	stored, err := readAll(t, st, "u", floor)
+	stored, err := storetest.ReadAll(t, st, "u", floor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +185,7 @@ func TestEncodeLiveMatchesScript(t *testing.T) {
 
 func pubsubClients(t testing.TB, c *redis.Client) int {
 	t.Helper()
-	out, err := c.Do(testCtx(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	out, err := c.Do(storetest.Ctx(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +200,7 @@ func pubsubClients(t testing.TB, c *redis.Client) int {
 
 func shardSubscribers(t testing.TB, c *redis.Client, ch string) int64 {
 	t.Helper()
-	v, err := c.Do(testCtx(t), "PUBSUB", "SHARDNUMSUB", ch).Slice()
+	v, err := c.Do(storetest.Ctx(t), "PUBSUB", "SHARDNUMSUB", ch).Slice()
 	if err != nil || len(v) != 2 {
 		t.Fatalf("PUBSUB SHARDNUMSUB: %v %v", v, err)
 	}
@@ -212,12 +214,12 @@ func TestRedisSharedPubSub(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{})
+	st := newRedisStore(t, client, storetest.Config{})
 	st.hub.period, st.hub.idleGrace = 50*time.Millisecond, 200*time.Millisecond
-	ctx := testCtx(t)
+	ctx := storetest.Ctx(t)
 	var cancels []func()
 	for i := range 50 {
-		cancel, err := st.Subscribe(ctx, fmt.Sprintf("user%d", i), func(Message, error) {})
+		cancel, err := st.Subscribe(ctx, fmt.Sprintf("user%d", i), func(queue.Message, error) {})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,14 +244,14 @@ func TestRedisSharedPubSub(t *testing.T) {
 		t.Fatalf("other users' channels: %d subscribers", n)
 	}
 	// The user comes back: subscribed again, and delivered to.
-	c := newCollector()
-	cancel, err := st.Subscribe(ctx, "user0", c.fn)
+	c := storetest.NewCollector()
+	cancel, err := st.Subscribe(ctx, "user0", c.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cancel()
-	id := mustAppend(t, st, []string{"user0"}, msgN(1))[0]
-	if got := ids(c.waitN(t, 1)); !slices.Equal(got, []string{id}) {
+	id := storetest.MustAppend(t, st, []string{"user0"}, storetest.MsgN(1))[0]
+	if got := storetest.IDs(c.WaitN(t, 1)); !slices.Equal(got, []string{id}) {
 		t.Fatalf("got %v", got)
 	}
 	for _, c := range cancels[1:] {
@@ -264,11 +266,11 @@ func TestRedisLiveGapFill(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{})
-	ctx := testCtx(t)
-	floor := mustLast(t, st, "u")
-	c := newCollector()
-	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	st := newRedisStore(t, client, storetest.Config{})
+	ctx := storetest.Ctx(t)
+	floor := storetest.MustLast(t, st, "u")
+	c := storetest.NewCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +278,7 @@ func TestRedisLiveGapFill(t *testing.T) {
 	const total = 600
 	kills := 0
 	for i := range total {
-		mustAppend(t, st, []string{"u"}, msgN(i))
+		storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(i))
 		if i%100 == 50 {
 			n, err := client.ClientKillByFilter(ctx, "TYPE", "pubsub").Result()
 			if err != nil {
@@ -288,21 +290,21 @@ func TestRedisLiveGapFill(t *testing.T) {
 	if kills == 0 {
 		t.Fatal("no pub/sub connection was killed")
 	}
-	c.waitN(t, total)
+	c.WaitN(t, total)
 	time.Sleep(100 * time.Millisecond)
-	got, errs := c.snapshot()
-	stored, err := readAll(t, st, "u", floor)
+	got, errs := c.Snapshot()
+	stored, err := storetest.ReadAll(t, st, "u", floor)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(errs) != 0 || !slices.Equal(ids(got), ids(stored)) {
+	if len(errs) != 0 || !slices.Equal(storetest.IDs(got), storetest.IDs(stored)) {
 		t.Fatalf("after %d kills: live %d messages (errors %v), stream %d; sequences differ", kills, len(got), errs, len(stored))
 	}
 }
 
 func pubsubClientIDs(t testing.TB, c *redis.Client) []string {
 	t.Helper()
-	out, err := c.Do(testCtx(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
+	out, err := c.Do(storetest.Ctx(t), "CLIENT", "LIST", "TYPE", "pubsub").Text()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,11 +324,11 @@ func TestRedisUnresponsiveConnection(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{})
+	st := newRedisStore(t, client, storetest.Config{})
 	st.hub.period, st.hub.healthCheck = 50*time.Millisecond, 150*time.Millisecond
-	ctx := testCtx(t)
-	c := newCollector()
-	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	ctx := storetest.Ctx(t)
+	c := storetest.NewCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,13 +342,13 @@ func TestRedisUnresponsiveConnection(t *testing.T) {
 	}
 	// Published while the subscriber is being replaced: Append blocks
 	// until the pause ends.
-	id := mustAppend(t, st, []string{"u"}, msgN(1))[0]
+	id := storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(1))[0]
 	time.Sleep(time.Second)
-	id2 := mustAppend(t, st, []string{"u"}, msgN(2))[0]
-	got := c.waitN(t, 2)
+	id2 := storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(2))[0]
+	got := c.WaitN(t, 2)
 	time.Sleep(100 * time.Millisecond)
-	if msgs, errs := c.snapshot(); len(msgs) != 2 || len(errs) != 0 || !slices.Equal(ids(got), []string{id, id2}) {
-		t.Fatalf("got %v (errors %v), want [%s %s]", ids(msgs), errs, id, id2)
+	if msgs, errs := c.Snapshot(); len(msgs) != 2 || len(errs) != 0 || !slices.Equal(storetest.IDs(got), []string{id, id2}) {
+		t.Fatalf("got %v (errors %v), want [%s %s]", storetest.IDs(msgs), errs, id, id2)
 	}
 	after := pubsubClientIDs(t, client)
 	if len(after) != 1 || after[0] == before[0] {
@@ -356,25 +358,25 @@ func TestRedisUnresponsiveConnection(t *testing.T) {
 
 // TestRedisLiveGap: when the entries missed during a pub/sub outage were
 // trimmed before they could be read back, the subscription ends with
-// ErrGap instead of skipping them silently.
+// queue.ErrGap instead of skipping them silently.
 func TestRedisLiveGap(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{MaxLen: 5})
-	ctx := testCtx(t)
+	st := newRedisStore(t, client, storetest.Config{MaxLen: 5})
+	ctx := storetest.Ctx(t)
 	block := make(chan struct{})
 	var once sync.Once
-	c := newCollector()
-	cancel, err := st.Subscribe(ctx, "u", func(m Message, err error) {
+	c := storetest.NewCollector()
+	cancel, err := st.Subscribe(ctx, "u", func(m queue.Message, err error) {
 		once.Do(func() { <-block }) // hold the reader on the first message
-		c.fn(m, err)
+		c.Fn(m, err)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cancel()
-	mustAppend(t, st, []string{"u"}, msgN(0))
+	storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(0))
 	time.Sleep(100 * time.Millisecond) // the reader is now blocked in fn
 	// Redis drops the subscription; what is appended now reaches nobody
 	// and is trimmed (MaxLen 5) before the store can read it back.
@@ -382,34 +384,34 @@ func TestRedisLiveGap(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 20; i++ {
-		mustAppend(t, st, []string{"u"}, msgN(i))
+		storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(i))
 	}
 	close(block)
-	c.waitFor(t, "ErrGap", func(_ []Message, errs []error) bool { return len(errs) > 0 })
-	msgs, errs := c.snapshot()
-	if len(errs) != 1 || !errors.Is(errs[0], ErrGap) {
+	c.WaitFor(t, "ErrGap", func(_ []queue.Message, errs []error) bool { return len(errs) > 0 })
+	msgs, errs := c.Snapshot()
+	if len(errs) != 1 || !errors.Is(errs[0], queue.ErrGap) {
 		t.Fatalf("errors %v, want one ErrGap", errs)
 	}
 	for i := 1; i < len(msgs); i++ {
-		if c, _ := CompareOffsets(msgs[i-1].ID, msgs[i].ID); c >= 0 {
-			t.Fatalf("deliveries out of order before the gap: %v", ids(msgs))
+		if c, _ := queue.CompareOffsets(msgs[i-1].ID, msgs[i].ID); c >= 0 {
+			t.Fatalf("deliveries out of order before the gap: %v", storetest.IDs(msgs))
 		}
 	}
 	// A new subscription works.
-	c2 := newCollector()
-	cancel2, err := st.Subscribe(ctx, "u", c2.fn)
+	c2 := storetest.NewCollector()
+	cancel2, err := st.Subscribe(ctx, "u", c2.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cancel2()
-	id := mustAppend(t, st, []string{"u"}, msgN(99))[0]
-	if got := ids(c2.waitN(t, 1)); !slices.Equal(got, []string{id}) {
+	id := storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(99))[0]
+	if got := storetest.IDs(c2.WaitN(t, 1)); !slices.Equal(got, []string{id}) {
 		t.Fatalf("new subscription got %v", got)
 	}
 }
 
 // TestRedisKillRestart: with Redis down, Append, Read, Ready and Subscribe
-// fail with ErrUnavailable (never silently); once it is back everything
+// fail with queue.ErrUnavailable (never silently); once it is back everything
 // works again, including a subscription made before the outage.
 func TestRedisKillRestart(t *testing.T) {
 	t.Parallel()
@@ -420,20 +422,20 @@ func TestRedisKillRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := NewRedis(RedisConfig{Client: client, Prefix: uniquePrefix(), Metrics: met, Logger: quietLog})
+	st, err := New(Config{Client: client, Prefix: uniquePrefix(), Metrics: met, Logger: quietLog})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	ctx := testCtx(t)
-	c := newCollector()
-	cancel, err := st.Subscribe(ctx, "u", c.fn)
+	ctx := storetest.Ctx(t)
+	c := storetest.NewCollector()
+	cancel, err := st.Subscribe(ctx, "u", c.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cancel()
-	first := mustAppend(t, st, []string{"u", "v"}, msgN(0))
-	c.waitN(t, 1)
+	first := storetest.MustAppend(t, st, []string{"u", "v"}, storetest.MsgN(0))
+	c.WaitN(t, 1)
 	if got := testutil.ToFloat64(met.QueueAppends); got != 2 {
 		t.Fatalf("roomcast_queue_appends_total = %v, want 2", got)
 	}
@@ -441,16 +443,16 @@ func TestRedisKillRestart(t *testing.T) {
 	srv.Kill()
 	down, stop := context.WithTimeout(ctx, 5*time.Second)
 	defer stop()
-	if ids, err := st.Append(down, []string{"u", "v"}, msgN(1)); !errors.Is(err, ErrUnavailable) || ids[0] != "" || ids[1] != "" {
+	if ids, err := st.Append(down, []string{"u", "v"}, storetest.MsgN(1)); !errors.Is(err, queue.ErrUnavailable) || ids[0] != "" || ids[1] != "" {
 		t.Fatalf("Append with Redis down = %v, %v; want ErrUnavailable", ids, err)
 	}
-	if _, err := st.Read(down, "u", first[0], 10); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.Read(down, "u", first[0], 10); !errors.Is(err, queue.ErrUnavailable) {
 		t.Fatalf("Read with Redis down: %v", err)
 	}
-	if err := st.Ready(down); !errors.Is(err, ErrUnavailable) {
+	if err := st.Ready(down); !errors.Is(err, queue.ErrUnavailable) {
 		t.Fatalf("Ready with Redis down: %v", err)
 	}
-	if _, err := st.Subscribe(down, "w", func(Message, error) {}); !errors.Is(err, ErrUnavailable) {
+	if _, err := st.Subscribe(down, "w", func(queue.Message, error) {}); !errors.Is(err, queue.ErrUnavailable) {
 		t.Fatalf("Subscribe with Redis down: %v", err)
 	}
 	if got := testutil.ToFloat64(met.RedisErrors.WithLabelValues("xadd")); got < 1 {
@@ -466,7 +468,7 @@ func TestRedisKillRestart(t *testing.T) {
 	var id string
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		ids, err := st.Append(ctx, []string{"u", "v"}, msgN(2))
+		ids, err := st.Append(ctx, []string{"u", "v"}, storetest.MsgN(2))
 		if err == nil {
 			id = ids[0]
 			break
@@ -487,20 +489,20 @@ func TestRedisKillRestart(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	got := c.waitN(t, 2)
+	got := c.WaitN(t, 2)
 	if got[1].ID != id {
-		t.Fatalf("the subscription made before the outage got %v, want %s second", ids(got), id)
+		t.Fatalf("the subscription made before the outage got %v, want %s second", storetest.IDs(got), id)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if msgs, errs := c.snapshot(); len(msgs) != 2 || len(errs) != 0 {
+	if msgs, errs := c.Snapshot(); len(msgs) != 2 || len(errs) != 0 {
 		t.Fatalf("subscriber got %d messages, errors %v", len(msgs), errs)
 	}
 	// Replays are counted.
-	floor := mustLast(t, st, "r")
+	floor := storetest.MustLast(t, st, "r")
 	for i := range 3 {
-		mustAppend(t, st, []string{"r"}, msgN(i))
+		storetest.MustAppend(t, st, []string{"r"}, storetest.MsgN(i))
 	}
-	stopReplay, err := Replay(ctx, st, "r", floor, 2, func(Message) error { return nil }, nil)
+	stopReplay, err := queue.Replay(ctx, st, "r", floor, 2, func(queue.Message) error { return nil }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,22 +519,22 @@ func TestRedisAOFDurability(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storeConfig{})
-	ctx := testCtx(t)
+	st := newRedisStore(t, client, storetest.Config{})
+	ctx := storetest.Ctx(t)
 	users := []string{"a", "b", "c", "d"}
 	floors := map[string]string{}
 	for _, u := range users {
-		floors[u] = mustLast(t, st, u)
+		floors[u] = storetest.MustLast(t, st, u)
 	}
 	var (
 		mu      sync.Mutex
-		acked   = map[string]map[string]Message{} // user -> id -> message
+		acked   = map[string]map[string]queue.Message{} // user -> id -> message
 		failed  int
 		stopped = make(chan struct{})
 		wg      sync.WaitGroup
 	)
 	for _, u := range users {
-		acked[u] = map[string]Message{}
+		acked[u] = map[string]queue.Message{}
 	}
 	for w := range 4 {
 		wg.Add(1)
@@ -545,7 +547,7 @@ func TestRedisAOFDurability(t *testing.T) {
 				default:
 				}
 				to := []string{users[w], users[(w+1)%len(users)]}
-				m := Message{Namespace: "/", Event: "e", Data: []byte(fmt.Sprintf(`["w%d-%d"]`, w, i)),
+				m := queue.Message{Namespace: "/", Event: "e", Data: []byte(fmt.Sprintf(`["w%d-%d"]`, w, i)),
 					Attachments: [][]byte{{byte(w), byte(i)}}}
 				actx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				got, err := st.Append(actx, to, m)
@@ -576,11 +578,11 @@ func TestRedisAOFDurability(t *testing.T) {
 
 	total := 0
 	for _, u := range users {
-		stored, err := readAll(t, st, u, floors[u])
+		stored, err := storetest.ReadAll(t, st, u, floors[u])
 		if err != nil {
 			t.Fatalf("%s: %v", u, err)
 		}
-		byID := map[string]Message{}
+		byID := map[string]queue.Message{}
 		for _, m := range stored {
 			byID[m.ID] = m
 		}
@@ -589,7 +591,7 @@ func TestRedisAOFDurability(t *testing.T) {
 			if !ok {
 				t.Fatalf("%s: acknowledged message %s lost after the restart", u, id)
 			}
-			if !sameMessage(s, m) {
+			if !storetest.SameMessage(s, m) {
 				t.Fatalf("%s: message %s changed: %+v, want %+v", u, id, s, m)
 			}
 		}
@@ -601,7 +603,7 @@ func TestRedisAOFDurability(t *testing.T) {
 	t.Logf("%d acknowledged appends all survived; %d appends failed during the outage", total, failed)
 }
 
-// TestRedisCluster runs the live path and Replay on a three-master Redis
+// TestRedisCluster runs the live path and queue.Replay on a three-master Redis
 // Cluster: users spread over all slots, one pub/sub connection per master.
 func TestRedisCluster(t *testing.T) {
 	t.Parallel()
@@ -609,36 +611,36 @@ func TestRedisCluster(t *testing.T) {
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cl.Addrs(), DialTimeout: time.Second,
 		ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second})
 	t.Cleanup(func() { _ = cc.Close() })
-	st := newRedisStore(t, cc, storeConfig{MaxLen: 50})
-	ctx := testCtx(t)
+	st := newRedisStore(t, cc, storetest.Config{MaxLen: 50})
+	ctx := storetest.Ctx(t)
 	var users []string
-	cols := map[string]*collector{}
+	cols := map[string]*storetest.Collector{}
 	for i := range 30 {
 		u := fmt.Sprintf("user-%d", i)
 		users = append(users, u)
-		cols[u] = newCollector()
-		cancel, err := st.Subscribe(ctx, u, cols[u].fn)
+		cols[u] = storetest.NewCollector()
+		cancel, err := st.Subscribe(ctx, u, cols[u].Fn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(cancel)
 	}
-	floor := mustLast(t, st, users[0])
+	floor := storetest.MustLast(t, st, users[0])
 	want := map[string][]string{}
 	for i := range 3 {
-		got := mustAppend(t, st, users, msgN(i))
+		got := storetest.MustAppend(t, st, users, storetest.MsgN(i))
 		for j, u := range users {
 			want[u] = append(want[u], got[j])
 		}
 	}
 	for _, u := range users {
-		if got := ids(cols[u].waitN(t, 3)); !slices.Equal(got, want[u]) {
+		if got := storetest.IDs(cols[u].WaitN(t, 3)); !slices.Equal(got, want[u]) {
 			t.Fatalf("%s live %v, want %v", u, got, want[u])
 		}
 	}
-	stored, err := readAll(t, st, users[0], floor)
-	if err != nil || !slices.Equal(ids(stored), want[users[0]]) {
-		t.Fatalf("Read on the cluster = %v, %v", ids(stored), err)
+	stored, err := storetest.ReadAll(t, st, users[0], floor)
+	if err != nil || !slices.Equal(storetest.IDs(stored), want[users[0]]) {
+		t.Fatalf("Read on the cluster = %v, %v", storetest.IDs(stored), err)
 	}
 	conns := 0
 	for _, n := range cl.Nodes {
@@ -648,18 +650,18 @@ func TestRedisCluster(t *testing.T) {
 	if conns != len(cl.Nodes) {
 		t.Fatalf("%d pub/sub connections for 3 masters", conns)
 	}
-	// Replay with a concurrent appender on one user.
-	rc := newCollector()
-	stop, err := Replay(ctx, st, users[1], mustLast(t, st, users[1]), 2, func(m Message) error { rc.fn(m, nil); return nil }, nil)
+	// queue.Replay with a concurrent appender on one user.
+	rc := storetest.NewCollector()
+	stop, err := queue.Replay(ctx, st, users[1], storetest.MustLast(t, st, users[1]), 2, func(m queue.Message) error { rc.Fn(m, nil); return nil }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
 	var more []string
 	for i := range 5 {
-		more = append(more, mustAppend(t, st, []string{users[1]}, msgN(10+i))[0])
+		more = append(more, storetest.MustAppend(t, st, []string{users[1]}, storetest.MsgN(10+i))[0])
 	}
-	if got := ids(rc.waitN(t, 5)); !slices.Equal(got, more) {
+	if got := storetest.IDs(rc.WaitN(t, 5)); !slices.Equal(got, more) {
 		t.Fatalf("replay on the cluster got %v, want %v", got, more)
 	}
 }

@@ -1,17 +1,19 @@
-package queue
+package redisqueue
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
+
+	"github.com/roomcast/roomcast/queue/internal/core"
+	"github.com/roomcast/roomcast/queue/internal/storetest"
 )
 
 // livePayloads are real payloads as the Append script publishes them
 // (TestEncodeLiveMatchesScript checks encodeLive against the script).
 func livePayloads() [][]byte {
 	var out [][]byte
-	for i, m := range sample {
-		m.ID = entryID{ms: 1700000000000 + uint64(i), seq: uint64(i)}.String()
+	for i, m := range storetest.Sample {
+		m.ID = core.ID{Ms: 1700000000000 + uint64(i), Seq: uint64(i)}.String()
 		out = append(out, encodeLive(m))
 	}
 	return append(out,
@@ -22,10 +24,10 @@ func livePayloads() [][]byte {
 
 func TestDecodeLive(t *testing.T) {
 	t.Parallel()
-	for _, m := range sample {
+	for _, m := range storetest.Sample {
 		m.ID = "1700000000000-7"
 		got, err := decodeLive(string(encodeLive(m)))
-		if err != nil || !sameMessage(got, m) {
+		if err != nil || !storetest.SameMessage(got, m) {
 			t.Fatalf("round trip of %+v = %+v, %v", m, got, err)
 		}
 	}
@@ -73,8 +75,8 @@ func FuzzDecodeLive(f *testing.F) {
 // FuzzDecodeEntry feeds stream entries (the fields XRANGE returns) to the
 // decoder, whole and with the attachments field cut short.
 func FuzzDecodeEntry(f *testing.F) {
-	for i, m := range sample {
-		f.Add(entryID{ms: 1700000000000, seq: uint64(i)}.String(), m.Namespace, m.Event, string(m.Data),
+	for i, m := range storetest.Sample {
+		f.Add(core.ID{Ms: 1700000000000, Seq: uint64(i)}.String(), m.Namespace, m.Event, string(m.Data),
 			string(encodeAttachments(m.Attachments)))
 	}
 	f.Add("1-0", "/", "e", `[1]`, "3:abc0:")
@@ -96,47 +98,4 @@ func FuzzDecodeEntry(f *testing.F) {
 			t.Fatal("odd field list accepted")
 		}
 	})
-}
-
-// FuzzParseOffset: an accepted offset is canonical (prints back as given)
-// and orders consistently with CompareOffsets.
-func FuzzParseOffset(f *testing.F) {
-	for _, s := range []string{"0-0", "1700000000000-0", "1700000000000-18446744073709551615", "01-0", "1-", "-", "9007199254740991-1"} {
-		f.Add(s, "1700000000000-1")
-	}
-	f.Fuzz(func(t *testing.T, a, b string) {
-		x, err := parseID(a)
-		if err != nil {
-			return
-		}
-		if x.String() != a {
-			t.Fatalf("parseID(%q) prints as %q", a, x.String())
-		}
-		if c, err := CompareOffsets(a, a); err != nil || c != 0 {
-			t.Fatalf("CompareOffsets(a, a) = %d, %v", c, err)
-		}
-		if y, err := parseID(b); err == nil {
-			c1, _ := CompareOffsets(a, b)
-			c2, _ := CompareOffsets(b, a)
-			if c1 != -c2 || (c1 == 0) != (x == y) {
-				t.Fatalf("CompareOffsets(%q, %q) = %d, reverse %d", a, b, c1, c2)
-			}
-			if x.less(x.next()) != true && x.ms < maxIDMillis {
-				t.Fatalf("next(%v) is not greater", x)
-			}
-		}
-	})
-}
-
-func TestSessionJSON(t *testing.T) {
-	t.Parallel()
-	s := Session{PID: "p", SID: "s", User: "u", Namespace: "/", Rooms: []string{"r"}, Data: json.RawMessage(`{"a":1}`), Offset: "1-0"}
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = `{"pid":"p","sid":"s","user":"u","nsp":"/","rooms":["r"],"data":{"a":1},"offset":"1-0"}`
-	if string(b) != want {
-		t.Fatalf("session JSON %s, want %s", b, want)
-	}
 }

@@ -1,4 +1,4 @@
-package queue
+package redisqueue
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/roomcast/roomcast/internal/redispubsub"
+	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/queue/internal/core"
 )
 
 // Live delivery for the Redis store.
@@ -31,7 +33,7 @@ import (
 // subscribed, so the entry reads the stream after lastID and delivers what
 // it missed before any further live message (a "fill"). If that read fails
 // the entry retries later and holds live messages back meanwhile (they are
-// in the stream); if the entries were trimmed it ends with ErrGap.
+// in the stream); if the entries were trimmed it ends with queue.ErrGap.
 //
 // Lock order: entry.dmu, then hub.mu, then the Subscriber's lock.
 
@@ -47,7 +49,7 @@ const (
 )
 
 type hub struct {
-	r      *Redis
+	r      *Store
 	ctx    context.Context // cancelled by close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -77,16 +79,16 @@ type entry struct {
 
 	// Guarded by dmu, which serialises deliveries.
 	dmu      sync.Mutex
-	lastID   entryID
+	lastID   core.ID
 	needFill bool
 }
 
 type redisSub struct {
-	fn   func(Message, error)
+	fn   func(queue.Message, error)
 	done atomic.Bool
 }
 
-func newHub(r *Redis) *hub {
+func newHub(r *Store) *hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &hub{
 		r:       r,
@@ -112,7 +114,7 @@ func (h *hub) startLocked() {
 				m.RedisCommandDuration.WithLabelValues("subscribe").Observe(d.Seconds())
 			}
 		},
-		Unavailable: ErrUnavailable,
+		Unavailable: queue.ErrUnavailable,
 		HealthCheck: h.healthCheck,
 		Logger:      h.r.log,
 	})
@@ -148,13 +150,13 @@ func (h *hub) ready() error {
 
 func key(ch string) redispubsub.Key { return redispubsub.Key{Kind: redispubsub.Shard, Name: ch} }
 
-func (h *hub) subscribe(ctx context.Context, user string, fn func(Message, error)) (func(), error) {
+func (h *hub) subscribe(ctx context.Context, user string, fn func(queue.Message, error)) (func(), error) {
 	ch := h.r.liveChannel(user)
 	s := &redisSub{fn: fn}
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return nil, ErrClosed
+		return nil, queue.ErrClosed
 	}
 	if h.sub == nil {
 		h.startLocked()
@@ -199,16 +201,16 @@ func (h *hub) start(ctx context.Context, e *entry) error {
 	if err != nil {
 		return err
 	}
-	id, _ := parseID(last)
+	id, _ := core.ParseID(last)
 	e.dmu.Lock()
-	if e.lastID.less(id) {
+	if e.lastID.Less(id) {
 		e.lastID = id
 	}
 	e.dmu.Unlock()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return ErrClosed
+		return queue.ErrClosed
 	}
 	e.subscribed = true
 	confirmed := h.sub.Add(key(e.ch))
@@ -333,9 +335,9 @@ func (h *hub) onSubscribed(k redispubsub.Key) {
 
 // deliver hands m to e's subscribers if it follows what they were given.
 // Callers hold e.dmu.
-func (h *hub) deliver(e *entry, m Message) {
-	id, err := parseID(m.ID)
-	if err != nil || !e.lastID.less(id) {
+func (h *hub) deliver(e *entry, m queue.Message) {
+	id, err := core.ParseID(m.ID)
+	if err != nil || !e.lastID.Less(id) {
 		return
 	}
 	e.lastID = id
@@ -357,9 +359,9 @@ func (h *hub) fill(e *entry) bool {
 		msgs, err := h.r.Read(ctx, e.user, e.lastID.String(), fillPage)
 		cancel()
 		switch {
-		case errors.Is(err, ErrOffsetExpired):
+		case errors.Is(err, queue.ErrOffsetExpired):
 			e.needFill = false
-			h.lose(e, fmt.Errorf("%w: %q: %w", ErrGap, e.user, err))
+			h.lose(e, fmt.Errorf("%w: %q: %w", queue.ErrGap, e.user, err))
 			return false
 		case err != nil:
 			e.needFill = true
@@ -388,7 +390,7 @@ func (h *hub) lose(e *entry, err error) {
 	h.mu.Unlock()
 	for _, s := range subs {
 		if !s.done.Swap(true) {
-			s.fn(Message{}, err)
+			s.fn(queue.Message{}, err)
 		}
 	}
 	h.removeChannel(e)
@@ -441,7 +443,7 @@ func (h *hub) tick(now time.Time) {
 	}
 }
 
-// close ends every subscription with ErrClosed and stops the goroutines.
+// close ends every subscription with queue.ErrClosed and stops the goroutines.
 func (h *hub) close() {
 	h.mu.Lock()
 	h.closed = true
@@ -450,7 +452,7 @@ func (h *hub) close() {
 	for _, e := range h.entries {
 		entries = append(entries, e)
 		if !e.active && e.err == nil {
-			e.err = ErrClosed
+			e.err = queue.ErrClosed
 			close(e.ready)
 		}
 	}
@@ -468,7 +470,7 @@ func (h *hub) close() {
 		h.mu.Unlock()
 		for _, s := range subs {
 			if !s.done.Swap(true) {
-				s.fn(Message{}, ErrClosed)
+				s.fn(queue.Message{}, queue.ErrClosed)
 			}
 		}
 	}

@@ -1,0 +1,4 @@
+package queue
+
+// MaxReplayBuffer is maxReplayBuffer, for TestReplayBufferOverflow.
+const MaxReplayBuffer = maxReplayBuffer
