@@ -172,7 +172,7 @@ func (g *Gateway) openStore() error {
 	var err error
 	if g.rdb != nil {
 		g.store, err = redisqueue.New(redisqueue.Config{
-			Client: g.rdb, Prefix: g.cfg.RedisPrefix + ":queue", MaxLen: g.cfg.QueueMaxLen,
+			Client: g.rdb, Prefix: g.cfg.RedisPrefix + ":queue", MaxLen: g.cfg.QueueMaxLen, MaxBytes: g.cfg.QueueMaxBytes,
 			Retention: g.cfg.QueueRetention, MaxMembers: g.cfg.DurableRoomMembers,
 			Metrics: g.metrics, Logger: g.log,
 		})
