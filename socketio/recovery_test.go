@@ -200,7 +200,8 @@ func TestRecoveryReplaysMissedMessagesThenConnect(t *testing.T) {
 
 func TestRecoveryNotPossibleIsSignalled(t *testing.T) {
 	t.Parallel()
-	st := newMemoryStore(t, queue.MemoryConfig{MaxLen: 3})
+	const retention = 200 * time.Millisecond
+	st := newMemoryStore(t, queue.MemoryConfig{Retention: retention})
 	srv, url, m := newRecoveryServer(t, st, nil)
 	nsp := srv.Sockets()
 
@@ -211,9 +212,10 @@ func TestRecoveryNotPossibleIsSignalled(t *testing.T) {
 	c.Read()
 	s, _ := nsp.Socket(first.SID)
 	drop(t, c, s)
-	for i := 2; i <= 10; i++ { // trims id1's successors away
+	for i := 2; i <= 10; i++ {
 		mustEmit(t, nsp, "bob", "dm", i)
 	}
+	time.Sleep(retention + 50*time.Millisecond) // id1 and its successors age out
 
 	// The offset is older than what the queue keeps: a new session, no
 	// partial history, and the signal.
