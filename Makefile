@@ -23,7 +23,7 @@ build: $(CLIENT_JS)
 
 ## run: the gateway with the chat demo on http://localhost:8080 (single node, no Redis)
 run: build
-	./bin/gateway --demo --allow-anonymous --addr :8080 --admin-addr :9090
+	./bin/gateway --demo --allow-anonymous --allow-anonymous-dm --addr :8080 --admin-addr :9090
 
 ## test: install what the tests need, then lint, unit (race), short fuzz, interop and browser tests
 test: deps lint unit fuzz-short interop k6-smoke

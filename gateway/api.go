@@ -215,8 +215,24 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 			}
 		}
 		if err != nil {
-			// Say which users have it, so that a retry can skip them.
-			return nil, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: err.Error(), extra: map[string]any{"ids": byUser}}
+			// Each user's append stands alone: say which users have it (a
+			// retry can skip them) and why each other one does not.
+			ae := g.durableAPIError(err)
+			ae.extra = map[string]any{"ids": byUser}
+			var qe *queue.AppendError
+			if errors.As(err, &qe) {
+				refused := map[string]string{}
+				for i, e := range qe.Errs {
+					if e != nil && i < len(req.Users) {
+						refused[req.Users[i]] = codeUnavailable
+						if errors.Is(e, queue.ErrQueueFull) {
+							refused[req.Users[i]] = codeQueueFull
+						}
+					}
+				}
+				ae.extra["refused"] = refused
+			}
+			return nil, ae
 		}
 		resp["ids"] = byUser
 	}
@@ -232,9 +248,24 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 		if errors.Is(err, socketio.ErrMixedDurable) {
 			return nil, badRequest("%v", err)
 		}
-		return nil, err
+		return nil, g.durableAPIError(err)
 	}
 	return resp, nil
+}
+
+// durableAPIError is the API error of a durable emit: 413 for a message
+// over --max-durable-message, 429 when full queues refused it (and Redis
+// stored it for every other recipient), else 503.
+func (g *Gateway) durableAPIError(err error) *apiError {
+	code, msg := g.durableError(err)
+	status := http.StatusServiceUnavailable
+	switch code {
+	case codeTooLarge:
+		status = http.StatusRequestEntityTooLarge
+	case codeQueueFull:
+		status = http.StatusTooManyRequests
+	}
+	return &apiError{status: status, code: code, message: msg}
 }
 
 type socketView struct {

@@ -110,7 +110,8 @@ type Config struct {
 	// oldest offset a client can resume from. Defaults to
 	// queue.DefaultRetention (24h).
 	QueueRetention time.Duration
-	// QueueMaxLen bounds the length of each user's queue. Defaults to
+	// QueueMaxLen bounds the length of each user's queue; a full queue
+	// refuses new messages (queue_full, API 429). Defaults to
 	// queue.DefaultMaxLen (10000).
 	QueueMaxLen int64
 	// DurableRooms are glob patterns naming the durable rooms.
@@ -175,7 +176,7 @@ const (
 	defaultMaxConnsPerUser     = 100
 	defaultMaxConnsPerIP       = 10000
 	defaultTokenExpiryWarning  = 60 * time.Second
-	defaultQueueMaxBytes       = 1 << 20
+	defaultQueueMaxBytes       = queue.DefaultMaxBytes
 	defaultMaxDurableMessage   = 64 << 10
 	defaultDurableBudget       = 1 << 20
 )

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,9 @@ const (
 	codeUnavailable  = "unavailable"
 	codeUnknownEvent = "unknown_event"
 	codeRateLimited  = "rate_limited"
+	codeTooLarge     = "too_large"
+	codeQueueFull    = "queue_full"
+	codeQuota        = "quota_exceeded"
 )
 
 const maxRoomLen = 256
@@ -191,17 +195,20 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 		meta["name"] = sess.Name
 	}
 	if p.user != "" {
-		if !sess.canPublish(userRoom(p.user)) {
+		if !sess.canDM(p.user, g.cfg.AllowAnonymousDM) {
+			g.metrics.LimitRefused("dm_forbidden")
 			reply(e, errorAck(codeForbidden, "not allowed to message user "+quote(p.user)))
 			return
 		}
 		// A direct message is durable: it waits in the user's queue for
-		// every device that is away. The ack goes out once it is stored.
-		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
+		// every device that is away. The ack goes out once it is stored,
+		// or says which quota refused it.
+		ctx, cancel := context.WithTimeout(withSender(context.Background(), sess.User), g.cfg.EventTimeout)
 		ids, err := s.Namespace().ToUser(p.user).Emit(ctx, p.event, p.data, meta)
 		cancel()
 		if err != nil {
-			reply(e, errorAck(codeUnavailable, err.Error()))
+			code, msg := g.durableError(err)
+			reply(e, errorAck(code, msg))
 			return
 		}
 		reply(e, map[string]any{"ok": true, "id": ids[0]})
@@ -234,7 +241,8 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 			return
 		}
 		if ferr != nil {
-			reply(e, errorAck(codeUnavailable, ferr.Error()))
+			code, msg := g.durableError(ferr)
+			reply(e, errorAck(code, msg))
 			return
 		}
 		reply(e, okAck)
@@ -246,8 +254,41 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 		}
 		// One broadcast per room so each receiver learns the room; a socket
 		// in several of the rooms receives one copy per room.
+		if g.durableRoom(r) {
+			// Appended to the members' queues now (EmitAsync would too),
+			// charged to the sender's durable budget.
+			ctx, cancel := context.WithTimeout(withSender(context.Background(), sess.User), g.cfg.EventTimeout)
+			done(s.To(r).EmitContext(ctx, p.event, p.data, m))
+			cancel()
+			continue
+		}
 		s.To(r).EmitAsync(done, p.event, p.data, m)
 	}
+}
+
+// durableError is the ack code and message of a durable emit's error, and
+// counts the refusals of full queues (one per recipient refused).
+func (g *Gateway) durableError(err error) (code, message string) {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return codeTooLarge, fmt.Sprintf("a durable message is at most %d bytes", g.cfg.MaxDurableMessage)
+	case errors.Is(err, errBudget):
+		return codeQuota, fmt.Sprintf("durable budget of %d bytes per minute used up", g.cfg.DurableBudget)
+	}
+	var ae *queue.AppendError
+	if errors.As(err, &ae) && !errors.Is(err, queue.ErrUnavailable) {
+		full := 0
+		for _, e := range ae.Errs {
+			if errors.Is(e, queue.ErrQueueFull) {
+				g.metrics.LimitRefused("queue_full")
+				full++
+			}
+		}
+		if full > 0 {
+			return codeQueueFull, fmt.Sprintf("the queue of %d of %d recipients is full", full, len(ae.Errs))
+		}
+	}
+	return codeUnavailable, err.Error()
 }
 
 func (g *Gateway) onPresence(e *socketio.Event) {

@@ -37,8 +37,9 @@ type Gateway struct {
 	sio      *socketio.Server
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
-	store    queue.Store // per-user queues, sessions, durable rooms
-	limits   *limits     // rate limits and connection caps
+	store    queue.Store   // per-user queues, sessions, durable rooms
+	limits   *limits       // rate limits and connection caps
+	budget   durableBudget // --durable-budget; nil when off
 
 	draining atomic.Bool
 
@@ -85,6 +86,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if cfg.DurableBudget > 0 {
+		if g.rdb != nil {
+			g.budget = &redisBudget{client: g.rdb, prefix: cfg.RedisPrefix, limit: cfg.DurableBudget, now: time.Now}
+		} else {
+			g.budget = newMemoryBudget(cfg.DurableBudget)
+		}
+	}
 	ecfg := cfg.Engine
 	ecfg.CheckOrigin = g.checkOrigin
 	ecfg.AllowRequest = g.limits.allowHandshake
@@ -96,6 +104,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 			DurableRoom: g.durableRoom,
 			Member:      memberOf,
 			MayRejoin:   g.mayRejoin,
+			Admit:       g.admitDurable,
 		},
 		Adapter: factory,
 		Engine:  ecfg,
@@ -170,13 +179,13 @@ func (g *Gateway) openStore() error {
 	var err error
 	if g.rdb != nil {
 		g.store, err = redisqueue.New(redisqueue.Config{
-			Client: g.rdb, Prefix: g.cfg.RedisPrefix + ":queue", MaxLen: g.cfg.QueueMaxLen,
+			Client: g.rdb, Prefix: g.cfg.RedisPrefix + ":queue", MaxLen: g.cfg.QueueMaxLen, MaxBytes: g.cfg.QueueMaxBytes,
 			Retention: g.cfg.QueueRetention, MaxMembers: g.cfg.DurableRoomMembers,
 			Metrics: g.metrics, Logger: g.log,
 		})
 	} else {
 		g.store, err = queue.NewMemory(queue.MemoryConfig{
-			MaxLen: g.cfg.QueueMaxLen, Retention: g.cfg.QueueRetention,
+			MaxLen: g.cfg.QueueMaxLen, MaxBytes: g.cfg.QueueMaxBytes, Retention: g.cfg.QueueRetention,
 			MaxMembers: g.cfg.DurableRoomMembers, Metrics: g.metrics,
 		})
 	}

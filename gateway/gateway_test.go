@@ -362,7 +362,7 @@ func TestDurableDeliveryThroughTheGateway(t *testing.T) {
 	n := start(t, Config{DurableRooms: []string{"team:*"}, AllowAnonymous: true})
 	bobTok := authPayload(token(t, map[string]any{"sub": "bob", "join": []string{"*"}}))
 	alice := sitest.Dial(t, n.wsURL)
-	alice.Connect("/", authPayload(token(t, map[string]any{"sub": "alice", "join": []string{"*"}, "publish": []string{"*"}})))
+	alice.Connect("/", authPayload(token(t, map[string]any{"sub": "alice", "join": []string{"*"}, "publish": []string{"*"}, "dm": []string{"*"}})))
 	bob := sitest.Dial(t, n.wsURL)
 	bob.Send("40" + bobTok)
 	var first struct{ SID, PID string }

@@ -23,7 +23,7 @@ func TestRedisOutageIsLoud(t *testing.T) {
 	rs := redistest.Start(t)
 	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api"}
 	a, b := start(t, withNode(cfg, "a")), start(t, withNode(cfg, "b"))
-	tok := token(t, map[string]any{"sub": "u", "join": []string{"*"}, "publish": []string{"*"}})
+	tok := token(t, map[string]any{"sub": "u", "join": []string{"*"}, "publish": []string{"*"}, "dm": []string{"*"}})
 	ca, cb := sitest.Dial(t, a.wsURL), sitest.Dial(t, b.wsURL)
 	ca.Connect("/", authPayload(tok))
 	cb.Connect("/", authPayload(tok))

@@ -107,6 +107,16 @@ func (sess *Session) canPublish(room string) bool {
 	return sess.claims != nil && sess.claims.CanPublish(room)
 }
 
+// canDM reports whether the session may send a direct message to user: a
+// signed-in client when its "dm" patterns allow user (the "publish" claim
+// does not), an anonymous one only with --allow-anonymous-dm.
+func (sess *Session) canDM(user string, allowAnonymous bool) bool {
+	if sess.Anonymous {
+		return allowAnonymous
+	}
+	return sess.claims.CanDM(user)
+}
+
 // memberOf is the gateway's socketio.Recovery.Member: a signed-in user may
 // be a member of a durable room, an anonymous visitor may not.
 func memberOf(info adapter.SocketInfo) string {

@@ -81,7 +81,7 @@ describe("refused connects", () => {
 });
 
 describe("permissions", () => {
-  const u1 = () => signJWT({ sub: "u1", name: "Uno", join: ["room:*"], publish: ["room:a-*", "user:u2"] }, SECRET);
+  const u1 = () => signJWT({ sub: "u1", name: "Uno", join: ["room:*"], publish: ["room:a-*", "user:*"], dm: ["u2"] }, SECRET);
   const u2 = () => signJWT({ sub: "u2", join: ["room:*", "lobby"], publish: [] }, SECRET);
 
   test("join follows the join patterns", async () => {
@@ -127,7 +127,7 @@ describe("permissions", () => {
     assert.deepEqual(memberChat.events.map((a) => a[0]), ["allowed", "second"]);
   });
 
-  test("direct messages need publish permission on user:<id> and reach every socket of the user", async () => {
+  test("direct messages need the dm claim for the user (publish on user:* is not one) and reach every socket of the user", async () => {
     const sender = await ctx.connect(ws(u1()));
     const phone = await ctx.connect(ws(u2()));
     const laptop = await ctx.connect({ transports: ["polling"], auth: { token: u2() } });

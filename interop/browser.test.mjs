@@ -18,7 +18,7 @@ if (skip) console.log(`# skipping the browser test: ${skip}`);
 const shots = process.env.BROWSER_SCREENSHOTS;
 
 describe("chat demo in Chromium", { skip }, () => {
-  const ctx = useGateway({ args: ["--demo", "--allow-anonymous"] });
+  const ctx = useGateway({ args: ["--demo", "--allow-anonymous", "--allow-anonymous-dm"] });
   let browser;
   const problems = [];
 

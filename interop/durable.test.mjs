@@ -530,7 +530,7 @@ describe("durable delivery", { skip }, () => {
       assert.equal(first.msgs.length, 10, "the disconnected first client got more");
     }));
 
-  test("retention overflow: with --queue-maxlen 10, 100 missed messages give the not-recovered signal and no partial history", { timeout: 20000 }, () =>
+  test("queue overflow: with --queue-maxlen 10, a full queue refuses (429) instead of trimming, and the client recovers its whole history", { timeout: 20000 }, () =>
     Fleet.run(async (fleet) => {
       await fleet.startRedis();
       const A = await fleet.gateway("A", ["--queue-maxlen", "10"]);
@@ -545,25 +545,25 @@ describe("durable delivery", { skip }, () => {
 
       lb.pause(); // the network cut: the client keeps trying to reconnect
       await until(() => !client.socket.connected, "the client to notice the cut");
-      const missed = await emitRange(B, user, 1, 101);
+      const stored = await emitRange(B, user, 1, 10); // the queue now holds 10
+      for (let i = 10; i < 20; i++) {
+        const res = await B.api("POST", "/api/v1/emit", { token: API_TOKEN, body: { users: [user], event: EVENT, args: [{ seq: i }] } });
+        assert.equal(res.status, 429, `emit to a full queue: ${res.status} ${res.text}`);
+        assert.equal(res.json?.error?.code, "queue_full", res.text);
+        assert.deepEqual(res.json?.ids, {}, res.text);
+        assert.deepEqual(res.json?.refused, { [user]: "queue_full" }, res.text);
+      }
       lb.setTargets([B]);
       lb.resume();
-      await until(() => client.connects.length >= 2 && client.notRecovered.length >= 1, "the reconnect and the not-recovered signal", TIMEOUT * 2).catch((err) => {
+      await until(() => client.connects.length >= 2 && client.msgs.length >= 10, "the reconnect and the replay", TIMEOUT * 2).catch((err) => {
         err.message += ` (connects ${JSON.stringify(client.connects)}, not-recovered ${JSON.stringify(client.notRecovered)}, ${client.msgs.length} messages)`;
         throw err;
       });
-      assert.equal(client.connects[1].recovered, false, "recovered from an offset older than the queue keeps");
-      assert.equal(client.notRecovered.length, 1);
-      assert.deepEqual(client.notRecovered[0].info, { reason: "expired", replayed: false });
-      parseOffset(client.notRecovered[0].offset); // the offset last argument, as on every event
-
-      const live = await emitRange(B, user, 101, 106);
-      await until(() => client.msgs.length >= 6, "the live messages after the reconnect");
       await sleep(200);
-      const seqs = client.msgs.map((m) => m.seq);
-      assert.deepEqual(seqs, [0, 101, 102, 103, 104, 105], `partial history replayed? got seqs ${JSON.stringify(seqs)}`);
-      assert.deepEqual(client.msgs.slice(1).map((m) => m.offset), live);
-      assert.ok(missed.every((id) => cmpOffset(id, live[0]) < 0));
+      assert.equal(client.connects[1].recovered, true, "nothing was trimmed: the session recovers");
+      assert.deepEqual(client.notRecovered, []);
+      assert.deepEqual(client.msgs.map((m) => m.seq), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "the whole history, and none of the refused");
+      assert.deepEqual(client.msgs.slice(1).map((m) => m.offset), stored);
       assert.equal(client.connects.length, 2);
       assert.deepEqual(client.other, []);
     }));

@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { nextEvent, record, request, unique, useGateway } from "./gateway.mjs";
 
 // A client per test, all from 127.0.0.1: over --connect-rate, which security-limits tests.
-const ctx = useGateway({ args: ["--allow-anonymous", "--connect-rate", "-1"] });
+const ctx = useGateway({ args: ["--allow-anonymous", "--allow-anonymous-dm", "--connect-rate", "-1"] });
 
 const ok = (ack) => assert.equal(ack && ack.ok, true, `want {ok:true}, got ${JSON.stringify(ack)}`);
 const fails = (ack, code) => {

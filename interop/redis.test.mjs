@@ -36,7 +36,7 @@ describe("with Redis", { skip }, () => {
   before(async () => {
     redis = await startRedis();
   });
-  const gwOpts = () => ({ args: ["--redis", redis.url, "--origins", "*", "--allow-anonymous", "--api-token", API_TOKEN] });
+  const gwOpts = () => ({ args: ["--redis", redis.url, "--origins", "*", "--allow-anonymous", "--allow-anonymous-dm", "--api-token", API_TOKEN] });
   const node1 = useGateway(() => ({ args: [...gwOpts().args, "--node-id", "node-1"] }));
   const node2 = useGateway(() => ({ args: [...gwOpts().args, "--node-id", "node-2"] }));
 

@@ -10,9 +10,9 @@ import (
 // The benchmarks every Store runs (package redisqueue runs them on Redis);
 // each gets a fresh Memory store.
 
-func benchStore(b *testing.B) queue.Store {
+func benchStore(b *testing.B, cfg storetest.Config) queue.Store {
 	b.Helper()
-	mem, err := queue.NewMemory(queue.MemoryConfig{})
+	mem, err := queue.NewMemory(queue.MemoryConfig{MaxLen: cfg.MaxLen, MaxBytes: cfg.MaxBytes, Retention: cfg.Retention})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -20,7 +20,16 @@ func benchStore(b *testing.B) queue.Store {
 	return mem
 }
 
-func BenchmarkAppend(b *testing.B)       { storetest.BenchAppend(b, "memory", benchStore(b)) }
-func BenchmarkRead10k(b *testing.B)      { storetest.BenchRead10k(b, "memory", benchStore(b)) }
-func BenchmarkReplay10k(b *testing.B)    { storetest.BenchReplay10k(b, "memory", benchStore(b)) }
-func BenchmarkLiveDelivery(b *testing.B) { storetest.BenchLiveDelivery(b, "memory", benchStore(b)) }
+// Append and LiveDelivery append without end: their stores are unbounded.
+func BenchmarkAppend(b *testing.B) {
+	storetest.BenchAppend(b, "memory", benchStore(b, storetest.Unbounded))
+}
+func BenchmarkRead10k(b *testing.B) {
+	storetest.BenchRead10k(b, "memory", benchStore(b, storetest.Config{}))
+}
+func BenchmarkReplay10k(b *testing.B) {
+	storetest.BenchReplay10k(b, "memory", benchStore(b, storetest.Config{}))
+}
+func BenchmarkLiveDelivery(b *testing.B) {
+	storetest.BenchLiveDelivery(b, "memory", benchStore(b, storetest.Unbounded))
+}

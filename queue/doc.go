@@ -12,8 +12,12 @@
 //     it live in one atomic step per user, so every live delivery carries
 //     its stream entry ID, which is the offset the client sees. It fails
 //     loudly (ErrUnavailable) when the message cannot be stored.
-//   - Streams are bounded by length (MaxLen) and age (Retention; a stream
-//     nobody appended to for Retention is dropped). Read never returns a
+//   - Streams are bounded by entries (MaxLen) and payload bytes (MaxBytes,
+//     counted by Message.Size): a full stream refuses an Append for its
+//     user (ErrQueueFull in a per-user AppendError; the other users get
+//     the message) and keeps its history — nothing is trimmed to make
+//     room. Entries leave by age (Retention; a stream nobody appended to
+//     for Retention is dropped). Read never returns a
 //     partial history: when entries after the requested offset are gone, or
 //     the offset is older than the retention, it returns ErrOffsetExpired
 //     and the session is not recovered.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/roomcast/roomcast/queue/internal/core"
 )
@@ -28,6 +29,10 @@ var (
 	// ErrRoomFull is returned by AddMember when the durable room already
 	// holds its maximum number of members.
 	ErrRoomFull = errors.New("queue: durable room is full")
+	// ErrQueueFull is the reason an Append refused a message for a user:
+	// the user's stream holds its maximum number of entries or bytes. The
+	// stream is unchanged; entries leave it by age (the retention).
+	ErrQueueFull = errors.New("queue: user queue is full")
 	// ErrGap ends a live subscription that can no longer be delivered
 	// without a gap: its pub/sub connection was lost and the entries
 	// published meanwhile were trimmed before they could be read back.
@@ -38,3 +43,56 @@ var (
 	// before the backlog was sent.
 	ErrStopped = errors.New("queue: replay stopped")
 )
+
+// AppendError is the error of an Append that did not store its message for
+// every user. Errs has one element per user given to Append, in order: nil
+// where the message was stored, the reason where it was not (ErrQueueFull,
+// or an error wrapping ErrUnavailable). errors.Is matches each reason.
+type AppendError struct {
+	Errs []error
+}
+
+func (e *AppendError) Error() string {
+	var first error
+	n := 0
+	for _, err := range e.Errs {
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			n++
+		}
+	}
+	if n == 1 {
+		return first.Error()
+	}
+	return fmt.Sprintf("%v (and %d more users)", first, n-1)
+}
+
+// Unwrap returns the reasons.
+func (e *AppendError) Unwrap() []error {
+	var out []error
+	for _, err := range e.Errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return out
+}
+
+// appendError is nil when no user failed, else an *AppendError over the
+// caller's positions (pos maps them to the distinct users of errs).
+func appendError(errs []error, pos []int) error {
+	failed := false
+	for _, err := range errs {
+		failed = failed || err != nil
+	}
+	if !failed {
+		return nil
+	}
+	out := make([]error, len(pos))
+	for i, p := range pos {
+		out[i] = errs[p]
+	}
+	return &AppendError{Errs: out}
+}

@@ -17,8 +17,13 @@ var _ Store = (*Memory)(nil)
 
 // MemoryConfig configures NewMemory.
 type MemoryConfig struct {
-	// MaxLen bounds each user's stream (exactly). Defaults to 10000.
+	// MaxLen bounds the entries of each user's stream (exactly): an Append
+	// to a full stream is refused for that user (ErrQueueFull). Defaults to
+	// 10000.
 	MaxLen int64
+	// MaxBytes bounds the payload bytes (Message.Size) of each user's
+	// stream (exactly), refusing like MaxLen. Defaults to 1 MiB.
+	MaxBytes int64
 	// Retention bounds the age of entries; a stream nobody appended to for
 	// Retention is dropped. Defaults to 24h.
 	Retention time.Duration
@@ -34,6 +39,7 @@ type Memory struct {
 	meter // Replay counts into the Store's metrics through it
 
 	maxLen     int
+	maxBytes   int64
 	retention  uint64 // ms
 	maxMembers int
 	met        *metrics.Metrics
@@ -59,6 +65,7 @@ type memUser struct {
 
 	entries []Message
 	ids     []core.ID
+	bytes   int64   // Size of entries
 	last    core.ID // last generated ID
 	maxDel  core.ID // greatest trimmed ID
 	exists  bool
@@ -79,11 +86,14 @@ type memSession struct {
 
 // NewMemory returns an in-memory Store.
 func NewMemory(cfg MemoryConfig) (*Memory, error) {
-	if cfg.MaxLen < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
+	if cfg.MaxLen < 0 || cfg.MaxBytes < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
 		return nil, fmt.Errorf("%w: negative bound in MemoryConfig", ErrInvalidArgument)
 	}
 	if cfg.MaxLen == 0 {
 		cfg.MaxLen = DefaultMaxLen
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = DefaultMaxBytes
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = DefaultRetention
@@ -94,6 +104,7 @@ func NewMemory(cfg MemoryConfig) (*Memory, error) {
 	return &Memory{
 		meter:      core.NewMeter(cfg.Metrics),
 		maxLen:     int(cfg.MaxLen),
+		maxBytes:   cfg.MaxBytes,
 		retention:  uint64(max(cfg.Retention.Milliseconds(), 1)),
 		maxMembers: cfg.MaxMembers,
 		met:        cfg.Metrics,
@@ -119,7 +130,7 @@ func (m *Memory) now() uint64 {
 func (m *Memory) expire(u *memUser, now uint64) {
 	if u != nil && u.exists && now >= u.expires {
 		clear(u.entries)
-		u.entries, u.ids = nil, nil
+		u.entries, u.ids, u.bytes = nil, nil, 0
 		u.last, u.maxDel, u.exists = core.ID{}, core.ID{}, false
 	}
 }
@@ -166,6 +177,8 @@ func (m *Memory) Append(ctx context.Context, users []string, msg Message) ([]str
 		return nil, err
 	}
 	ids := make([]string, len(uniq))
+	var errs []error
+	stored := 0
 	for i, name := range uniq {
 		m.mu.Lock()
 		if m.closed {
@@ -176,12 +189,24 @@ func (m *Memory) Append(ctx context.Context, users []string, msg Message) ([]str
 		u.busy++
 		m.mu.Unlock()
 
-		ids[i] = m.appendOne(u, msg)
+		if ids[i] = m.appendOne(u, msg); ids[i] != "" {
+			stored++
+			continue
+		}
+		if errs == nil {
+			errs = make([]error, len(uniq))
+		}
+		errs[i] = fmt.Errorf("%w: %q", ErrQueueFull, name)
 	}
-	core.CountAppends(m.met, len(uniq))
+	core.CountAppends(m.met, stored)
+	if errs != nil {
+		return core.Spread(ids, pos), appendError(errs, pos)
+	}
 	return core.Spread(ids, pos), nil
 }
 
+// appendOne appends msg to u and delivers it, or returns "" when u's
+// stream is full.
 func (m *Memory) appendOne(u *memUser, msg Message) string {
 	u.dmu.Lock()
 	defer u.dmu.Unlock()
@@ -194,14 +219,11 @@ func (m *Memory) appendOne(u *memUser, msg Message) string {
 	if u.exists && !u.last.Less(id) {
 		id = u.last.Next()
 	}
-	msg.ID = id.String()
-	u.entries = append(u.entries, msg)
-	u.ids = append(u.ids, id)
-	u.last, u.exists = id, true
-	u.expires = now + m.retention
-	// Trim by length, then by age (the new entry is never trimmed).
-	drop := max(len(u.entries)-m.maxLen, 0)
-	for drop < len(u.ids)-1 && u.ids[drop].Ms+m.retention <= id.Ms {
+	// Entries leave by age only (the retention before the new entry's
+	// time); a stream still full after that refuses the message.
+	drop := 0
+	for drop < len(u.ids) && u.ids[drop].Ms+m.retention <= id.Ms {
+		u.bytes -= int64(u.entries[drop].Size())
 		drop++
 	}
 	if drop > 0 {
@@ -209,6 +231,18 @@ func (m *Memory) appendOne(u *memUser, msg Message) string {
 		clear(u.entries[:drop])
 		u.entries, u.ids = u.entries[drop:], u.ids[drop:]
 	}
+	size := int64(msg.Size())
+	if len(u.entries) >= m.maxLen || u.bytes+size > m.maxBytes {
+		m.sweep()
+		m.mu.Unlock()
+		return ""
+	}
+	msg.ID = id.String()
+	u.entries = append(u.entries, msg)
+	u.ids = append(u.ids, id)
+	u.bytes += size
+	u.last, u.exists = id, true
+	u.expires = now + m.retention
 	subs := u.subs
 	m.sweep()
 	m.mu.Unlock()

@@ -12,6 +12,9 @@ import (
 const (
 	// DefaultMaxLen bounds the length of each user's stream.
 	DefaultMaxLen = 10000
+	// DefaultMaxBytes bounds the payload bytes (Message.Size) held in each
+	// user's stream.
+	DefaultMaxBytes = 1 << 20
 	// DefaultRetention bounds the age of each user's stream entries.
 	DefaultRetention = 24 * time.Hour
 	// DefaultMaxMembers bounds the members of each durable room.
@@ -33,6 +36,17 @@ type Message struct {
 	Attachments [][]byte
 }
 
+// Size is the message's payload as the quotas count it: the bytes of its
+// event name, of its JSON arguments and of its binary attachments — what
+// a store keeps for it, without the entry ID and the namespace.
+func (m Message) Size() int {
+	n := len(m.Event) + len(m.Data)
+	for _, a := range m.Attachments {
+		n += len(a)
+	}
+	return n
+}
+
 // Session is what a disconnected socket leaves behind for connection state
 // recovery (socket.io's private session id, pid).
 type Session struct {
@@ -52,10 +66,14 @@ type Store interface {
 	// Append stores msg at the end of each user's stream and publishes it
 	// live to that user's subscribers in one atomic step per user, so every
 	// live delivery carries its entry ID. It returns the IDs in users order
-	// (a user listed twice is appended once and gets the same ID). When it
-	// cannot store the message for some user it returns an error wrapping
-	// ErrUnavailable, with the IDs of the users that did succeed ("" for the
-	// others). msg.ID is ignored. Implementations may keep msg.Data and
+	// (a user listed twice is appended once and gets the same ID). Each
+	// user's append stands alone: a user's stream that is full (MaxLen
+	// entries, or MaxBytes bytes of Message.Size with msg) refuses msg
+	// (ErrQueueFull) and keeps what it holds — nothing is trimmed to make
+	// room — while the other users get it. When msg was not stored for some
+	// user, Append returns the IDs of the users that have it ("" for the
+	// others) and an *AppendError saying why per user (ErrQueueFull, or an
+	// error wrapping ErrUnavailable). msg.ID is ignored. Implementations may keep msg.Data and
 	// msg.Attachments: the caller must not modify them afterwards.
 	Append(ctx context.Context, users []string, msg Message) ([]string, error)
 	// Subscribe calls fn with each message appended to user's stream after

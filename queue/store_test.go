@@ -10,7 +10,7 @@ import (
 // memoryFactory makes Memory stores for the shared tests.
 func memoryFactory(t testing.TB, cfg storetest.Config) queue.Store {
 	t.Helper()
-	m, err := queue.NewMemory(queue.MemoryConfig{MaxLen: cfg.MaxLen, Retention: cfg.Retention, MaxMembers: cfg.MaxMembers})
+	m, err := queue.NewMemory(queue.MemoryConfig{MaxLen: cfg.MaxLen, MaxBytes: cfg.MaxBytes, Retention: cfg.Retention, MaxMembers: cfg.MaxMembers})
 	if err != nil {
 		t.Fatal(err)
 	}

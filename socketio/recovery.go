@@ -72,6 +72,13 @@ type Recovery struct {
 	// The rooms it refuses are not rejoined; the socket is still recovered
 	// and Socket.DroppedRooms lists them. Nil: every room is rejoined.
 	MayRejoin func(s *Socket, room string) bool
+	// Admit, when set, is asked before every durable append (ToUser's Emit
+	// and broadcasts to durable rooms) with the message as it would be
+	// stored and its recipient users (possibly repeated); an error refuses
+	// the message for every recipient and is returned by the emit. ctx is
+	// the emitter's (EmitContext's or Emit's). Nil: every message is
+	// admitted.
+	Admit func(ctx context.Context, msg queue.Message, users []string) error
 	// PageSize is the number of messages read per page of a replay.
 	// Defaults to queue.DefaultPageSize.
 	PageSize int
@@ -210,8 +217,10 @@ func (n *Namespace) ToUser(users ...string) UserOperator {
 // Emit appends event with args to each selected user's queue and delivers
 // it live to the user's connected sockets. It returns once the Store has
 // the message, with its entry ID (the offset) per user in the order given.
-// When some users could not be stored it returns an error wrapping
-// queue.ErrUnavailable, with the IDs that were ("" for the others).
+// When some users could not be stored it returns the IDs that were ("" for
+// the others) and the Store's *queue.AppendError, which says why per user
+// (queue.ErrQueueFull, or queue.ErrUnavailable); an error of Recovery.Admit
+// refuses the message for every user.
 func (u UserOperator) Emit(ctx context.Context, event string, args ...any) ([]string, error) {
 	r := recoveryOf(u.nsp.srv)
 	if r == nil {
@@ -223,6 +232,11 @@ func (u UserOperator) Emit(ctx context.Context, event string, args ...any) ([]st
 	}
 	if len(u.users) == 0 {
 		return nil, nil
+	}
+	if r.Admit != nil {
+		if err := r.Admit(ctx, msg, u.users); err != nil {
+			return nil, err
+		}
 	}
 	return r.Store.Append(ctx, u.users, msg)
 }
@@ -355,7 +369,13 @@ func (r *recovery) emitDurable(ctx context.Context, b BroadcastOperator, event s
 		return nil
 	}
 	slices.Sort(users)
-	_, err = r.Store.Append(ctx, slices.Compact(users), msg)
+	users = slices.Compact(users)
+	if r.Admit != nil {
+		if err := r.Admit(ctx, msg, users); err != nil {
+			return err
+		}
+	}
+	_, err = r.Store.Append(ctx, users, msg)
 	return err
 }
 

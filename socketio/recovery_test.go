@@ -206,7 +206,8 @@ func TestRecoveryReplaysMissedMessagesThenConnect(t *testing.T) {
 
 func TestRecoveryNotPossibleIsSignalled(t *testing.T) {
 	t.Parallel()
-	st := newMemoryStore(t, queue.MemoryConfig{MaxLen: 3})
+	const retention = 200 * time.Millisecond
+	st := newMemoryStore(t, queue.MemoryConfig{Retention: retention})
 	srv, url, m := newRecoveryServer(t, st, nil)
 	nsp := srv.Sockets()
 
@@ -217,9 +218,10 @@ func TestRecoveryNotPossibleIsSignalled(t *testing.T) {
 	c.Read()
 	s, _ := nsp.Socket(first.SID)
 	drop(t, c, s)
-	for i := 2; i <= 10; i++ { // trims id1's successors away
+	for i := 2; i <= 10; i++ {
 		mustEmit(t, nsp, "bob", "dm", i)
 	}
+	time.Sleep(retention + 50*time.Millisecond) // id1 and its successors age out
 
 	// The offset is older than what the queue keeps: a new session, no
 	// partial history, and the signal.
@@ -630,5 +632,43 @@ func TestSocketGoEndsWithTheSocket(t *testing.T) {
 	}
 	if s.Go(func(context.Context) {}) {
 		t.Fatal("Go ran on a gone socket")
+	}
+}
+
+// TestAdmitGuardsDurableAppends: Recovery.Admit sees every durable message
+// (ToUser and durable rooms) with its recipients and the emitter's ctx, and
+// its error refuses the message for all of them; a full queue refuses its
+// user only.
+func TestAdmitGuardsDurableAppends(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{MaxLen: 1})
+	srv, _, _ := newRecoveryServer(t, st, nil)
+	type key struct{}
+	errNo := errors.New("not admitted")
+	var seen []string
+	recoveryOf(srv).Admit = func(ctx context.Context, msg queue.Message, users []string) error {
+		seen = append(seen, fmt.Sprintf("%s %v %d %v", msg.Event, users, msg.Size(), ctx.Value(key{})))
+		if msg.Event == "no" {
+			return errNo
+		}
+		return nil
+	}
+	nsp := srv.Sockets()
+	ctx := context.WithValue(context.Background(), key{}, "alice")
+	if ids, err := nsp.ToUser("ann").Emit(ctx, "no", 1); !errors.Is(err, errNo) || ids != nil {
+		t.Fatalf("refused Emit = %v, %v", ids, err)
+	}
+	mustEmit(t, nsp, "ann", "yes", 2) // the refused message did not take ann's one place
+	if err := nsp.ToUser("ann", "bob").Join(ctx, "d:team"); err != nil {
+		t.Fatal(err)
+	}
+	err := nsp.To("d:team").EmitContext(ctx, "news", "x")
+	var ae *queue.AppendError
+	if !errors.As(err, &ae) || !errors.Is(ae.Errs[0], queue.ErrQueueFull) || ae.Errs[1] != nil {
+		t.Fatalf("durable broadcast to a full (ann) and an empty (bob) queue = %v", err)
+	}
+	want := []string{`no [ann] 5 alice`, `yes [ann] 6 <nil>`, `news [ann bob] 9 alice`}
+	if strings.Join(seen, "|") != strings.Join(want, "|") {
+		t.Fatalf("Admit saw %q, want %q", seen, want)
 	}
 }

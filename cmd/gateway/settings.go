@@ -103,7 +103,7 @@ func settings(o *options) []setting {
 		{name: "queue-retention", group: groupDurable, value: durationVar(&c.QueueRetention),
 			help: "how long durable messages stay in each user's queue: the oldest offset a client (or an app holding auth.offset) can resume from"},
 		{name: "queue-maxlen", group: groupDurable, value: int64Var(&c.QueueMaxLen),
-			help: "most messages kept in each user's queue (approximate: trimmed in batches)"},
+			help: "most messages held in each user's queue; a full queue refuses new messages (queue_full, API 429) instead of trimming old ones"},
 		{name: "durable-rooms", group: groupDurable, value: listVar(&c.DurableRooms), unset: "none",
 			help: "comma-separated glob patterns of durable rooms (e.g. 'team:*,orders:*'): their broadcasts are appended to every member user's queue; joining adds the user as a member until an explicit leave"},
 		{name: "durable-room-members", group: groupDurable, value: intVar(&c.DurableRoomMembers),

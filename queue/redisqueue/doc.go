@@ -4,10 +4,12 @@
 // plain keys. It needs Redis 7 (SPUBLISH, max-deleted-entry-id); every key
 // of a user shares the {user} hash tag, so it works on Redis Cluster.
 //
-// Append runs one Lua script per user that adds the entry, trims the
-// stream (by length, in small batches, and by age, recording the cut as the
-// stream's max-deleted-entry-id so that Read can refuse partial histories)
-// and publishes the entry with its ID. Live delivery survives lost pub/sub
+// Append runs one Lua script per user that trims the stream by age
+// (recording the cut as the stream's max-deleted-entry-id so that Read can
+// refuse partial histories, and subtracting the cut entries' sizes from the
+// user's byte counter, a key in the same hash slot), refuses the entry when
+// the stream is full (MaxLen entries or MaxBytes bytes), and otherwise adds
+// it and publishes it with its ID. Live delivery survives lost pub/sub
 // connections: after a re-subscription the Store reads back from the
 // stream what was published meanwhile, and ends the subscription with
 // queue.ErrGap in the rare case that was trimmed.

@@ -55,7 +55,7 @@ var quietLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 func newRedisStore(t testing.TB, client redis.UniversalClient, cfg storetest.Config) *Store {
 	t.Helper()
 	r, err := New(Config{
-		Client: client, Prefix: uniquePrefix(), MaxLen: cfg.MaxLen, Retention: cfg.Retention,
+		Client: client, Prefix: uniquePrefix(), MaxLen: cfg.MaxLen, MaxBytes: cfg.MaxBytes, Retention: cfg.Retention,
 		MaxMembers: cfg.MaxMembers, Logger: quietLog,
 	})
 	if err != nil {

@@ -46,31 +46,60 @@ func TestNewConfig(t *testing.T) {
 	}
 }
 
-// TestRedisKeys checks the data layout: exact trimming recorded in
-// max-deleted-entry-id, the stream's TTL, sessions with TTL, members set.
+// TestRedisKeys checks the data layout: a full stream refuses and keeps its
+// entries, the byte counter beside it follows appends and age trims, the
+// exact age cut is recorded in max-deleted-entry-id, the stream's TTL,
+// sessions with TTL, members set.
 func TestRedisKeys(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storetest.Config{MaxLen: 5, Retention: time.Hour})
+	const retention = time.Second
+	st := newRedisStore(t, client, storetest.Config{MaxLen: 5, Retention: retention})
 	ctx := storetest.Ctx(t)
+	size := int64(storetest.MsgN(1).Size())
 	var all []string
-	for i := range 12 {
+	for i := range 5 {
+		if i == 3 {
+			time.Sleep(retention / 2) // the first three age out first
+		}
 		all = append(all, storetest.MustAppend(t, st, []string{"bob"}, storetest.MsgN(i))[0])
+	}
+	if ids, err := st.Append(ctx, []string{"bob"}, storetest.MsgN(5)); !errors.Is(err, queue.ErrQueueFull) || ids[0] != "" {
+		t.Fatalf("append to a full stream = %v, %v; want ErrQueueFull", ids, err)
 	}
 	key := st.streamKey("bob")
 	if n := client.XLen(ctx, key).Val(); n != 5 {
 		t.Fatalf("XLEN = %d, want exactly MaxLen 5", n)
 	}
+	if b, _ := client.Get(ctx, st.bytesKey("bob")).Int64(); b != 5*size {
+		t.Fatalf("bytes counter = %d, want %d", b, 5*size)
+	}
+	time.Sleep(retention/2 + 100*time.Millisecond) // the first three are older than the retention
+	fresh := storetest.MustAppend(t, st, []string{"bob"}, storetest.MsgN(6))[0]
+	if n := client.XLen(ctx, key).Val(); n != 3 {
+		t.Fatalf("XLEN = %d after the age cut, want 3", n)
+	}
+	if b, _ := client.Get(ctx, st.bytesKey("bob")).Int64(); b != 3*size {
+		t.Fatalf("bytes counter = %d after the age cut, want %d", b, 3*size)
+	}
 	info, err := client.Do(ctx, "XINFO", "STREAM", key).Slice()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if i := slices.Index(info, any("max-deleted-entry-id")); i < 0 || info[i+1] != all[6] {
-		t.Fatalf("max-deleted-entry-id in %v, want %s", info, all[6])
+	if i := slices.Index(info, any("max-deleted-entry-id")); i < 0 || info[i+1] != all[2] {
+		t.Fatalf("max-deleted-entry-id in %v, want %s", info, all[2])
 	}
-	if ttl := client.PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
-		t.Fatalf("stream TTL %v, want (0, 1h]", ttl)
+	if _, err := storetest.ReadAll(t, st, "bob", all[2]); !errors.Is(err, queue.ErrOffsetExpired) {
+		t.Fatalf("Read from the cut = %v, want ErrOffsetExpired", err)
+	}
+	if got, err := storetest.ReadAll(t, st, "bob", all[3]); err != nil || !slices.Equal(storetest.IDs(got), []string{all[4], fresh}) {
+		t.Fatalf("Read after the cut = %v, %v", storetest.IDs(got), err)
+	}
+	for _, k := range []string{key, st.bytesKey("bob")} {
+		if ttl := client.PTTL(ctx, k).Val(); ttl <= 0 || ttl > retention {
+			t.Fatalf("%s TTL %v, want (0, %v]", k, ttl, retention)
+		}
 	}
 	if err := st.SaveSession(ctx, queue.Session{PID: "p", User: "bob"}, time.Minute); err != nil {
 		t.Fatal(err)
@@ -101,30 +130,34 @@ func TestRedisKeys(t *testing.T) {
 	}
 }
 
-// TestRedisTrimBatch: with a large MaxLen, length trimming happens in
-// batches; the stream stays within MaxLen + batch and Read stays exact.
-func TestRedisTrimBatch(t *testing.T) {
+// TestRedisMaxLenExact: with a large MaxLen, the stream holds exactly
+// MaxLen entries and refuses the next (no batch of extra entries, no
+// trimming), and Read stays exact from every offset.
+func TestRedisMaxLenExact(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	const maxLen = 640 // batch 10
+	const maxLen = 640
 	st := newRedisStore(t, client, storetest.Config{MaxLen: maxLen})
 	ctx := storetest.Ctx(t)
 	var all []string
-	for i := range 1500 {
-		all = append(all, storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(i))[0])
-		if n := client.XLen(ctx, st.streamKey("u")).Val(); n > maxLen+10 {
-			t.Fatalf("XLEN %d > MaxLen %d + batch", n, maxLen)
+	refused := 0
+	for i := range 700 {
+		ids, err := st.Append(ctx, []string{"u"}, storetest.MsgN(i))
+		if errors.Is(err, queue.ErrQueueFull) {
+			refused++
+			continue
 		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, ids[0])
+	}
+	if n := client.XLen(ctx, st.streamKey("u")).Val(); n != maxLen || len(all) != maxLen || refused != 60 {
+		t.Fatalf("XLEN %d, %d stored, %d refused; want exactly MaxLen %d and 60 refused", n, len(all), refused, maxLen)
 	}
 	for i := 0; i < len(all); i += 37 {
 		got, err := storetest.ReadAll(t, st, "u", all[i])
-		if errors.Is(err, queue.ErrOffsetExpired) {
-			if i >= len(all)-maxLen-1 {
-				t.Fatalf("offset %d expired; the newest %d must stay", i, maxLen)
-			}
-			continue
-		}
 		if err != nil || !slices.Equal(storetest.IDs(got), all[i+1:]) {
 			t.Fatalf("Read(all[%d]) = %d messages, %v; want exactly the %d after it", i, len(got), err, len(all)-i-1)
 		}
@@ -148,7 +181,7 @@ func TestRedisAgeTrim(t *testing.T) {
 	time.Sleep(retention/2 + 100*time.Millisecond)
 	keep := storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(250))[0] // renews the key's TTL
 	time.Sleep(retention/2 + 100*time.Millisecond)
-	for i := range 40 { // passes a length that is 1 mod 32: an age check
+	for i := range 40 { // passes a length that is a multiple of 32: an age check
 		storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(300+i))
 	}
 	key := st.streamKey("u")
@@ -378,7 +411,8 @@ func TestRedisLiveGap(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
 	client := testClient(t, srv.Addr())
-	st := newRedisStore(t, client, storetest.Config{MaxLen: 5})
+	const retention = 400 * time.Millisecond
+	st := newRedisStore(t, client, storetest.Config{MaxLen: 22, Retention: retention})
 	ctx := storetest.Ctx(t)
 	block := make(chan struct{})
 	var once sync.Once
@@ -394,12 +428,20 @@ func TestRedisLiveGap(t *testing.T) {
 	storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(0))
 	time.Sleep(100 * time.Millisecond) // the reader is now blocked in fn
 	// Redis drops the subscription; what is appended now reaches nobody
-	// and is trimmed (MaxLen 5) before the store can read it back.
+	// and ages out (trimmed when the full stream takes a younger entry)
+	// before the store can read it back.
 	if _, err := client.ClientKillByFilter(ctx, "TYPE", "pubsub").Result(); err != nil {
 		t.Fatal(err)
 	}
 	for i := 1; i <= 20; i++ {
 		storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(i))
+	}
+	time.Sleep(retention / 2)
+	storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(21)) // keeps the stream alive: 22 entries, full
+	time.Sleep(retention/2 + 50*time.Millisecond)
+	storetest.MustAppend(t, st, []string{"u"}, storetest.MsgN(22)) // cuts the 21 oldest
+	if n := client.XLen(ctx, st.streamKey("u")).Val(); n != 2 {
+		t.Fatalf("XLEN = %d, want the 2 entries younger than the retention", n)
 	}
 	close(block)
 	c.WaitFor(t, "ErrGap", func(_ []queue.Message, errs []error) bool { return len(errs) > 0 })

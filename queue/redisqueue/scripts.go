@@ -27,48 +27,71 @@ local function cmp(a, b)
 end
 `
 
-// appendScript appends one entry, trims the stream, renews its TTL and
-// publishes the entry with its ID, all in one step, so every live delivery
-// carries the ID Read returns.
+// appendScript appends one entry unless the user's stream is full, renews
+// the stream's TTL and publishes the entry with its ID, all in one step, so
+// every live delivery carries the ID Read returns. KEYS[3] is the user's
+// byte counter <prefix>:bytes:{<user>}, the sum of the "s" (size) fields of
+// the stream's entries, in the stream's hash slot.
 //
-// Trimming is by length — once the stream exceeds maxlen by at least the
-// batch ARGV[7], back to maxlen — and by age: every 32 appends (and with
-// each length trim) entries whose time part is retention older than the
-// new entry's go. Both cut exactly at an entry, whose ID is recorded as the
-// stream's max-deleted-entry-id (XSETID): XTRIM does not maintain it, and
-// Read relies on it to refuse partial histories. (Checking the head on
-// every append would cost about a third of the script's time.)
+// Entries leave by age only: every 32 appends, and whenever the stream
+// looks full, the entries whose time part is retention older than now go,
+// their sizes subtracted from the counter. The cut is exact and recorded as
+// the stream's max-deleted-entry-id (XSETID): XTRIM does not maintain it,
+// and Read relies on it to refuse partial histories. (Checking the head on
+// every append would cost about a third of the script's time.) Then a
+// stream holding maxlen entries, or whose bytes plus this entry's size
+// would pass maxbytes, refuses the entry: nothing else is trimmed to make
+// room.
 //
 // ARGV: maxlen, retention ms, namespace, event, data, attachments (frames,
-// "" for none), trim batch (>= 1). Returns the entry ID.
-var appendScript = redis.NewScript(luaCmp + `
-local id
-if ARGV[6] == '' then
-  id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5])
-else
-  id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'a', ARGV[6])
-end
-local cut, head
+// "" for none), maxbytes, size (queue.Message.Size). Returns the entry ID,
+// or false (a nil reply) when the stream is full.
+var appendScript = redis.NewScript(`
+local maxlen, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
+local maxbytes, size = tonumber(ARGV[7]), tonumber(ARGV[8])
 local len = redis.call('XLEN', KEYS[1])
-local excess = len - tonumber(ARGV[1])
-if excess >= tonumber(ARGV[7]) then
-  head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', excess)
-  cut = head[#head][1]
-elseif len % 32 == 1 then
-  head = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)
+local bytes = 0
+if len > 0 then bytes = tonumber(redis.call('GET', KEYS[3]) or '0') end
+local cut
+if len > 0 and (len % 32 == 0 or len >= maxlen or bytes + size > maxbytes) then
+  local t = redis.call('TIME')
+  local floor = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - retention + 1
+  -- From the head, up to the first younger entry: cheap when none is old.
+  local old = redis.call('XRANGE', KEYS[1], '-', '(' .. string.format('%.0f', floor) .. '-0', 'COUNT', len)
+  if #old > 0 then
+    cut = old[#old][1]
+    for _, e in ipairs(old) do
+      local f = e[2]
+      for i = 1, #f, 2 do
+        if f[i] == 's' then bytes = bytes - tonumber(f[i + 1]) end
+      end
+    end
+    len = len - #old
+    if len == 0 or bytes < 0 then bytes = 0 end
+  end
 end
-local floor = tonumber(string.match(id, '^(%d+)')) - tonumber(ARGV[2]) + 1
-if head and tonumber(string.match(head[1][1], '^(%d+)')) < floor then
-  -- Only now: XREVRANGE scans the whole stream when nothing is below floor.
-  local old = redis.call('XREVRANGE', KEYS[1], '(' .. string.format('%.0f', floor) .. '-0', '-', 'COUNT', 1)
-  if #old > 0 and (cut == nil or cmp(old[1][1], cut) > 0) then cut = old[1][1] end
+local id = false
+if len < maxlen and bytes + size <= maxbytes then
+  if ARGV[6] == '' then
+    id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 's', ARGV[8])
+  else
+    id = redis.call('XADD', KEYS[1], '*', 'n', ARGV[3], 'e', ARGV[4], 'd', ARGV[5], 'a', ARGV[6], 's', ARGV[8])
+  end
+  bytes = bytes + size
 end
 if cut then
+  local top = id
+  if not top then top = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)[1][1] end
   local cm, cs = string.match(cut, '^(%d+)-(%d+)$')
   redis.call('XTRIM', KEYS[1], 'MINID', '=', cm .. '-' .. string.format('%.0f', tonumber(cs) + 1))
-  redis.call('XSETID', KEYS[1], id, 'MAXDELETEDID', cut)
+  redis.call('XSETID', KEYS[1], top, 'MAXDELETEDID', cut)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if not id then
+  if cut then redis.call('SET', KEYS[3], bytes, 'KEEPTTL') end
+  return false
+end
+redis.call('SET', KEYS[3], bytes, 'PX', retention)
+redis.call('PEXPIRE', KEYS[1], retention)
 redis.call('SPUBLISH', KEYS[2], #id .. ':' .. id .. #ARGV[3] .. ':' .. ARGV[3] .. #ARGV[4] .. ':' .. ARGV[4] ..
   #ARGV[5] .. ':' .. ARGV[5] .. ARGV[6])
 return id

@@ -30,10 +30,14 @@ type Config struct {
 	Client redis.UniversalClient
 	// Prefix starts every key and channel. Defaults to "socket.io".
 	Prefix string
-	// MaxLen bounds the length of each user's stream: it holds the newest
-	// MaxLen entries, plus up to MaxLen/64 (at most 64) more between two
-	// trims, which are done in batches. Defaults to 10000.
+	// MaxLen bounds the entries of each user's stream (exactly): an Append
+	// to a full stream is refused for that user (queue.ErrQueueFull).
+	// Defaults to 10000.
 	MaxLen int64
+	// MaxBytes bounds the payload bytes (queue.Message.Size) of each user's
+	// stream (exactly, kept in a counter beside the stream), refusing like
+	// MaxLen. Defaults to 1 MiB.
+	MaxBytes int64
 	// Retention bounds the age of entries (MINID trimming by the time part
 	// of their IDs), and a stream nobody appended to for Retention expires.
 	// Offsets older than Retention are expired. Defaults to 24h.
@@ -56,6 +60,7 @@ type Config struct {
 //
 //	<prefix>:stream:{<user>}   stream of the user's durable messages
 //	<prefix>:live:{<user>}     pub/sub channel of their live deliveries
+//	<prefix>:bytes:{<user>}    sum of the sizes of the stream's entries
 //	<prefix>:session:{<pid>}   JSON queue.Session, with a TTL
 //	<prefix>:members:{<room>}  sorted set of a durable room's member users
 type Store struct {
@@ -64,7 +69,7 @@ type Store struct {
 	client     redis.UniversalClient
 	prefix     string
 	maxLen     string
-	trimBatch  int64 // see appendScript
+	maxBytes   int64
 	retention  int64 // ms
 	maxMembers int
 	met        *metrics.Metrics
@@ -82,7 +87,7 @@ func New(cfg Config) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, fmt.Errorf("%w: Config.Client is nil", queue.ErrInvalidArgument)
 	}
-	if cfg.MaxLen < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
+	if cfg.MaxLen < 0 || cfg.MaxBytes < 0 || cfg.Retention < 0 || cfg.MaxMembers < 0 {
 		return nil, fmt.Errorf("%w: negative bound in Config", queue.ErrInvalidArgument)
 	}
 	if cfg.Prefix == "" {
@@ -90,6 +95,9 @@ func New(cfg Config) (*Store, error) {
 	}
 	if cfg.MaxLen == 0 {
 		cfg.MaxLen = queue.DefaultMaxLen
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = queue.DefaultMaxBytes
 	}
 	if cfg.Retention == 0 {
 		cfg.Retention = queue.DefaultRetention
@@ -105,7 +113,7 @@ func New(cfg Config) (*Store, error) {
 		client:     cfg.Client,
 		prefix:     cfg.Prefix,
 		maxLen:     strconv.FormatInt(cfg.MaxLen, 10),
-		trimBatch:  min(max(cfg.MaxLen/64, 1), 64),
+		maxBytes:   cfg.MaxBytes,
 		retention:  max(cfg.Retention.Milliseconds(), 1),
 		maxMembers: cfg.MaxMembers,
 		met:        cfg.Metrics,
@@ -117,6 +125,7 @@ func New(cfg Config) (*Store, error) {
 
 func (r *Store) streamKey(user string) string   { return r.prefix + ":stream:{" + user + "}" }
 func (r *Store) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
+func (r *Store) bytesKey(user string) string    { return r.prefix + ":bytes:{" + user + "}" }
 func (r *Store) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
 func (r *Store) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
 
@@ -151,7 +160,7 @@ func (r *Store) Append(ctx context.Context, users []string, msg queue.Message) (
 		return []string{}, nil
 	}
 	atts := encodeAttachments(msg.Attachments)
-	args := []any{r.maxLen, r.retention, msg.Namespace, msg.Event, []byte(msg.Data), atts, r.trimBatch}
+	args := []any{r.maxLen, r.retention, msg.Namespace, msg.Event, []byte(msg.Data), atts, r.maxBytes, msg.Size()}
 	if atts == nil {
 		args[5] = ""
 	}
@@ -176,24 +185,38 @@ func (r *Store) Append(ctx context.Context, users []string, msg queue.Message) (
 		}
 	}
 	var firstErr error
-	ok := 0
+	ok, failed := 0, false
 	for i, e := range errs {
-		if e != nil {
+		switch {
+		case errors.Is(e, redis.Nil): // the script's false: the stream is full
 			ids[i] = ""
+			errs[i] = fmt.Errorf("%w: %q", queue.ErrQueueFull, uniq[i])
+			failed = true
+		case e != nil:
+			ids[i] = ""
+			errs[i] = unavailable(fmt.Sprintf("append to %q", uniq[i]), e)
+			failed = true
 			if firstErr == nil {
-				firstErr = unavailable(fmt.Sprintf("append to %q", uniq[i]), e)
+				firstErr = errs[i]
 			}
-			continue
+		default:
+			ok++
 		}
-		ok++
 	}
 	observeRedis(r.met, "xadd", start, firstErr)
 	core.CountAppends(r.met, ok)
-	return core.Spread(ids, pos), firstErr
+	if !failed {
+		return core.Spread(ids, pos), nil
+	}
+	perUser := make([]error, len(pos))
+	for i, p := range pos {
+		perUser[i] = errs[p]
+	}
+	return core.Spread(ids, pos), &queue.AppendError{Errs: perUser}
 }
 
 func (r *Store) appendKeys(user string) []string {
-	return []string{r.streamKey(user), r.liveChannel(user)}
+	return []string{r.streamKey(user), r.liveChannel(user), r.bytesKey(user)}
 }
 
 // Read implements queue.Store.

@@ -3,9 +3,11 @@ package storetest
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,50 +183,75 @@ func testOffsets(t *testing.T, newStore Factory) {
 	}
 }
 
-// testMaxLen checks length trimming and that Read never returns a partial
-// history: from any offset it returns exactly the rest of the stream or
-// ErrOffsetExpired.
+// testMaxLen checks that a full stream (by entries or by bytes) refuses a
+// message for its user, keeps every entry it holds (nothing is trimmed to
+// make room: Read from the first offset still returns the whole history),
+// and that the other users of the same Append get the message.
 func testMaxLen(t *testing.T, newStore Factory) {
-	const maxLen, n = 10, 400
-	st := newStore(t, Config{MaxLen: maxLen})
-	floor := MustLast(t, st, "u")
-	all := make([]string, n)
-	for i := range n {
-		all[i] = MustAppend(t, st, []string{"u"}, MsgN(i))[0]
-	}
-	if _, err := ReadAll(t, st, "u", floor); !errors.Is(err, queue.ErrOffsetExpired) {
-		t.Fatalf("Read from before the first entry: %v, want queue.ErrOffsetExpired", err)
-	}
-	if _, err := ReadAll(t, st, "u", all[0]); !errors.Is(err, queue.ErrOffsetExpired) {
-		t.Fatalf("Read from the first entry: %v, want queue.ErrOffsetExpired", err)
-	}
-	expiredSeen := 0
-	for i := 0; i < n; i += 7 {
-		got, err := ReadAll(t, st, "u", all[i])
-		if errors.Is(err, queue.ErrOffsetExpired) {
-			expiredSeen++
-			if i >= n-maxLen-1 {
-				t.Fatalf("offset %d of %d expired, but MaxLen %d must keep it", i, n, maxLen)
-			}
-			continue
+	t.Run("entries", func(t *testing.T) {
+		const maxLen = 10
+		st := newStore(t, Config{MaxLen: maxLen})
+		floor := MustLast(t, st, "u")
+		before := fmt.Sprintf("%d-0", time.Now().Add(-time.Minute).UnixMilli())
+		var all []string
+		for i := range maxLen {
+			all = append(all, MustAppend(t, st, []string{"u"}, MsgN(i))[0])
 		}
-		if err != nil {
-			t.Fatal(err)
+		for i := range 3 {
+			got, err := st.Append(Ctx(t), []string{"v", "u", "w", "u"}, MsgN(100+i))
+			checkRefused(t, got, err, []bool{true, false, true, false})
 		}
-		if !slices.Equal(IDs(got), all[i+1:]) {
-			t.Fatalf("Read(all[%d]) returned %d entries, want exactly the %d after it", i, len(got), n-i-1)
+		h, err := ReadAll(t, st, "u", floor)
+		if err != nil || !slices.Equal(IDs(h), all) {
+			t.Fatalf("history of the full stream = %v, %v; want its %d entries, untrimmed", IDs(h), err, maxLen)
 		}
+		if h, err := ReadAll(t, st, "v", before); err != nil || len(h) != 3 {
+			t.Fatalf("the other user got %d messages, %v; want 3", len(h), err)
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		m := queue.Message{Namespace: "/", Event: "e", Data: []byte(`["` + strings.Repeat("x", 96) + `"]`),
+			Attachments: [][]byte{make([]byte, 200)}}
+		size := m.Size()
+		if size != 1+100+200 {
+			t.Fatalf("Size = %d, want event + JSON arguments + attachments = 301", size)
+		}
+		st := newStore(t, Config{MaxBytes: int64(3 * size)})
+		floor := MustLast(t, st, "u")
+		for range 3 {
+			MustAppend(t, st, []string{"u"}, m)
+		}
+		got, err := st.Append(Ctx(t), []string{"u"}, m)
+		checkRefused(t, got, err, []bool{false})
+		got, err = st.Append(Ctx(t), []string{"u"}, MsgN(1)) // a few bytes are still too many
+		checkRefused(t, got, err, []bool{false})
+		if h, err := ReadAll(t, st, "u", floor); err != nil || len(h) != 3 {
+			t.Fatalf("history = %d entries, %v; want 3", len(h), err)
+		}
+		big := queue.Message{Namespace: "/", Event: "e", Data: []byte(`[1]`), Attachments: [][]byte{make([]byte, 3*size)}}
+		got, err = st.Append(Ctx(t), []string{"fresh"}, big)
+		checkRefused(t, got, err, []bool{false})
+	})
+}
+
+// checkRefused checks an Append's answer: stored[i] says whether position i
+// got an ID; the others must be refused with queue.ErrQueueFull.
+func checkRefused(t testing.TB, got []string, err error, stored []bool) {
+	t.Helper()
+	var ae *queue.AppendError
+	if !errors.As(err, &ae) || !errors.Is(err, queue.ErrQueueFull) || len(ae.Errs) != len(stored) {
+		t.Fatalf("Append = %v, %v; want an *AppendError with ErrQueueFull for %d users", got, err, len(stored))
 	}
-	if expiredSeen == 0 {
-		t.Fatal("no offset expired: the stream was not trimmed")
+	if len(got) != len(stored) {
+		t.Fatalf("Append returned %d ids for %d users", len(got), len(stored))
 	}
-	// The stream holds exactly the newest MaxLen entries.
-	got, err := ReadAll(t, st, "u", all[n-maxLen-1])
-	if err != nil || len(got) != maxLen {
-		t.Fatalf("Read of the last %d entries = %d, %v", maxLen, len(got), err)
-	}
-	if _, err := ReadAll(t, st, "u", all[n-maxLen-2]); !errors.Is(err, queue.ErrOffsetExpired) {
-		t.Fatalf("Read from just before the last %d entries = %v, want queue.ErrOffsetExpired", maxLen, err)
+	for i, ok := range stored {
+		if ok != (got[i] != "") || ok != (ae.Errs[i] == nil) {
+			t.Fatalf("user %d: id %q, error %v; want stored=%v", i, got[i], ae.Errs[i], ok)
+		}
+		if !ok && !errors.Is(ae.Errs[i], queue.ErrQueueFull) {
+			t.Fatalf("user %d: %v, want ErrQueueFull", i, ae.Errs[i])
+		}
 	}
 }
 
@@ -326,7 +353,7 @@ func testLive(t *testing.T, newStore Factory) {
 // testLiveMatchesRead: each live delivery is the stored entry, same ID and
 // content, in stream order, even with concurrent appenders.
 func testLiveMatchesRead(t *testing.T, newStore Factory) {
-	st := newStore(t, Config{})
+	st := newStore(t, Config{MaxBytes: 1 << 30}) // 40 × the 70 KB sample
 	ctx := Ctx(t)
 	floor := MustLast(t, st, "u")
 	c := NewCollector()

@@ -21,9 +21,15 @@ import (
 // implementation's defaults.
 type Config struct {
 	MaxLen     int64
+	MaxBytes   int64
 	Retention  time.Duration
 	MaxMembers int
 }
+
+// Unbounded is the configuration of the benchmarks that append without
+// end: full queues refuse (they no longer trim), so entries leave by age
+// only, within a short retention that bounds the memory used.
+var Unbounded = Config{MaxLen: 1 << 40, MaxBytes: 1 << 50, Retention: 100 * time.Millisecond}
 
 // Factory makes a fresh, empty Store closed by t.Cleanup.
 type Factory func(t testing.TB, cfg Config) queue.Store
