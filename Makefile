@@ -54,6 +54,8 @@ FUZZ_TARGETS := \
 	./internal/auth:FuzzVerify \
 	./internal/auth:FuzzVerifyClaims \
 	./internal/auth:FuzzMatch \
+	./internal/auth:FuzzJWKS \
+	./internal/ratelimit:FuzzClientIP \
 	./internal/parser:FuzzArgs \
 	./internal/parser:FuzzEventData \
 	./internal/msgpack:FuzzDecode \
