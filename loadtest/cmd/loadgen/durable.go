@@ -54,7 +54,10 @@ type durableConfig struct {
 	// Defaults to 16.
 	BacklogConcurrency int
 	// RedisURL, when set, is the Redis the gateway stores its queues in:
-	// its INFO memory used_memory is read before and after the backlog.
+	// its INFO memory used_memory_dataset (used_memory less the server's
+	// overhead: client buffers, replication backlog...) is read before and
+	// after the backlog, so connections that other phases close meanwhile do
+	// not count.
 	RedisURL string
 	// SetupTimeout bounds opening every subscriber. Defaults to 60s.
 	SetupTimeout time.Duration
@@ -882,16 +885,17 @@ func (d *durable) replay(ctx context.Context, dl *dialer, endpoint, api string) 
 	return r, mem, nil
 }
 
-// usedMemory reads used_memory from INFO memory.
+// usedMemory reads used_memory_dataset from INFO memory: the bytes of the
+// data, without the client buffers whose size moves with every connection.
 func usedMemory(ctx context.Context, c *redis.Client) (int64, error) {
 	info, err := c.Info(ctx, "memory").Result()
 	if err != nil {
 		return 0, fmt.Errorf("redis INFO memory: %w", err)
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory_dataset:"); ok {
 			return strconv.ParseInt(v, 10, 64)
 		}
 	}
-	return 0, errors.New("redis INFO memory: no used_memory")
+	return 0, errors.New("redis INFO memory: no used_memory_dataset")
 }
