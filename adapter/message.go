@@ -18,6 +18,10 @@ type Message struct {
 	// AckDeadline, for a message with an ack id, is when the sender stops
 	// waiting: a socket may forget the pending ack after it. Zero = never.
 	AckDeadline time.Time
+	// Log is the message's position in the broadcast log when it is
+	// delivered from the log ("" otherwise): a socket with connection
+	// state recovery puts it in the offset it attaches.
+	Log string
 
 	once   sync.Once
 	frames []engineio.Frame

@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog"
 	"github.com/roomcast/roomcast/internal/parser"
 	"github.com/roomcast/roomcast/queue"
 )
@@ -68,6 +70,16 @@ type Recovery struct {
 	// PageSize is the number of messages read per page of a replay.
 	// Defaults to queue.DefaultPageSize.
 	PageSize int
+	// Log, when set, is the broadcast log: every broadcast that is not
+	// volatile, Local or to durable rooms is appended to it once and
+	// delivered from it (by every node's tail of it, in log order), and a
+	// recovering socket is sent, before its CONNECT reply, every broadcast
+	// of its rooms it missed, merged with its user's queued messages.
+	// When the log no longer holds all of what it missed, it is not
+	// recovered. The offset carries both positions (ParseOffset). Its
+	// retention should be at least Window. Nil: room broadcasts are live
+	// only and a recovery does not replay them.
+	Log broadcastlog.Log
 	// Timeout bounds each Store call made while a socket connects or
 	// disconnects, or for a caller whose context has no deadline, and how
 	// long a replay waits for a slow client to take the backlog. Defaults
@@ -126,6 +138,10 @@ const replayHighWater = 512 << 10
 type recovery struct {
 	Recovery
 	srv *Server
+
+	tailsMu     sync.Mutex
+	tails       map[string]*logTail // by namespace (recovery_log.go)
+	tailsClosed bool
 }
 
 var _ extension = (*recovery)(nil)
@@ -306,7 +322,10 @@ func (r *recovery) broadcast(ctx context.Context, b BroadcastOperator, event str
 		return true, err
 	}
 	if !durable {
-		return false, nil
+		if !r.logged(b) {
+			return false, nil
+		}
+		return true, r.logBroadcast(ctx, b, event, args)
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
@@ -394,5 +413,5 @@ func (s *Socket) Offset() string {
 	}
 	rs.tailMu.Lock()
 	defer rs.tailMu.Unlock()
-	return rs.offset
+	return rs.offsetString()
 }

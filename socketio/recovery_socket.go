@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/parser"
 	"github.com/roomcast/roomcast/queue"
@@ -44,19 +45,11 @@ type recoverySocket struct {
 
 	tailMu sync.Mutex // orders offset changes with sends
 	offset string     // ID of the last durable message sent
-	tail   []byte     // offsetTail(offset)
+	tail   []byte     // the frame tail of the offset (setTail)
+	log    socketLog  // the broadcast log's part (recovery_log.go)
 }
 
 var _ socketHooks = (*recoverySocket)(nil)
-
-// offsetTail is the ending of an EVENT text frame that carries offset as
-// its last argument.
-func offsetTail(offset string) []byte {
-	b := make([]byte, 0, len(offset)+4)
-	b = append(b, ',', '"')
-	b = append(b, offset...)
-	return append(b, '"', ']')
-}
 
 // socket implements extension, the connect lookup: it runs before the
 // middlewares; when the CONNECT carries a pid whose session belongs to this
@@ -146,6 +139,9 @@ func (rs *recoverySocket) connecting() error {
 	if rs.anonymous {
 		rs.user = anonUser(rs.pid)
 	}
+	if err := rs.startLog(); err != nil {
+		return err
+	}
 	after := ""
 	switch {
 	case rs.restored != nil:
@@ -155,6 +151,10 @@ func (rs *recoverySocket) connecting() error {
 		}
 	case rs.askOffset != "" && !rs.anonymous:
 		after = rs.askOffset // an offset the application kept
+	}
+	after, err := rs.recoverLog(after)
+	if err != nil {
+		return err
 	}
 	if after != "" {
 		err := rs.replay(after)
@@ -250,7 +250,8 @@ func (rs *recoverySocket) rekey(id string) {
 func (rs *recoverySocket) replay(after string) error {
 	r := rs.r
 	rs.tailMu.Lock()
-	rs.offset, rs.tail = after, offsetTail(after)
+	rs.offset = after
+	rs.setTail()
 	rs.tailMu.Unlock()
 	backlog, live := context.WithCancel(context.Background())
 	defer live()
@@ -260,6 +261,9 @@ func (rs *recoverySocket) replay(after string) error {
 				return err
 			}
 		}
+		if err := rs.sendBacklogBefore(m.ID); err != nil {
+			return err
+		}
 		return rs.deliverDurable(m)
 	}
 	stop, err := queue.Replay(context.Background(), r.Store, rs.user, after, r.PageSize, send, rs.liveEnded)
@@ -268,6 +272,10 @@ func (rs *recoverySocket) replay(after string) error {
 		return err
 	}
 	rs.stopLive = stop
+	if err := rs.sendBacklogBefore(""); err != nil {
+		stop()
+		return err
+	}
 	return nil
 }
 
@@ -302,11 +310,11 @@ func (rs *recoverySocket) deliverDurable(m queue.Message) error {
 		p.Type = parser.BinaryEvent
 	}
 	frames := parser.AppendFrames(nil, &p)
-	tail := offsetTail(m.ID)
 	text := frames[0].Data
-	frames[0].Data, frames[0].Tail = text[:len(text)-1], tail
 	rs.tailMu.Lock()
 	defer rs.tailMu.Unlock()
+	tail := rs.formatTail(rs.log.pos, m.ID)
+	frames[0].Data, frames[0].Tail = text[:len(text)-1], tail
 	if s.gone.Load() || !s.client.send(frames) {
 		return ErrDisconnected
 	}
@@ -318,7 +326,11 @@ func (rs *recoverySocket) deliverDurable(m queue.Message) error {
 // frames of a live-only EVENT with the socket's offset as its last
 // argument. Reading the offset and queueing the frames happen under one
 // lock, so the offsets a client sees never go back.
-func (rs *recoverySocket) sendEvent(frames []engineio.Frame) bool {
+func (rs *recoverySocket) sendEvent(m *adapter.Message) bool {
+	if m.Log != "" && rs.r.Log != nil {
+		return rs.sendLogged(m)
+	}
+	frames := m.Frames()
 	c := rs.s.client
 	first := frames[0]
 	if n := len(first.Data); n == 0 || first.Data[n-1] != ']' {
@@ -355,7 +367,7 @@ func (rs *recoverySocket) snapshot() queue.Session {
 		data, _ = json.Marshal(v)
 	}
 	rs.tailMu.Lock()
-	offset := rs.offset
+	offset := rs.offsetString()
 	rs.tailMu.Unlock()
 	return queue.Session{
 		PID: rs.pid, SID: s.id, User: rs.user, Namespace: s.nsp.name,
@@ -385,6 +397,9 @@ func (rs *recoverySocket) connected(reply func(extra map[string]string)) error {
 		if err := s.nsp.adapter.AddAll(s, rs.restored.Rooms...); err != nil {
 			rs.r.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
 		}
+	}
+	if err := rs.catchUp(); err != nil {
+		return err
 	}
 	if err := rs.save(); err != nil {
 		return err
