@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog"
 	"github.com/roomcast/roomcast/demo"
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/metrics"
@@ -34,7 +35,8 @@ type Gateway struct {
 	sio      *socketio.Server
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
-	store    queue.Store // per-user queues, sessions, durable rooms
+	store    queue.Store      // per-user queues, sessions, durable rooms
+	blog     broadcastlog.Log // broadcasts, for recovery and history
 
 	draining atomic.Bool
 
@@ -87,11 +89,16 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if err := g.openBroadcastLog(); err != nil {
+		g.closeBackends()
+		return nil, err
+	}
 	ecfg := cfg.Engine
 	ecfg.CheckOrigin = g.checkOrigin
 	g.sio, err = socketio.New(socketio.Config{
 		Recovery: &socketio.Recovery{
 			Store:       g.store,
+			Log:         g.blog,
 			Window:      cfg.RecoveryWindow,
 			User:        func(s *socketio.Socket) string { return sessionOf(s).User },
 			DurableRoom: g.durableRoom,

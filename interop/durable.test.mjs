@@ -28,9 +28,13 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // --- offsets -------------------------------------------------------------------
 
-/** Parses a stream entry ID "ms-seq" into [ms, seq] BigInts. */
+/**
+ * Parses an offset's user stream entry ID "ms-seq" into [ms, seq] BigInts.
+ * An offset is "<user stream ID>" or "<user stream ID>~<broadcast log
+ * position>"; durable messages are ordered by the user part.
+ */
 function parseOffset(s) {
-  const m = /^(\d+)-(\d+)$/.exec(s);
+  const m = /^(\d+)-(\d+)(?:~\d+-\d+)?$/.exec(s);
   if (!m) throw new Error(`not an offset: ${JSON.stringify(s)}`);
   return [BigInt(m[1]), BigInt(m[2])];
 }

@@ -8,9 +8,11 @@ package socketio
 // offset's log position is a point before which it missed nothing; a
 // recovering socket is sent the broadcasts of its rooms after that point.
 //
-// Offsets: "<log position>~<user stream ID>" with a log, the user stream
+// Offsets: "<user stream ID>~<log position>" with a log, the user stream
 // ID alone without one (and from clients connected before the log was
-// turned on: their log position is unknown).
+// turned on: their log position is unknown). Both parts only grow along
+// the deliveries to one socket, so offsets compare part by part (user
+// first): a client de-duplicates by keeping the greatest.
 
 import (
 	"context"
@@ -44,7 +46,7 @@ func ParseOffset(offset string) (user, log string, err error) {
 	if i < 0 {
 		return offset, "", nil
 	}
-	log, user = offset[:i], offset[i+1:]
+	user, log = offset[:i], offset[i+1:]
 	if _, err := broadcastlog.ParsePosition(log); err != nil {
 		return "", "", err
 	}
@@ -59,7 +61,7 @@ func FormatOffset(user, log string) string {
 	if log == "" {
 		return user
 	}
-	return log + string(offsetSep) + user
+	return user + string(offsetSep) + log
 }
 
 // logTail delivers one namespace's logged broadcasts to this node's
@@ -193,12 +195,16 @@ func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event 
 	id, err := r.Log.Append(ctx, b.nsp.name, broadcastlog.Entry{
 		Rooms: b.opts.Rooms, Except: b.opts.Except, Data: data, Attachments: atts,
 	})
-	if err != nil {
-		return logError(err)
-	}
 	m := &adapter.Message{
 		Packet:    parser.Packet{Type: typ, Namespace: b.nsp.name, ID: parser.NoID, Data: data, Attachments: atts},
 		Published: time.Now(),
+	}
+	if err != nil {
+		// Not logged: the caller is told, and the broadcast goes where the
+		// adapter can still take it (this node's sockets, live only), as
+		// without a log.
+		_ = b.adapter().Broadcast(ctx, m, b.opts)
+		return logError(err)
 	}
 	opts := b.Options()
 	opts.Log = id
@@ -353,11 +359,11 @@ func (rs *recoverySocket) formatTail(pos broadcastlog.Position, user string) []b
 	}
 	start := len(rs.log.slab)
 	b := append(rs.log.slab, ',', '"')
-	if rs.r.Log != nil {
-		b = pos.Append(b)
-		b = append(b, offsetSep)
-	}
 	b = append(b, user...)
+	if rs.r.Log != nil {
+		b = append(b, offsetSep)
+		b = pos.Append(b)
+	}
 	b = append(b, '"', ']')
 	rs.log.slab = b
 	return b[start:len(b):len(b)]
