@@ -68,7 +68,8 @@ type Log interface {
 	// Read returns up to limit entries strictly after the position after,
 	// oldest first (limit <= 0: DefaultPageSize). It returns ErrExpired,
 	// never a partial history, when entries after after were trimmed or
-	// after lies beyond the log's end.
+	// after lies beyond the log's end. With after "" it reads from the
+	// oldest entry the log still holds (history), never ErrExpired.
 	Read(ctx context.Context, nsp, after string, limit int) ([]Entry, error)
 	// Last returns the position of the newest entry of nsp's log ("0-0"
 	// when it is empty): every later entry follows it.

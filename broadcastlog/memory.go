@@ -102,9 +102,12 @@ func (m *Memory) trim(l *memLog) {
 
 // Read implements Log.
 func (m *Memory) Read(_ context.Context, nsp, after string, limit int) ([]Entry, error) {
-	p, err := ParsePosition(after)
-	if err != nil {
-		return nil, err
+	var p Position
+	if after != "" {
+		var err error
+		if p, err = ParsePosition(after); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -113,6 +116,9 @@ func (m *Memory) Read(_ context.Context, nsp, after string, limit int) ([]Entry,
 	}
 	l := m.log(nsp)
 	m.trim(l)
+	if after == "" {
+		p = l.trimmed
+	}
 	if p.Less(l.trimmed) || l.last.Less(p) {
 		return nil, ErrExpired
 	}

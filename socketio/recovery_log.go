@@ -216,12 +216,14 @@ func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event 
 	return nil
 }
 
-// History returns up to limit broadcasts to room (those to the whole
-// namespace included) logged after the offset since (an offset as clients
-// hold it, or a bare log position), oldest first, and the offset after the
-// last one. With since "" it returns the last limit broadcasts. It returns
+// History returns up to limit (100 when <= 0) broadcasts to room (not
+// those to the whole namespace) logged after the offset since (an offset
+// as clients hold it, or a bare log position), oldest first. With since ""
+// it returns the last limit broadcasts the log holds. It returns
 // ErrHistoryExpired when the log no longer holds everything after since,
-// and ErrNoRecovery without Recovery.Log.
+// and ErrNoRecovery without Recovery.Log. It reads the namespace's log
+// from since (or from its oldest entry): its cost grows with the
+// namespace's traffic over the retention, not with the room's.
 func (n *Namespace) History(ctx context.Context, room, since string, limit int) ([]HistoryEntry, error) {
 	r := recoveryOf(n.srv)
 	if r == nil || r.Log == nil {
@@ -230,35 +232,22 @@ func (n *Namespace) History(ctx context.Context, room, since string, limit int) 
 	if limit <= 0 {
 		limit = 100
 	}
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	rooms := []string{room}
-	var after string
+	after := ""
 	if since != "" {
 		_, log, err := ParseOffset(since)
 		switch {
 		case err != nil:
-			return nil, fmt.Errorf("%w: %v", ErrHistoryExpired, err)
+			return nil, ErrHistoryExpired
 		case log == "":
 			log = since // a bare position
 		}
 		after = log
-	} else {
-		// The last limit: read the retained log from its start.
-		after = "0-0"
 	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
 	var out []HistoryEntry
 	for {
-		page, err := r.Log.Read(ctx, n.name, after, 0)
-		if errors.Is(err, broadcastlog.ErrExpired) && since == "" {
-			// From the start: the oldest retained entry follows the
-			// trimmed ones.
-			after, err = r.firstRetained(ctx, n.name)
-			if err != nil {
-				return nil, err
-			}
-			continue
-		}
+		page, err := r.Log.Read(ctx, n.name, after, broadcastlog.DefaultPageSize)
 		if err != nil {
 			if errors.Is(err, broadcastlog.ErrExpired) || errors.Is(err, broadcastlog.ErrInvalidPosition) {
 				return nil, ErrHistoryExpired
@@ -266,18 +255,14 @@ func (n *Namespace) History(ctx context.Context, room, since string, limit int) 
 			return nil, logError(err)
 		}
 		for i := range page {
-			e := &page[i]
-			if e.Selects(rooms) && len(e.Rooms) > 0 {
+			if e := &page[i]; slices.Contains(e.Rooms, room) {
 				out = append(out, HistoryEntry{Offset: e.ID, Data: e.Data, Attachments: e.Attachments})
 			}
 		}
-		if len(page) < broadcastlog.DefaultPageSize {
+		if len(page) < broadcastlog.DefaultPageSize || (since != "" && len(out) >= limit) {
 			break
 		}
 		after = page[len(page)-1].ID
-		if since != "" && len(out) >= limit {
-			break
-		}
 	}
 	if since == "" && len(out) > limit {
 		out = out[len(out)-limit:]
@@ -288,29 +273,23 @@ func (n *Namespace) History(ctx context.Context, room, since string, limit int) 
 	return out, nil
 }
 
-// firstRetained finds a position just before the oldest entry the log
-// still holds, by probing: the log's trim floor is not part of the Log
-// interface, so it is found by reading after ever later positions.
-func (r *recovery) firstRetained(ctx context.Context, nsp string) (string, error) {
-	last, err := r.Log.Last(ctx, nsp)
-	if err != nil {
-		return "", logError(err)
-	}
-	hi, _ := broadcastlog.ParsePosition(last)
-	lo := broadcastlog.Position{}
-	// Binary search on the time part: Read(after) succeeds once after is
-	// at or past the trim floor.
-	for lo.Ms < hi.Ms {
-		mid := broadcastlog.Position{Ms: lo.Ms + (hi.Ms-lo.Ms)/2}
-		if _, err := r.Log.Read(ctx, nsp, mid.String(), 1); err == nil {
-			hi = mid
-		} else if errors.Is(err, broadcastlog.ErrExpired) {
-			lo = broadcastlog.Position{Ms: mid.Ms + 1}
-		} else {
-			return "", logError(err)
+// EmitHistory sends entries that History returned to the socket, as the
+// events they were, in order. They carry the socket's offset, not their
+// own position (they precede what the socket was sent): a recovery is not
+// affected by them.
+func (s *Socket) EmitHistory(entries []HistoryEntry) error {
+	for i := range entries {
+		e := &entries[i]
+		typ := parser.Event
+		if len(e.Attachments) > 0 {
+			typ = parser.BinaryEvent
+		}
+		m := &adapter.Message{Packet: parser.Packet{Type: typ, Namespace: s.nsp.name, ID: parser.NoID, Data: e.Data, Attachments: e.Attachments}}
+		if !s.Deliver(m, false) {
+			return ErrDisconnected
 		}
 	}
-	return hi.String(), nil
+	return nil
 }
 
 // HistoryEntry is one logged broadcast as History returns it.

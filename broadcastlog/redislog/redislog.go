@@ -162,6 +162,13 @@ func (l *Log) Last(ctx context.Context, nsp string) (string, error) {
 // stream's trim floor: if nothing after the position was trimmed when the
 // floor was read, nothing was when the range was.
 func (l *Log) Read(ctx context.Context, nsp, after string, limit int) ([]broadcastlog.Entry, error) {
+	if after == "" {
+		msgs, err := l.cfg.Client.XRangeN(ctx, l.key(nsp), "-", "+", int64(broadcastlog.ClampLimit(limit))).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		return entries(msgs), nil
+	}
 	p, err := broadcastlog.ParsePosition(after)
 	if err != nil {
 		return nil, err

@@ -64,6 +64,9 @@ func Run(t *testing.T, newLog Factory) {
 		if last, _ := l.Last(ctx, "/"); last != ids[4] {
 			t.Fatalf("Last = %s, want %s", last, ids[4])
 		}
+		if got, err := l.Read(ctx, "/", "", 2); err != nil || len(got) != 2 || got[0].ID != ids[0] {
+			t.Fatalf("read from the oldest = %v, %v", got, err)
+		}
 		if got, err := l.Read(ctx, "/other", start, 0); len(got) != 0 {
 			t.Fatalf("other namespace read %v, %v", got, err)
 		}
@@ -96,6 +99,9 @@ func Run(t *testing.T, newLog Factory) {
 		}
 		if got, err := l.Read(ctx, "/", start, 0); !errors.Is(err, broadcastlog.ErrExpired) {
 			t.Fatalf("read after a trimmed entry = %d entries, %v; want ErrExpired", len(got), err)
+		}
+		if got, err := l.Read(ctx, "/", "", 0); err != nil || len(got) == 0 || string(got[0].Data) == `["m",1]` {
+			t.Fatalf("read from the oldest after a trim = %d entries, %v", len(got), err)
 		}
 	})
 	t.Run("Tail", func(t *testing.T) {
