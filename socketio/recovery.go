@@ -26,7 +26,8 @@ import (
 //     crashed node's sessions are recoverable on any node;
 //   - every non-volatile EVENT without an ack id carries the socket's
 //     offset as its last argument: the stream entry ID of the last durable
-//     message the socket was sent, which the official client keeps;
+//     message the socket was sent (and, with Log, the position of the last
+//     logged broadcast), which the official client keeps;
 //   - a reconnect with {pid, offset} is recovered: the messages of the
 //     socket's user after the offset are sent first, then the CONNECT reply
 //     with the old sid and pid ("socket.recovered" is true on the client);
@@ -404,8 +405,9 @@ func (s *Socket) User() string {
 	return ""
 }
 
-// Offset returns the ID of the last durable message sent to the socket:
-// the offset its client holds.
+// Offset returns the offset its client holds: the ID of the last durable
+// message sent to the socket and, with Recovery.Log, the log position of
+// the last logged broadcast ("<user ID>~<log position>", see ParseOffset).
 func (s *Socket) Offset() string {
 	rs := s.recoveryState()
 	if rs == nil {

@@ -314,6 +314,7 @@ var ErrHistoryExpired = errors.New("socketio: history expired")
 type socketLog struct {
 	t        *logTail
 	pos      broadcastlog.Position // newest logged broadcast sent (or the floor)
+	start    broadcastlog.Position // where this connection started reading the log
 	catching bool                  // a recovery is reading the log: live entries wait in held
 	held     []*adapter.Message
 	slab     []byte // frame tails are carved from it (formatTail)
@@ -373,8 +374,21 @@ func (rs *recoverySocket) startLog() error {
 	rs.log.t = t
 	rs.tailMu.Lock()
 	rs.log.pos = t.position()
+	rs.log.start = rs.log.pos
 	rs.tailMu.Unlock()
 	return nil
+}
+
+// sessionOffset is the offset stored with the session; tailMu is held.
+// Its log part is where this connection started reading the log, not the
+// last broadcast queued to it: a client that comes back without an offset
+// (or with one from before the log) received none of this connection's
+// events, queued is not received, so recovery must start there.
+func (rs *recoverySocket) sessionOffset() string {
+	if rs.r.Log == nil {
+		return rs.offset
+	}
+	return FormatOffset(rs.offset, rs.log.start.String())
 }
 
 // recoverLog runs in connecting with the offset to recover from: it reads
@@ -433,7 +447,7 @@ func (rs *recoverySocket) readBacklog(logAfter string) error {
 	}
 	rs.log.rooms, rs.log.readPos, rs.log.backlog = rooms, end, backlog
 	rs.tailMu.Lock()
-	rs.log.pos, rs.log.catching = p, true
+	rs.log.pos, rs.log.start, rs.log.catching = p, p, true
 	rs.tailMu.Unlock()
 	return nil
 }
@@ -591,6 +605,7 @@ func (rs *recoverySocket) catchUp() error {
 		if p := t.position(); rs.log.pos.Less(p) {
 			rs.log.pos = p
 		}
+		rs.log.start = rs.log.pos
 		rs.tailMu.Unlock()
 	}
 	rs.tailMu.Lock()

@@ -367,7 +367,7 @@ func (rs *recoverySocket) snapshot() queue.Session {
 		data, _ = json.Marshal(v)
 	}
 	rs.tailMu.Lock()
-	offset := rs.offsetString()
+	offset := rs.sessionOffset()
 	rs.tailMu.Unlock()
 	return queue.Session{
 		PID: rs.pid, SID: s.id, User: rs.user, Namespace: s.nsp.name,
