@@ -200,10 +200,12 @@ func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event 
 		Published: time.Now(),
 	}
 	if err != nil {
-		// Not logged: the caller is told, and the broadcast goes where the
-		// adapter can still take it (this node's sockets, live only), as
-		// without a log.
-		_ = b.adapter().Broadcast(ctx, m, b.opts)
+		// Not logged: the caller is told, and this node's sockets get it,
+		// live only (as without a log); no relay waits on a Redis that the
+		// log could not reach.
+		local := b.Options()
+		local.Local = true
+		_ = b.adapter().Broadcast(ctx, m, local)
 		return logError(err)
 	}
 	opts := b.Options()
