@@ -91,11 +91,14 @@ func connectWith(t *testing.T, srv *Server, url, auth string) (*sitest.Client, c
 	c := sitest.Dial(t, url)
 	c.Send("40" + auth)
 	r, before := readConnect(t, c)
-	if strings.Contains(auth, `"rooms"`) {
-		// OnConnection joins them after the CONNECT reply.
+	var a struct{ Rooms string }
+	if json.Unmarshal([]byte(auth), &a) == nil && a.Rooms != "" {
+		// OnConnection joins them after the CONNECT reply (the adapter
+		// adds them one at a time).
+		want := len(strings.Split(a.Rooms, ",")) + 1
 		waitFor(t, "rooms joined", func() bool {
 			s, ok := srv.Sockets().Socket(r.SID)
-			return ok && len(s.Rooms()) > 1
+			return ok && len(s.Rooms()) == want
 		})
 	}
 	return c, r, before
