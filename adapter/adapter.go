@@ -18,6 +18,12 @@ type Options struct {
 	Volatile bool
 	// Local restricts the operation to this node.
 	Local bool
+	// Log, when set, is the broadcast's position in a broadcast log
+	// (package broadcastlog) that every Roomcast node tails and delivers
+	// from: the adapter only relays the broadcast to nodes that do not read
+	// the log (socket.io servers in a mixed fleet), marked with it, and
+	// delivers it to no socket itself, locally or on receipt.
+	Log string
 }
 
 // Handshake is what a socket presented when it connected.

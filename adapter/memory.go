@@ -104,6 +104,9 @@ func (a *Memory) BroadcastAsync(m *Message, opts Options, done func(error)) {
 // DeliverLocal fans m out to the selected local sockets and returns how many
 // were handed the packet. remote says whether m came from another node.
 func (a *Memory) DeliverLocal(m *Message, opts Options, remote bool) int {
+	if opts.Log != "" {
+		return 0 // delivered from the broadcast log (Options.Log)
+	}
 	m.Frames() // encode before taking any lock
 	volatile := opts.Volatile
 	n := 0
@@ -117,7 +120,7 @@ func (a *Memory) DeliverLocal(m *Message, opts Options, remote bool) int {
 }
 
 func (a *Memory) observe(m *Message, n int, remote bool) {
-	a.cfg.Metrics.Broadcast(remote, n, m.published)
+	a.cfg.Metrics.Broadcast(remote, n, m.Published)
 }
 
 // DeliverLocalWithAck fans m out to the selected local sockets, calling onAck

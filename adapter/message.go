@@ -13,12 +13,17 @@ import (
 type Message struct {
 	// Packet is the EVENT (or BINARY_EVENT) packet; its Namespace is set.
 	Packet parser.Packet
-	// published is when NewMessage built it, for the latency histogram
-	// (zero for a message that came from another node).
-	published time.Time
+	// Published is when the broadcast started (NewMessage sets it; a logged
+	// broadcast's is its append time), for the latency histogram; zero for a
+	// message that came from another node.
+	Published time.Time
 	// AckDeadline, for a message with an ack id, is when the sender stops
 	// waiting: a socket may forget the pending ack after it. Zero = never.
 	AckDeadline time.Time
+	// Log is the message's position in the broadcast log when it is
+	// delivered from the log ("" otherwise): a socket with connection
+	// state recovery puts it in the offset it attaches.
+	Log string
 
 	once   sync.Once
 	frames []engineio.Frame
@@ -35,7 +40,7 @@ func NewMessage(nsp, event string, args []any) (*Message, error) {
 		Packet: parser.Packet{
 			Type: typ, Namespace: nsp, ID: parser.NoID, Data: data, Attachments: atts,
 		},
-		published: time.Now(),
+		Published: time.Now(),
 	}, nil
 }
 

@@ -58,6 +58,7 @@ func (g *Gateway) apiHandler() http.Handler {
 	route("POST /api/v1/sockets/disconnect", "sockets_disconnect", g.apiSocketsDisconnect)
 	route("GET /api/v1/rooms", "rooms", g.apiRooms)
 	route("GET /api/v1/nodes", "nodes", g.apiNodes)
+	route("GET /api/v1/history", "history", g.apiHistory)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.cfg.APIToken == "" {
 			writeJSON(w, http.StatusNotFound, errorAck("not_found", "the HTTP API is off: start the gateway with --api-token"))

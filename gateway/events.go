@@ -105,6 +105,10 @@ func (g *Gateway) onJoin(e *socketio.Event) {
 		reply(e, errorAck(codeUnavailable, err.Error()))
 		return
 	}
+	if ack := g.joinHistory(e, room); ack != nil { // {room, rewind} or {room, since}
+		reply(e, ack)
+		return
+	}
 	reply(e, okAck)
 }
 

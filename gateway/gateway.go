@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog"
 	"github.com/roomcast/roomcast/demo"
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/metrics"
@@ -37,9 +38,10 @@ type Gateway struct {
 	sio      *socketio.Server
 	cluster  cluster // nil on a single node
 	rdb      redis.UniversalClient
-	store    queue.Store   // per-user queues, sessions, durable rooms
-	limits   *limits       // rate limits and connection caps
-	budget   durableBudget // --durable-budget; nil when off
+	store    queue.Store      // per-user queues, sessions, durable rooms
+	blog     broadcastlog.Log // broadcasts, for recovery and history
+	limits   *limits          // rate limits and connection caps
+	budget   durableBudget    // --durable-budget; nil when off
 
 	draining atomic.Bool
 
@@ -82,6 +84,10 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if err := g.openBroadcastLog(); err != nil {
+		g.closeBackends()
+		return nil, err
+	}
 	if g.limits, err = g.newLimits(); err != nil {
 		g.closeBackends()
 		return nil, err
@@ -99,6 +105,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	g.sio, err = socketio.New(socketio.Config{
 		Recovery: &socketio.Recovery{
 			Store:       g.store,
+			Log:         g.blog,
 			Window:      cfg.RecoveryWindow,
 			User:        func(s *socketio.Socket) string { return sessionOf(s).User },
 			DurableRoom: g.durableRoom,

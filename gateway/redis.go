@@ -68,6 +68,9 @@ func (g *Gateway) closeBackends() {
 	if g.store != nil {
 		_ = g.store.Close()
 	}
+	if g.blog != nil {
+		_ = g.blog.Close()
+	}
 	if g.cluster != nil {
 		_ = g.cluster.Close()
 	}

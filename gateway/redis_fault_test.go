@@ -80,6 +80,15 @@ func TestRedisOutageIsLoud(t *testing.T) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Fatalf("ready again after %v", d)
 	}
+	// Redis lost the broadcast log (no persistence): the nodes cannot tell
+	// what their sockets missed, so they close them to send them to
+	// recovery. A client connects anew.
+	cb = sitest.Dial(t, b.wsURL)
+	cb.Connect("/", authPayload(tok))
+	cb.Send(`4291["join","r"]`)
+	if got := cb.Read(); got != `4391[{"ok":true}]` {
+		t.Fatalf("join ack after the outage %s", got)
+	}
 	// Cross-node delivery is back (retry until the re-subscription lands).
 	deadline := time.Now().Add(10 * time.Second)
 	for seq := 3; ; seq++ {

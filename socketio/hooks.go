@@ -3,6 +3,7 @@ package socketio
 import (
 	"context"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
 )
 
@@ -23,6 +24,9 @@ type extension interface {
 	// users); an error stops the move.
 	socketsJoin(ctx context.Context, b BroadcastOperator, rooms []string) error
 	socketsLeave(ctx context.Context, b BroadcastOperator, rooms []string) error
+	// close runs once at Shutdown, after the connections closed: the
+	// extension stops what it runs per namespace (the broadcast log tails).
+	close()
 }
 
 // socketHooks are the points of one socket's life where the extension
@@ -46,9 +50,10 @@ type socketHooks interface {
 	// OnDisconnecting handlers, before it leaves its rooms; or when it
 	// could not be attached after connecting succeeded.
 	disconnected(reason engineio.Reason)
-	// sendEvent queues the frames of an EVENT without an ack id (the frame
-	// tail: a recovery adds the socket's offset as the last argument).
-	sendEvent(frames []engineio.Frame) bool
+	// sendEvent queues an EVENT without an ack id (the frame tail: a
+	// recovery adds the socket's offset as the last argument; m.Log is the
+	// broadcast's log position when it comes from the broadcast log).
+	sendEvent(m *adapter.Message) bool
 }
 
 // plain is the extension of a server without Recovery: no hooks.
@@ -62,6 +67,7 @@ func (plain) broadcast(context.Context, BroadcastOperator, string, []any) (bool,
 
 func (plain) socketsJoin(context.Context, BroadcastOperator, []string) error  { return nil }
 func (plain) socketsLeave(context.Context, BroadcastOperator, []string) error { return nil }
+func (plain) close()                                                          {}
 
 // plainSocket is a socket's client seen as the socket's hooks: nothing to
 // add, and no allocation to get them.
@@ -78,6 +84,6 @@ func (*plainSocket) join(context.Context, []string) error { return nil }
 func (*plainSocket) leave(context.Context, string) error  { return nil }
 func (*plainSocket) disconnected(engineio.Reason)         {}
 
-func (p *plainSocket) sendEvent(frames []engineio.Frame) bool {
-	return (*client)(p).send(frames)
+func (p *plainSocket) sendEvent(m *adapter.Message) bool {
+	return (*client)(p).send(m.Frames())
 }

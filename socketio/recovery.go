@@ -9,9 +9,11 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog"
 	"github.com/roomcast/roomcast/internal/parser"
 	"github.com/roomcast/roomcast/queue"
 )
@@ -24,7 +26,8 @@ import (
 //     crashed node's sessions are recoverable on any node;
 //   - every non-volatile EVENT without an ack id carries the socket's
 //     offset as its last argument: the stream entry ID of the last durable
-//     message the socket was sent, which the official client keeps;
+//     message the socket was sent (and, with Log, the position of the last
+//     logged broadcast), which the official client keeps;
 //   - a reconnect with {pid, offset} is recovered: the messages of the
 //     socket's user after the offset are sent first, then the CONNECT reply
 //     with the old sid and pid ("socket.recovered" is true on the client);
@@ -82,6 +85,16 @@ type Recovery struct {
 	// PageSize is the number of messages read per page of a replay.
 	// Defaults to queue.DefaultPageSize.
 	PageSize int
+	// Log, when set, is the broadcast log: every broadcast that is not
+	// volatile, Local or to durable rooms is appended to it once and
+	// delivered from it (by every node's tail of it, in log order), and a
+	// recovering socket is sent, before its CONNECT reply, every broadcast
+	// of its rooms it missed, merged with its user's queued messages.
+	// When the log no longer holds all of what it missed, it is not
+	// recovered. The offset carries both positions (ParseOffset). Its
+	// retention should be at least Window. Nil: room broadcasts are live
+	// only and a recovery does not replay them.
+	Log broadcastlog.Log
 	// Timeout bounds each Store call made while a socket connects or
 	// disconnects, or for a caller whose context has no deadline, and how
 	// long a replay waits for a slow client to take the backlog. Defaults
@@ -140,6 +153,10 @@ const replayHighWater = 512 << 10
 type recovery struct {
 	Recovery
 	srv *Server
+
+	tailsMu     sync.Mutex
+	tails       map[string]*logTail // by namespace (recovery_log.go)
+	tailsClosed bool
 }
 
 var _ extension = (*recovery)(nil)
@@ -327,7 +344,10 @@ func (r *recovery) broadcast(ctx context.Context, b BroadcastOperator, event str
 		return true, err
 	}
 	if !durable {
-		return false, nil
+		if !r.logged(b) {
+			return false, nil
+		}
+		return true, r.logBroadcast(ctx, b, event, args)
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
@@ -408,7 +428,7 @@ func (s *Socket) Recovered() bool {
 // session's order (nil when none, or when the socket was not recovered).
 // It is set before the namespace's OnConnection handlers run.
 func (s *Socket) DroppedRooms() []string {
-	if rs := s.recoveryState(); rs != nil {
+	if rs := s.recoveryState(); rs != nil && rs.recovered {
 		if d := rs.dropped.Load(); d != nil {
 			return slices.Clone(*d)
 		}
@@ -425,8 +445,9 @@ func (s *Socket) User() string {
 	return ""
 }
 
-// Offset returns the ID of the last durable message sent to the socket:
-// the offset its client holds.
+// Offset returns the offset its client holds: the ID of the last durable
+// message sent to the socket and, with Recovery.Log, the log position of
+// the last logged broadcast ("<user ID>~<log position>", see ParseOffset).
 func (s *Socket) Offset() string {
 	rs := s.recoveryState()
 	if rs == nil {
@@ -434,5 +455,5 @@ func (s *Socket) Offset() string {
 	}
 	rs.tailMu.Lock()
 	defer rs.tailMu.Unlock()
-	return rs.offset
+	return rs.offsetString()
 }

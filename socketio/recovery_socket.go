@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/parser"
 	"github.com/roomcast/roomcast/queue"
@@ -45,19 +46,11 @@ type recoverySocket struct {
 
 	tailMu sync.Mutex // orders offset changes with sends
 	offset string     // ID of the last durable message sent
-	tail   []byte     // offsetTail(offset)
+	tail   []byte     // the frame tail of the offset (setTail)
+	log    socketLog  // the broadcast log's part (recovery_log.go)
 }
 
 var _ socketHooks = (*recoverySocket)(nil)
-
-// offsetTail is the ending of an EVENT text frame that carries offset as
-// its last argument.
-func offsetTail(offset string) []byte {
-	b := make([]byte, 0, len(offset)+4)
-	b = append(b, ',', '"')
-	b = append(b, offset...)
-	return append(b, '"', ']')
-}
 
 // socket implements extension, the connect lookup: it runs before the
 // middlewares; when the CONNECT carries a pid whose session belongs to this
@@ -147,6 +140,10 @@ func (rs *recoverySocket) connecting() error {
 	if rs.anonymous {
 		rs.user = anonUser(rs.pid)
 	}
+	rs.mayRejoin()
+	if err := rs.startLog(); err != nil {
+		return err
+	}
 	after := ""
 	switch {
 	case rs.restored != nil:
@@ -156,6 +153,10 @@ func (rs *recoverySocket) connecting() error {
 		}
 	case rs.askOffset != "" && !rs.anonymous:
 		after = rs.askOffset // an offset the application kept
+	}
+	after, err := rs.recoverLog(after)
+	if err != nil {
+		return err
 	}
 	if after != "" {
 		err := rs.replay(after)
@@ -251,7 +252,8 @@ func (rs *recoverySocket) rekey(id string) {
 func (rs *recoverySocket) replay(after string) error {
 	r := rs.r
 	rs.tailMu.Lock()
-	rs.offset, rs.tail = after, offsetTail(after)
+	rs.offset = after
+	rs.setTail()
 	rs.tailMu.Unlock()
 	backlog, live := context.WithCancel(context.Background())
 	defer live()
@@ -261,6 +263,9 @@ func (rs *recoverySocket) replay(after string) error {
 				return err
 			}
 		}
+		if err := rs.sendBacklogBefore(m.ID); err != nil {
+			return err
+		}
 		return rs.deliverDurable(m)
 	}
 	stop, err := queue.Replay(context.Background(), r.Store, rs.user, after, r.PageSize, send, rs.liveEnded)
@@ -269,6 +274,10 @@ func (rs *recoverySocket) replay(after string) error {
 		return err
 	}
 	rs.stopLive = stop
+	if err := rs.sendBacklogBefore(""); err != nil {
+		stop()
+		return err
+	}
 	return nil
 }
 
@@ -303,11 +312,11 @@ func (rs *recoverySocket) deliverDurable(m queue.Message) error {
 		p.Type = parser.BinaryEvent
 	}
 	frames := parser.AppendFrames(nil, &p)
-	tail := offsetTail(m.ID)
 	text := frames[0].Data
-	frames[0].Data, frames[0].Tail = text[:len(text)-1], tail
 	rs.tailMu.Lock()
 	defer rs.tailMu.Unlock()
+	tail := rs.formatTail(rs.log.pos, m.ID)
+	frames[0].Data, frames[0].Tail = text[:len(text)-1], tail
 	if s.gone.Load() || !s.client.send(frames) {
 		return ErrDisconnected
 	}
@@ -319,7 +328,11 @@ func (rs *recoverySocket) deliverDurable(m queue.Message) error {
 // frames of a live-only EVENT with the socket's offset as its last
 // argument. Reading the offset and queueing the frames happen under one
 // lock, so the offsets a client sees never go back.
-func (rs *recoverySocket) sendEvent(frames []engineio.Frame) bool {
+func (rs *recoverySocket) sendEvent(m *adapter.Message) bool {
+	if m.Log != "" && rs.r.Log != nil {
+		return rs.sendLogged(m)
+	}
+	frames := m.Frames()
 	c := rs.s.client
 	first := frames[0]
 	if n := len(first.Data); n == 0 || first.Data[n-1] != ']' {
@@ -356,7 +369,7 @@ func (rs *recoverySocket) snapshot() queue.Session {
 		data, _ = json.Marshal(v)
 	}
 	rs.tailMu.Lock()
-	offset := rs.offset
+	offset := rs.sessionOffset()
 	rs.tailMu.Unlock()
 	return queue.Session{
 		PID: rs.pid, SID: s.id, User: rs.user, Namespace: s.nsp.name,
@@ -379,29 +392,43 @@ func (rs *recoverySocket) save() error {
 // a recovered socket rejoins the rooms of its session that MayRejoin allows, the session is stored (a crash
 // from now on is recoverable) and kept fresh, the CONNECT reply carries the
 // pid, and a socket that could not be recovered is told so after it.
+// mayRejoin keeps, of the restored session's rooms, those Recovery.MayRejoin
+// allows (the middlewares have run: the socket's Data is the reconnect's),
+// and records the others for Socket.DroppedRooms. It runs before the
+// broadcast log is read for those rooms, so a refused room's missed
+// broadcasts are not replayed either.
+func (rs *recoverySocket) mayRejoin() {
+	if rs.restored == nil || rs.r.MayRejoin == nil || len(rs.restored.Rooms) == 0 {
+		return
+	}
+	var dropped []string
+	rs.restored.Rooms = slices.DeleteFunc(slices.Clone(rs.restored.Rooms), func(room string) bool {
+		if rs.r.MayRejoin(rs.s, room) {
+			return false
+		}
+		dropped = append(dropped, room)
+		return true
+	})
+	if dropped != nil {
+		rs.dropped.Store(&dropped)
+	}
+}
+
 func (rs *recoverySocket) connected(reply func(extra map[string]string)) error {
 	s := rs.s
 	rs.attached.Store(true)
 	if rs.recovered && len(rs.restored.Rooms) > 0 {
+		// MayRejoin already filtered them in connecting, before the log
+		// was read for them.
 		rooms := rs.restored.Rooms
-		if rs.r.MayRejoin != nil {
-			var dropped []string
-			rooms = slices.DeleteFunc(slices.Clone(rooms), func(room string) bool {
-				if rs.r.MayRejoin(s, room) {
-					return false
-				}
-				dropped = append(dropped, room)
-				return true
-			})
-			if dropped != nil {
-				rs.dropped.Store(&dropped)
-			}
-		}
 		if len(rooms) > 0 {
 			if err := s.nsp.adapter.AddAll(s, rooms...); err != nil {
 				rs.r.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", err)
 			}
 		}
+	}
+	if err := rs.catchUp(); err != nil {
+		return err
 	}
 	if err := rs.save(); err != nil {
 		return err

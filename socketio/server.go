@@ -176,6 +176,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			err = ctx.Err()
 		}
 	}
+	s.ext.close()
 	for _, n := range s.Namespaces() {
 		if cerr := n.adapter.Close(); cerr != nil && err == nil {
 			err = cerr

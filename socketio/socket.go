@@ -293,7 +293,7 @@ func (s *Socket) Deliver(m *adapter.Message, volatile bool) bool {
 	}
 	if !volatile && m.Packet.ID == parser.NoID &&
 		(m.Packet.Type == parser.Event || m.Packet.Type == parser.BinaryEvent) {
-		return s.ext.sendEvent(m.Frames())
+		return s.ext.sendEvent(m)
 	}
 	return s.client.send(m.Frames())
 }

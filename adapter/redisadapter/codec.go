@@ -142,11 +142,17 @@ func optionsValue(opts adapter.Options, flags map[string]any) map[string]any {
 	if opts.Volatile {
 		flags["volatile"] = true
 	}
-	return map[string]any{
+	v := map[string]any{
 		"rooms":  nonNil(opts.Rooms),
 		"except": nonNil(opts.Except),
 		"flags":  flags,
 	}
+	if opts.Log != "" {
+		// A member the Node adapters ignore (they read rooms, except and
+		// flags): Roomcast nodes take the broadcast from the log instead.
+		v["log"] = opts.Log
+	}
+	return v
 }
 
 func nonNil(s []string) []string {
@@ -161,6 +167,7 @@ func nonNil(s []string) []string {
 func parseOptions(v any) adapter.Options {
 	m, _ := v.(map[string]any)
 	o := adapter.Options{Rooms: asStrings(m["rooms"]), Except: asStrings(m["except"])}
+	o.Log, _ = m["log"].(string)
 	if flags, ok := m["flags"].(map[string]any); ok {
 		o.Volatile, _ = flags["volatile"].(bool)
 	}

@@ -237,8 +237,12 @@ func parseOffsetTail(p []byte) (entryID, bool) {
 		return entryID{}, false
 	}
 	j := n - 3
-	for j >= 0 && (p[j] >= '0' && p[j] <= '9' || p[j] == '-') {
+	for j >= 0 && (p[j] >= '0' && p[j] <= '9' || p[j] == '-' || p[j] == '~') {
 		j--
+	}
+	// "<user stream ID>~<broadcast log position>": the user part.
+	if k := bytes.IndexByte(p[j+1:n-2], '~'); k >= 0 {
+		n = j + 1 + k + 2
 	}
 	if j < 1 || p[j] != '"' || p[j-1] != ',' {
 		return entryID{}, false

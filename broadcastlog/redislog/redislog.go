@@ -1,0 +1,315 @@
+// Package redislog is the broadcast log in Redis Streams: one stream per
+// namespace, <prefix>:log:{<namespace>}, trimmed by age (MINID, the
+// retention) and length (MAXLEN, approximate). The hash tag puts a
+// namespace's log on one Cluster shard; see docs/ARCHITECTURE.md for why
+// one stream per namespace and what that costs on a Cluster.
+//
+// A stream that did not exist (first use, or Redis lost it) is created
+// with its max-deleted-entry-id set to the current time, so that a
+// position handed out before the loss reads as expired, never as a log
+// with a hole.
+package redislog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/broadcastlog"
+)
+
+var _ broadcastlog.Log = (*Log)(nil)
+
+// Config configures New.
+type Config struct {
+	// Client is the Redis connection (standalone, Sentinel or Cluster,
+	// Redis 7 or later). Required; Close does not close it.
+	Client redis.UniversalClient
+	// Prefix starts every key. Defaults to "socket.io".
+	Prefix string
+	// Retention bounds the age of entries. Defaults to
+	// broadcastlog.DefaultRetention.
+	Retention time.Duration
+	// MaxLen caps each namespace's stream (approximately). Defaults to
+	// broadcastlog.DefaultMaxLen.
+	MaxLen int64
+	// Block is how long one XREAD of a tail waits. Defaults to 2 seconds.
+	Block time.Duration
+}
+
+// Log is the broadcast log in Redis Streams.
+type Log struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New returns a Log on cfg.Client.
+func New(cfg Config) (*Log, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("redislog: Config.Client is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "socket.io"
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = broadcastlog.DefaultRetention
+	}
+	if cfg.MaxLen <= 0 {
+		cfg.MaxLen = broadcastlog.DefaultMaxLen
+	}
+	if cfg.Block <= 0 {
+		cfg.Block = 2 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Log{cfg: cfg, ctx: ctx, cancel: cancel}, nil
+}
+
+func (l *Log) key(nsp string) string { return l.cfg.Prefix + ":log:{" + nsp + "}" }
+
+func unavailable(err error) error {
+	if errors.Is(err, broadcastlog.ErrExpired) || errors.Is(err, broadcastlog.ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", broadcastlog.ErrUnavailable, err)
+}
+
+// ensure is the Lua prelude that creates a missing stream whose
+// max-deleted-entry-id is now: positions from before it are expired.
+const ensure = `
+local key = KEYS[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('EXISTS', key) == 0 then
+  redis.call('XADD', key, 'MAXLEN', '0', '0-1', 'g', '1')
+  local floor = (now - 1) .. '-0'
+  redis.call('XSETID', key, floor, 'ENTRIESADDED', '1', 'MAXDELETEDID', floor)
+  redis.call('PEXPIRE', key, ARGV[1])
+end
+`
+
+// appendScript: ARGV = ttl ms, retention ms, maxlen, fields...
+var appendScript = redis.NewScript(ensure + `
+local minid = (now - tonumber(ARGV[2])) .. '-0'
+local args = {'XADD', key, 'MINID', '~', minid, '*'}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+local id = redis.call(unpack(args))
+if redis.call('XLEN', key) > tonumber(ARGV[3]) then
+  redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[3])
+end
+redis.call('PEXPIRE', key, ARGV[1])
+return id
+`)
+
+// lastScript returns the last generated id, creating the stream.
+var lastScript = redis.NewScript(ensure + `
+local info = redis.call('XINFO', 'STREAM', key)
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return info[i + 1] end
+end
+return '0-0'
+`)
+
+func (l *Log) ttl() string { return strconv.FormatInt((2 * l.cfg.Retention).Milliseconds(), 10) }
+
+// Append implements broadcastlog.Log.
+func (l *Log) Append(ctx context.Context, nsp string, e broadcastlog.Entry) (string, error) {
+	if l.ctx.Err() != nil {
+		return "", broadcastlog.ErrClosed
+	}
+	rooms, _ := json.Marshal(nonNil(e.Rooms))
+	except, _ := json.Marshal(nonNil(e.Except))
+	args := []any{l.ttl(), l.cfg.Retention.Milliseconds(), l.cfg.MaxLen,
+		"r", rooms, "x", except, "d", []byte(e.Data)}
+	for i, a := range e.Attachments {
+		args = append(args, "a"+strconv.Itoa(i), a)
+	}
+	id, err := appendScript.Run(ctx, l.cfg.Client, []string{l.key(nsp)}, args...).Text()
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return id, nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Last implements broadcastlog.Log.
+func (l *Log) Last(ctx context.Context, nsp string) (string, error) {
+	if l.ctx.Err() != nil {
+		return "", broadcastlog.ErrClosed
+	}
+	id, err := lastScript.Run(ctx, l.cfg.Client, []string{l.key(nsp)}, l.ttl()).Text()
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return id, nil
+}
+
+// Read implements broadcastlog.Log. It reads the range first, then the
+// stream's trim floor: if nothing after the position was trimmed when the
+// floor was read, nothing was when the range was.
+func (l *Log) Read(ctx context.Context, nsp, after string, limit int) ([]broadcastlog.Entry, error) {
+	if after == "" {
+		msgs, err := l.cfg.Client.XRangeN(ctx, l.key(nsp), "-", "+", int64(broadcastlog.ClampLimit(limit))).Result()
+		if err != nil {
+			return nil, unavailable(err)
+		}
+		return entries(msgs), nil
+	}
+	p, err := broadcastlog.ParsePosition(after)
+	if err != nil {
+		return nil, err
+	}
+	if l.ctx.Err() != nil {
+		return nil, broadcastlog.ErrClosed
+	}
+	key := l.key(nsp)
+	pipe := l.cfg.Client.TxPipeline()
+	rng := pipe.XRangeN(ctx, key, "("+after, "+", int64(broadcastlog.ClampLimit(limit)))
+	info := pipe.XInfoStream(ctx, key)
+	_, err = pipe.Exec(ctx)
+	if err != nil && !isNoSuchKey(info.Err()) {
+		return nil, unavailable(err)
+	}
+	if info.Err() != nil { // no stream: nothing was ever appended, or Redis lost it
+		if p == (broadcastlog.Position{}) {
+			return nil, nil
+		}
+		return nil, broadcastlog.ErrExpired
+	}
+	st := info.Val()
+	deleted, _ := broadcastlog.ParsePosition(st.MaxDeletedEntryID)
+	last, _ := broadcastlog.ParsePosition(st.LastGeneratedID)
+	if p.Less(deleted) || last.Less(p) {
+		return nil, broadcastlog.ErrExpired
+	}
+	return entries(rng.Val()), nil
+}
+
+func isNoSuchKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
+}
+
+func entries(msgs []redis.XMessage) []broadcastlog.Entry {
+	out := make([]broadcastlog.Entry, 0, len(msgs))
+	for _, m := range msgs {
+		e := broadcastlog.Entry{ID: m.ID}
+		if s, ok := m.Values["r"].(string); ok {
+			_ = json.Unmarshal([]byte(s), &e.Rooms)
+		}
+		if s, ok := m.Values["x"].(string); ok {
+			_ = json.Unmarshal([]byte(s), &e.Except)
+		}
+		if s, ok := m.Values["d"].(string); ok {
+			e.Data = json.RawMessage(s)
+		} else {
+			continue // not a broadcast (the creation marker)
+		}
+		for i := 0; ; i++ {
+			s, ok := m.Values["a"+strconv.Itoa(i)].(string)
+			if !ok {
+				break
+			}
+			e.Attachments = append(e.Attachments, []byte(s))
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Tail implements broadcastlog.Log: one goroutine reading the stream with
+// XREAD BLOCK; after a Redis error it retries (backing off up to a
+// second) from where it was, and reports ErrExpired if entries were
+// trimmed meanwhile.
+func (l *Log) Tail(ctx context.Context, nsp, after string, fn func([]broadcastlog.Entry, error)) (func(), error) {
+	if _, err := broadcastlog.ParsePosition(after); err != nil {
+		return nil, err
+	}
+	if l.ctx.Err() != nil {
+		return nil, broadcastlog.ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(l.ctx, cancel)
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer stop()
+		l.tail(ctx, nsp, after, fn)
+	}()
+	return cancel, nil
+}
+
+func (l *Log) tail(ctx context.Context, nsp, cursor string, fn func([]broadcastlog.Entry, error)) {
+	key := l.key(nsp)
+	backoff, failed := 50*time.Millisecond, false
+	for ctx.Err() == nil {
+		if failed {
+			// Check that nothing after the cursor was trimmed while we
+			// could not read.
+			if _, err := l.Read(ctx, nsp, cursor, 1); errors.Is(err, broadcastlog.ErrExpired) {
+				last, err := l.Last(ctx, nsp)
+				if err == nil {
+					fn(nil, broadcastlog.ErrExpired)
+					cursor, failed = last, false
+				}
+				continue
+			} else if err != nil {
+				l.sleep(ctx, &backoff)
+				continue
+			}
+			failed = false
+		}
+		res, err := l.cfg.Client.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{key, cursor}, Count: 1000, Block: l.cfg.Block,
+		}).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			failed = true
+			l.sleep(ctx, &backoff)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		for _, s := range res {
+			if len(s.Messages) == 0 {
+				continue
+			}
+			cursor = s.Messages[len(s.Messages)-1].ID
+			if batch := entries(s.Messages); len(batch) > 0 {
+				fn(batch, nil)
+			}
+		}
+	}
+}
+
+func (l *Log) sleep(ctx context.Context, backoff *time.Duration) {
+	select {
+	case <-time.After(*backoff):
+	case <-ctx.Done():
+	}
+	*backoff = min(2**backoff, time.Second)
+}
+
+// Close implements broadcastlog.Log: it ends every tail.
+func (l *Log) Close() error {
+	l.cancel()
+	l.wg.Wait()
+	return nil
+}

@@ -1,0 +1,64 @@
+package redislog_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/broadcastlog"
+	"github.com/roomcast/roomcast/broadcastlog/redislog"
+	"github.com/roomcast/roomcast/internal/logtest"
+	"github.com/roomcast/roomcast/internal/redistest"
+)
+
+func newLog(t testing.TB, rdb redis.UniversalClient, retention time.Duration) *redislog.Log {
+	l, err := redislog.New(redislog.Config{Client: rdb, Prefix: t.Name(), Retention: retention, Block: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
+func TestRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	logtest.Run(t, func(t testing.TB, retention time.Duration) broadcastlog.Log {
+		return newLog(t, rdb, retention)
+	})
+}
+
+// TestRedisLost: a position handed out before Redis lost the stream reads
+// as expired, not as a log with a hole.
+func TestRedisLost(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := newLog(t, rdb, time.Minute)
+	ctx := t.Context()
+	id, err := l.Append(ctx, "/", broadcastlog.Entry{Data: []byte(`["a"]`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, err := l.Append(ctx, "/", broadcastlog.Entry{Data: []byte(`["b"]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Read(ctx, "/", id, 0); err != broadcastlog.ErrExpired {
+		t.Fatalf("read after a lost stream: %v, want ErrExpired", err)
+	}
+}
+
+func TestCluster(t *testing.T) {
+	c := redistest.StartCluster(t)
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	logtest.Run(t, func(t testing.TB, retention time.Duration) broadcastlog.Log {
+		return newLog(t, rdb, retention)
+	})
+}

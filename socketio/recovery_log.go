@@ -1,0 +1,622 @@
+package socketio
+
+// This file is the broadcast log's part in connection state recovery
+// (Recovery.Log): every non-volatile broadcast is appended once to its
+// namespace's log before it is delivered; each node delivers the logged
+// broadcasts to its local sockets by tailing the log (one tail per
+// namespace per node), so every socket sees them in log order and its
+// offset's log position is a point before which it missed nothing; a
+// recovering socket is sent the broadcasts of its rooms after that point.
+//
+// Offsets: "<user stream ID>~<log position>" with a log, the user stream
+// ID alone without one (and from clients connected before the log was
+// turned on: their log position is unknown). Both parts only grow along
+// the deliveries to one socket, so offsets compare part by part (user
+// first): a client de-duplicates by keeping the greatest.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog"
+	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/internal/parser"
+)
+
+// offsetSep separates the log position from the user stream ID in an
+// offset. Neither part can hold it.
+const offsetSep = '~'
+
+// errLogPosition is a recovery whose log position is unknown (an offset
+// of the old form and no log position saved with the session).
+var errLogPosition = errors.New("socketio: offset has no broadcast log position")
+
+// ParseOffset splits an offset as clients hold it into the user stream ID
+// and the broadcast log position ("" when the offset has none: the form
+// from before the broadcast log). The user part is not checked here (the
+// Store checks it); a log part that is not a position is an error.
+func ParseOffset(offset string) (user, log string, err error) {
+	i := strings.IndexByte(offset, offsetSep)
+	if i < 0 {
+		return offset, "", nil
+	}
+	user, log = offset[:i], offset[i+1:]
+	if _, err := broadcastlog.ParsePosition(log); err != nil {
+		return "", "", err
+	}
+	if strings.IndexByte(user, offsetSep) >= 0 {
+		return "", "", fmt.Errorf("%w: %q", broadcastlog.ErrInvalidPosition, offset)
+	}
+	return user, log, nil
+}
+
+// FormatOffset is the reverse of ParseOffset.
+func FormatOffset(user, log string) string {
+	if log == "" {
+		return user
+	}
+	return user + string(offsetSep) + log
+}
+
+// logTail delivers one namespace's logged broadcasts to this node's
+// sockets, in log order.
+type logTail struct {
+	nsp    *Namespace
+	cancel func()
+
+	mu  sync.Mutex
+	pos broadcastlog.Position // newest entry handed to the sockets
+}
+
+// position is the newest entry the tail delivered: a socket attached from
+// now on is sent every later entry of its rooms live.
+func (t *logTail) position() broadcastlog.Position {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.pos
+}
+
+// entryMessage is the message of a logged broadcast.
+func entryMessage(nsp string, e *broadcastlog.Entry) *adapter.Message {
+	typ := parser.Event
+	if len(e.Attachments) > 0 {
+		typ = parser.BinaryEvent
+	}
+	m := &adapter.Message{
+		Packet: parser.Packet{Type: typ, Namespace: nsp, ID: parser.NoID, Data: e.Data, Attachments: e.Attachments},
+		Log:    e.ID,
+	}
+	if p, err := broadcastlog.ParsePosition(e.ID); err == nil {
+		m.Published = time.UnixMilli(int64(p.Ms)) // appended then
+	}
+	return m
+}
+
+func (t *logTail) deliver(entries []broadcastlog.Entry, err error) {
+	if err != nil {
+		// Entries were trimmed before this node could deliver them: its
+		// sockets may have missed some. They are sent to recovery, which
+		// will say whether it can fill what they missed.
+		t.nsp.srv.log.Warn("socketio: broadcast log gap; closing the namespace's connections so that they recover", "nsp", t.nsp.name, "err", err)
+		for _, s := range t.nsp.LocalSockets() {
+			s.client.closeWith(engineio.ReasonTransportError)
+		}
+		return
+	}
+	for i := range entries {
+		e := &entries[i]
+		m := entryMessage(t.nsp.name, e)
+		_ = t.nsp.adapter.Broadcast(context.Background(), m, adapter.Options{Rooms: e.Rooms, Except: e.Except, Local: true})
+		if p, err := broadcastlog.ParsePosition(e.ID); err == nil {
+			t.mu.Lock()
+			t.pos = p
+			t.mu.Unlock()
+		}
+	}
+}
+
+// tailOf returns the namespace's tail, starting it at the log's end on
+// first use.
+func (r *recovery) tailOf(n *Namespace) (*logTail, error) {
+	r.tailsMu.Lock()
+	defer r.tailsMu.Unlock()
+	if t := r.tails[n.name]; t != nil {
+		return t, nil
+	}
+	if r.tailsClosed {
+		return nil, errServerClosed
+	}
+	ctx, cancel := r.bound(context.Background())
+	defer cancel()
+	last, err := r.Log.Last(ctx, n.name)
+	if err != nil {
+		return nil, logError(err)
+	}
+	pos, err := broadcastlog.ParsePosition(last)
+	if err != nil {
+		return nil, err
+	}
+	t := &logTail{nsp: n, pos: pos}
+	if t.cancel, err = r.Log.Tail(context.Background(), n.name, last, t.deliver); err != nil {
+		return nil, logError(err)
+	}
+	if r.tails == nil {
+		r.tails = map[string]*logTail{}
+	}
+	r.tails[n.name] = t
+	return t, nil
+}
+
+// close implements extension: the tails stop.
+func (r *recovery) close() {
+	r.tailsMu.Lock()
+	r.tailsClosed = true
+	tails := r.tails
+	r.tails = nil
+	r.tailsMu.Unlock()
+	for _, t := range tails {
+		t.cancel()
+	}
+}
+
+// logError makes a log that cannot be reached an adapter.ErrUnavailable,
+// what callers of Emit already test for.
+func logError(err error) error {
+	if errors.Is(err, broadcastlog.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", adapter.ErrUnavailable, err)
+	}
+	return err
+}
+
+// logged reports whether a broadcast goes through the log.
+func (r *recovery) logged(b BroadcastOperator) bool {
+	return r.Log != nil && !b.opts.Volatile && !b.opts.Local
+}
+
+// logBroadcast appends a broadcast to the log, once, and relays it marked
+// with its position for the nodes that do not read the log (a mixed
+// fleet); this node's and the other Roomcast nodes' tails deliver it.
+func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event string, args []any) error {
+	if _, err := r.tailOf(b.nsp); err != nil {
+		return err
+	}
+	data, atts, typ, err := parser.MarshalArgs(event, args, false)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	id, err := r.Log.Append(ctx, b.nsp.name, broadcastlog.Entry{
+		Rooms: b.opts.Rooms, Except: b.opts.Except, Data: data, Attachments: atts,
+	})
+	m := &adapter.Message{
+		Packet:    parser.Packet{Type: typ, Namespace: b.nsp.name, ID: parser.NoID, Data: data, Attachments: atts},
+		Published: time.Now(),
+	}
+	if err != nil {
+		// Not logged: the caller is told, and this node's sockets get it,
+		// live only (as without a log); no relay waits on a Redis that the
+		// log could not reach.
+		local := b.Options()
+		local.Local = true
+		_ = b.adapter().Broadcast(ctx, m, local)
+		return logError(err)
+	}
+	opts := b.Options()
+	opts.Log = id
+	if err := b.adapter().Broadcast(ctx, m, opts); err != nil {
+		// The broadcast is in the log: Roomcast nodes deliver it. Only
+		// socket.io servers of a mixed fleet miss it.
+		r.srv.log.Debug("socketio: relaying a logged broadcast failed", "nsp", b.nsp.name, "err", err)
+	}
+	return nil
+}
+
+// History returns up to limit (100 when <= 0) broadcasts to room (not
+// those to the whole namespace) logged after the offset since (an offset
+// as clients hold it, or a bare log position), oldest first. With since ""
+// it returns the last limit broadcasts the log holds. It returns
+// ErrHistoryExpired when the log no longer holds everything after since,
+// and ErrNoRecovery without Recovery.Log. It reads the namespace's log
+// from since (or from its oldest entry): its cost grows with the
+// namespace's traffic over the retention, not with the room's.
+func (n *Namespace) History(ctx context.Context, room, since string, limit int) ([]HistoryEntry, error) {
+	r := recoveryOf(n.srv)
+	if r == nil || r.Log == nil {
+		return nil, ErrNoRecovery
+	}
+	if limit <= 0 {
+		limit = 100
+	}
+	after := ""
+	if since != "" {
+		_, log, err := ParseOffset(since)
+		switch {
+		case err != nil:
+			return nil, ErrHistoryExpired
+		case log == "":
+			log = since // a bare position
+		}
+		after = log
+	}
+	ctx, cancel := r.bound(ctx)
+	defer cancel()
+	var out []HistoryEntry
+	for {
+		page, err := r.Log.Read(ctx, n.name, after, broadcastlog.DefaultPageSize)
+		if err != nil {
+			if errors.Is(err, broadcastlog.ErrExpired) || errors.Is(err, broadcastlog.ErrInvalidPosition) {
+				return nil, ErrHistoryExpired
+			}
+			return nil, logError(err)
+		}
+		for i := range page {
+			if e := &page[i]; slices.Contains(e.Rooms, room) {
+				out = append(out, HistoryEntry{Offset: e.ID, Data: e.Data, Attachments: e.Attachments})
+			}
+		}
+		if len(page) < broadcastlog.DefaultPageSize || (since != "" && len(out) >= limit) {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if since == "" && len(out) > limit {
+		out = out[len(out)-limit:]
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// EmitHistory sends entries that History returned to the socket, as the
+// events they were, in order. They carry the socket's offset, not their
+// own position (they precede what the socket was sent): a recovery is not
+// affected by them.
+func (s *Socket) EmitHistory(entries []HistoryEntry) error {
+	for i := range entries {
+		e := &entries[i]
+		typ := parser.Event
+		if len(e.Attachments) > 0 {
+			typ = parser.BinaryEvent
+		}
+		m := &adapter.Message{Packet: parser.Packet{Type: typ, Namespace: s.nsp.name, ID: parser.NoID, Data: e.Data, Attachments: e.Attachments}}
+		if !s.Deliver(m, false) {
+			return ErrDisconnected
+		}
+	}
+	return nil
+}
+
+// HistoryEntry is one logged broadcast as History returns it.
+type HistoryEntry struct {
+	// Offset is the broadcast's log position: pass it as since to read on.
+	Offset string
+	// Data is the packet's data, [event, ...args] as JSON; binary
+	// arguments are placeholders for Attachments.
+	Data        []byte
+	Attachments [][]byte
+}
+
+// errServerClosed is a log tail asked for after Shutdown.
+var errServerClosed = errors.New("socketio: server shut down")
+
+// ErrHistoryExpired is returned by History when what follows since is no
+// longer in the log.
+var ErrHistoryExpired = errors.New("socketio: history expired")
+
+// socketLog is a socket's part in the broadcast log, under
+// recoverySocket.tailMu except where said.
+type socketLog struct {
+	t        *logTail
+	pos      broadcastlog.Position // newest logged broadcast sent (or the floor)
+	start    broadcastlog.Position // where this connection started reading the log
+	catching bool                  // a recovery is reading the log: live entries wait in held
+	held     []*adapter.Message
+	slab     []byte // frame tails are carved from it (formatTail)
+
+	// Set while connecting, read-only after.
+	rooms   []string              // the recovered session's rooms and sid
+	readPos broadcastlog.Position // newest entry read by the recovery
+
+	backlogMu sync.Mutex
+	backlog   []broadcastlog.Entry // missed broadcasts not sent yet
+}
+
+// formatTail carves the frame tail of the offset (log position pos, user
+// stream ID user) from the socket's slab, so that a delivery allocates
+// nothing: a tail stays referenced by the frames queued with it, and a
+// new slab is taken when the current one is full.
+func (rs *recoverySocket) formatTail(pos broadcastlog.Position, user string) []byte {
+	need := len(user) + 4 + 2*20 + 2
+	if cap(rs.log.slab)-len(rs.log.slab) < need {
+		size := min(max(2*cap(rs.log.slab), 256), 4096)
+		rs.log.slab = make([]byte, 0, max(size, need))
+	}
+	start := len(rs.log.slab)
+	b := append(rs.log.slab, ',', '"')
+	b = append(b, user...)
+	if rs.r.Log != nil {
+		b = append(b, offsetSep)
+		b = pos.Append(b)
+	}
+	b = append(b, '"', ']')
+	rs.log.slab = b
+	return b[start:len(b):len(b)]
+}
+
+// setTail rebuilds the tail after the offset changed.
+func (rs *recoverySocket) setTail() { rs.tail = rs.formatTail(rs.log.pos, rs.offset) }
+
+// offsetString is the offset the client holds; tailMu is held.
+func (rs *recoverySocket) offsetString() string {
+	if rs.r.Log == nil {
+		return rs.offset
+	}
+	return FormatOffset(rs.offset, rs.log.pos.String())
+}
+
+// startLog runs first in connecting: the namespace's tail runs, and a
+// socket that is not recovered starts at its position (it is sent every
+// later entry of its rooms live once attached).
+func (rs *recoverySocket) startLog() error {
+	if rs.r.Log == nil {
+		return nil
+	}
+	t, err := rs.r.tailOf(rs.s.nsp)
+	if err != nil {
+		return err
+	}
+	rs.log.t = t
+	rs.tailMu.Lock()
+	rs.log.pos = t.position()
+	rs.log.start = rs.log.pos
+	rs.tailMu.Unlock()
+	return nil
+}
+
+// sessionOffset is the offset stored with the session; tailMu is held.
+// Its log part is where this connection started reading the log, not the
+// last broadcast queued to it: a client that comes back without an offset
+// (or with one from before the log) received none of this connection's
+// events, queued is not received, so recovery must start there.
+func (rs *recoverySocket) sessionOffset() string {
+	if rs.r.Log == nil {
+		return rs.offset
+	}
+	return FormatOffset(rs.offset, rs.log.start.String())
+}
+
+// recoverLog runs in connecting with the offset to recover from: it reads
+// the broadcasts of the restored session's rooms after the offset's log
+// position (or the position saved with the session when the offset has
+// none) and returns the user part of the offset. When the log cannot give
+// all of them the session is dropped (not recovered: "expired"). An error
+// is the log's (the socket cannot connect).
+func (rs *recoverySocket) recoverLog(after string) (string, error) {
+	user, logAfter, err := ParseOffset(after)
+	if err != nil {
+		return after, nil // the Store calls it invalid: expired
+	}
+	if rs.r.Log == nil || rs.restored == nil {
+		return user, nil
+	}
+	if logAfter == "" {
+		_, logAfter, _ = ParseOffset(rs.restored.Offset)
+	}
+	err = rs.readBacklog(logAfter)
+	switch {
+	case err == nil:
+		return user, nil
+	case errors.Is(err, errLogPosition), errors.Is(err, broadcastlog.ErrExpired), errors.Is(err, broadcastlog.ErrInvalidPosition):
+		rs.why = resultExpired
+		rs.demote()
+		if rs.anonymous {
+			rs.user = anonUser(rs.pid)
+			return "", nil // a new anonymous user: nothing to replay
+		}
+		return user, nil
+	}
+	rs.count(resultError)
+	return "", logError(err)
+}
+
+// readBacklog reads what the restored session missed in its rooms.
+func (rs *recoverySocket) readBacklog(logAfter string) error {
+	if logAfter == "" {
+		return errLogPosition
+	}
+	p, err := broadcastlog.ParsePosition(logAfter)
+	if err != nil {
+		return err
+	}
+	rooms := append(slices.Clone(rs.restored.Rooms), rs.restored.SID)
+	var backlog []broadcastlog.Entry
+	end, err := rs.readLog(p, func(e *broadcastlog.Entry) error {
+		if e.Selects(rooms) {
+			backlog = append(backlog, *e)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	rs.log.rooms, rs.log.readPos, rs.log.backlog = rooms, end, backlog
+	rs.tailMu.Lock()
+	rs.log.pos, rs.log.start, rs.log.catching = p, p, true
+	rs.tailMu.Unlock()
+	return nil
+}
+
+// readLog calls fn with every entry after after, to the log's end, and
+// returns the newest position read.
+func (rs *recoverySocket) readLog(after broadcastlog.Position, fn func(*broadcastlog.Entry) error) (broadcastlog.Position, error) {
+	r := rs.r
+	for {
+		ctx, cancel := r.bound(context.Background())
+		page, err := r.Log.Read(ctx, rs.s.nsp.name, after.String(), broadcastlog.DefaultPageSize)
+		cancel()
+		if err != nil {
+			return after, err
+		}
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
+				return after, err
+			}
+			if p, err := broadcastlog.ParsePosition(page[i].ID); err == nil {
+				after = p
+			}
+		}
+		if len(page) < broadcastlog.DefaultPageSize {
+			return after, nil
+		}
+	}
+}
+
+// sendBacklogBefore sends the missed broadcasts that precede the user
+// queue's message id (all of them with id ""), so that the two backlogs
+// reach the client merged in order.
+func (rs *recoverySocket) sendBacklogBefore(id string) error {
+	if rs.r.Log == nil || rs.restored == nil {
+		return nil // no session (or it was dropped): nothing missed to send
+	}
+	var until broadcastlog.Position
+	all := id == ""
+	if !all {
+		var err error
+		if until, err = broadcastlog.ParsePosition(id); err != nil {
+			return nil
+		}
+	}
+	rs.log.backlogMu.Lock()
+	defer rs.log.backlogMu.Unlock()
+	n := 0
+	for ; n < len(rs.log.backlog); n++ {
+		e := &rs.log.backlog[n]
+		if p, err := broadcastlog.ParsePosition(e.ID); err == nil && !all && !p.Less(until) {
+			break
+		}
+		if err := rs.sendEntry(e); err != nil {
+			return err
+		}
+	}
+	rs.log.backlog = rs.log.backlog[n:]
+	return nil
+}
+
+// sendEntry sends a logged broadcast read from the log, waiting for the
+// client while its send queue is over replayHighWater.
+func (rs *recoverySocket) sendEntry(e *broadcastlog.Entry) error {
+	ctx, cancel := context.WithTimeout(context.Background(), rs.r.Timeout)
+	err := rs.s.client.conn.WaitBelow(ctx, replayHighWater)
+	cancel()
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("socketio: client took no backlog for %v", rs.r.Timeout)
+	}
+	if !rs.sendLog(entryMessage(rs.s.nsp.name, e), true) {
+		return ErrDisconnected
+	}
+	return nil
+}
+
+// sendLogged is sendEvent for a broadcast delivered by the log's tail.
+func (rs *recoverySocket) sendLogged(m *adapter.Message) bool { return rs.sendLog(m, false) }
+
+// sendLog sends a logged broadcast unless the socket was sent it (or a
+// later one) already; live ones wait while a recovery reads the log.
+func (rs *recoverySocket) sendLog(m *adapter.Message, replay bool) bool {
+	pos, err := broadcastlog.ParsePosition(m.Log)
+	if err != nil {
+		return false
+	}
+	frames := m.Frames()
+	rs.tailMu.Lock()
+	defer rs.tailMu.Unlock()
+	if rs.log.catching && !replay {
+		rs.log.held = append(rs.log.held, m)
+		return true
+	}
+	return rs.sendLogLocked(frames, pos)
+}
+
+func (rs *recoverySocket) sendLogLocked(frames []engineio.Frame, pos broadcastlog.Position) bool {
+	if !rs.log.pos.Less(pos) {
+		return true // sent already
+	}
+	first := frames[0]
+	if n := len(first.Data); n == 0 || first.Data[n-1] != ']' {
+		return false
+	}
+	tail := rs.formatTail(pos, rs.offset)
+	first.Data, first.Tail = first.Data[:len(first.Data)-1], tail
+	var ok bool
+	if len(frames) == 1 {
+		one := [1]engineio.Frame{first}
+		ok = rs.s.client.send(one[:])
+	} else {
+		out := make([]engineio.Frame, len(frames))
+		copy(out, frames)
+		out[0] = first
+		ok = rs.s.client.send(out)
+	}
+	if ok {
+		rs.log.pos, rs.tail = pos, tail
+	}
+	return ok
+}
+
+// catchUp runs in connected, once a recovered socket is back in its rooms
+// and before its CONNECT reply: it sends what was appended to the log
+// since the recovery read it (the tail delivers what follows), then the
+// live entries held meanwhile that it has not sent, and goes live. A log
+// that no longer holds it all is an error: the connection closes before
+// the reply, and the next attempt is not recovered.
+func (rs *recoverySocket) catchUp() error {
+	if rs.r.Log == nil {
+		return nil
+	}
+	rs.tailMu.Lock()
+	catching := rs.log.catching
+	rs.tailMu.Unlock()
+	if !catching {
+		return nil
+	}
+	if rs.recovered {
+		if err := rs.sendBacklogBefore(""); err != nil {
+			return err
+		}
+		_, err := rs.readLog(rs.log.readPos, func(e *broadcastlog.Entry) error {
+			if !e.Selects(rs.log.rooms) {
+				return nil
+			}
+			return rs.sendEntry(e)
+		})
+		if err != nil {
+			return logError(err)
+		}
+	} else if t := rs.log.t; t != nil {
+		// Dropped after the log was read: a new socket from the tail's
+		// position.
+		rs.tailMu.Lock()
+		if p := t.position(); rs.log.pos.Less(p) {
+			rs.log.pos = p
+		}
+		rs.log.start = rs.log.pos
+		rs.tailMu.Unlock()
+	}
+	rs.tailMu.Lock()
+	defer rs.tailMu.Unlock()
+	for _, m := range rs.log.held {
+		if pos, err := broadcastlog.ParsePosition(m.Log); err == nil {
+			rs.sendLogLocked(m.Frames(), pos)
+		}
+	}
+	rs.log.held, rs.log.catching = nil, false
+	return nil
+}

@@ -1,0 +1,135 @@
+package socketio
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog"
+	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/internal/parser"
+	"github.com/roomcast/roomcast/queue"
+)
+
+// BenchmarkDeliverLogged is BenchmarkDeliver for broadcasts delivered from
+// the broadcast log: every delivery carries a new offset (the socket's log
+// position changes), formatted into the socket's tail slab.
+func BenchmarkDeliverLogged(b *testing.B) {
+	for _, n := range []int{1, 100, 10_000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			st, err := queue.NewMemory(queue.MemoryConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			log := broadcastlog.NewMemory(broadcastlog.MemoryConfig{})
+			defer log.Close()
+			srv, err := New(Config{
+				Engine:   engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 1 << 30},
+				Recovery: &Recovery{Store: st, Log: log},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv.Sockets().OnConnection(func(s *Socket) { _ = s.Join("room") })
+			sessions := make([]*pollingSession, n)
+			for i := range sessions {
+				sessions[i] = openPolling(b, srv)
+			}
+			defer srv.Shutdown(b.Context())
+			mem := srv.Sockets().Adapter().(*adapter.Memory)
+			proto, err := adapter.NewMessage("/", "message", []any{"hello"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			base := uint64(time.Now().Add(time.Hour).UnixMilli())
+			msgs := make([]*adapter.Message, b.N)
+			for i := range msgs {
+				msgs[i] = &adapter.Message{Packet: parser.Packet{
+					Type: proto.Packet.Type, Namespace: "/", ID: parser.NoID, Data: proto.Packet.Data,
+				}, Log: broadcastlog.Position{Ms: base, Seq: uint64(i)}.String()}
+				msgs[i].Frames()
+			}
+			opts := adapter.Options{Rooms: []string{"room"}}
+			const drainEvery = 32
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if got := mem.DeliverLocal(msgs[i], opts, false); got != n {
+					b.Fatalf("delivered to %d, want %d", got, n)
+				}
+				if i%drainEvery == drainEvery-1 {
+					b.StopTimer()
+					for _, p := range sessions {
+						p.do(b, http.MethodGet, "")
+					}
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkRecoverRoomBacklog: one op is the recovery of a client that
+// missed 10k broadcasts to its room (memory log and store): from its
+// CONNECT with pid and offset to its CONNECT reply, all 10k read.
+func BenchmarkRecoverRoomBacklog(b *testing.B) {
+	const missed = 10_000
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		st, err := queue.NewMemory(queue.MemoryConfig{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		log := broadcastlog.NewMemory(broadcastlog.MemoryConfig{})
+		srv, err := New(Config{
+			Engine:   engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 64 << 20},
+			Recovery: &Recovery{Store: st, Log: log},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nsp := srv.Sockets()
+		nsp.OnConnection(func(s *Socket) {
+			if !s.Recovered() {
+				_ = s.Join("room")
+			}
+		})
+		p := openPolling(b, srv)
+		var s *Socket
+		for _, x := range nsp.LocalSockets() {
+			s = x
+		}
+		_ = nsp.To("room").Emit("m", 0)
+		body := p.do(b, http.MethodGet, "")
+		_, _, offset := event(b, body)
+		pid := s.PID()
+		s.Disconnect(true)
+		waitFor(b, "session", func() bool {
+			sess, err := st.LoadSession(b.Context(), pid)
+			return err == nil && len(sess.Rooms) > 0
+		})
+		for j := 1; j <= missed; j++ {
+			_ = nsp.To("room").Emit("m", j)
+		}
+		q := &pollingSession{srv: srv}
+		open := q.do(b, http.MethodGet, "")
+		q.sid = open[strings.Index(open, `"sid":"`)+7:]
+		q.sid = q.sid[:strings.IndexByte(q.sid, '"')]
+		b.StartTimer()
+		q.do(b, http.MethodPost, fmt.Sprintf(`40{"pid":%q,"offset":%q}`, pid, offset))
+		got := 0
+		for got < missed {
+			got += strings.Count(q.do(b, http.MethodGet, ""), "42[")
+		}
+		b.StopTimer()
+		_ = srv.Shutdown(b.Context())
+		_ = log.Close()
+		_ = st.Close()
+	}
+}
