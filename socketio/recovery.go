@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
@@ -140,6 +141,8 @@ const replayHighWater = 512 << 10
 type recovery struct {
 	Recovery
 	srv *Server
+
+	disconnectSaves sync.Map // pid → chan struct{}, closed once its disconnect-time save is done
 }
 
 var _ extension = (*recovery)(nil)
