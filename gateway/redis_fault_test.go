@@ -82,7 +82,9 @@ func TestRedisOutageIsLoud(t *testing.T) {
 	}
 	// Redis lost the broadcast log (no persistence): the nodes cannot tell
 	// what their sockets missed, so they close them to send them to
-	// recovery. A client connects anew.
+	// recovery. Once b has closed its old socket (its tail saw the lost
+	// log), a client connects anew.
+	cb.ExpectClosed()
 	cb = sitest.Dial(t, b.wsURL)
 	cb.Connect("/", authPayload(tok))
 	cb.Send(`4291["join","r"]`)

@@ -42,10 +42,13 @@ type socketHooks interface {
 	// the fields to add beside "sid") and may emit after it. An error,
 	// before reply, closes the connection instead.
 	connected(reply func(extra map[string]string)) error
-	// join and leave run before the adapter adds or removes the socket;
-	// an error (a durable room refused) leaves the rooms as they were.
-	join(ctx context.Context, rooms []string) error
-	leave(ctx context.Context, room string) error
+	// join and leave make the adapter's change themselves, by calling add
+	// or del, and return once whatever the extension keeps of the socket
+	// reflects it (recovery: the stored session, so that a crash after
+	// Join returned recovers the room). An error (a durable room refused,
+	// the session not saved) leaves the rooms as they were.
+	join(ctx context.Context, rooms []string, add func() error) error
+	leave(ctx context.Context, room string, del func()) error
 	// disconnected runs once when the socket ends: after its
 	// OnDisconnecting handlers, before it leaves its rooms; or when it
 	// could not be attached after connecting succeeded.
@@ -80,9 +83,14 @@ func (*plainSocket) connected(reply func(map[string]string)) error {
 	return nil
 }
 
-func (*plainSocket) join(context.Context, []string) error { return nil }
-func (*plainSocket) leave(context.Context, string) error  { return nil }
-func (*plainSocket) disconnected(engineio.Reason)         {}
+func (*plainSocket) join(_ context.Context, _ []string, add func() error) error { return add() }
+
+func (*plainSocket) leave(_ context.Context, _ string, del func()) error {
+	del()
+	return nil
+}
+
+func (*plainSocket) disconnected(engineio.Reason) {}
 
 func (p *plainSocket) sendEvent(m *adapter.Message) bool {
 	return (*client)(p).send(m.Frames())

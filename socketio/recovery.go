@@ -22,8 +22,10 @@ import (
 // socket.io (≥ 4.6) way, backed by a queue.Store:
 //
 //   - the CONNECT reply carries a private session id (pid), and the session
-//     is stored when the socket connects (refreshed while it stays), so a
-//     crashed node's sessions are recoverable on any node;
+//     is stored when the socket connects (refreshed while it stays), and
+//     by every Socket.Join and Leave before it returns, so a crashed node's
+//     sessions are recoverable on any node with the rooms they were
+//     acknowledged;
 //   - every non-volatile EVENT without an ack id carries the socket's
 //     offset as its last argument: the stream entry ID of the last durable
 //     message the socket was sent (and, with Log, the position of the last
@@ -157,6 +159,8 @@ type recovery struct {
 	tailsMu     sync.Mutex
 	tails       map[string]*logTail // by namespace (recovery_log.go)
 	tailsClosed bool
+
+	disconnectSaves sync.Map // pid → chan struct{}, closed once its disconnect-time save is done
 }
 
 var _ extension = (*recovery)(nil)

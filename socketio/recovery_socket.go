@@ -36,10 +36,16 @@ type recoverySocket struct {
 	stopLive     func()
 	settled      bool // the user is known (connecting ran)
 
-	attached    atomic.Bool              // connected ran: the session is the socket's to save
-	dropped     atomic.Pointer[[]string] // the session's rooms MayRejoin refused
-	superseded  atomic.Bool              // a reconnect of the client replaced this socket
-	savePending atomic.Bool
+	attached   atomic.Bool              // connected ran: the session is the socket's to save
+	dropped    atomic.Pointer[[]string] // the session's rooms MayRejoin refused
+	superseded atomic.Bool              // a reconnect of the client replaced this socket
+
+	// saveMu serializes the socket's session saves with the room changes
+	// they store: a save snapshots and stores under it, so a later save
+	// never goes to the Store before an earlier one and never carries
+	// older rooms. Held across one Store round trip.
+	saveMu sync.Mutex
+	ended  bool // disconnected took the last snapshot: no more saves
 
 	refreshMu sync.Mutex
 	refresh   *time.Timer // session refresh, every Window
@@ -70,6 +76,7 @@ func (r *recovery) socket(s *Socket, auth map[string]any) socketHooks {
 	}
 	ctx, cancel := r.bound(context.Background())
 	defer cancel()
+	r.awaitDisconnectSave(ctx, pid)
 	sess, err := r.Store.LoadSession(ctx, pid)
 	if err != nil {
 		if !errors.Is(err, queue.ErrSessionNotFound) {
@@ -383,7 +390,17 @@ func (rs *recoverySocket) liveTTL() time.Duration { return 2 * rs.r.Window }
 
 // save stores the session of a connected socket.
 func (rs *recoverySocket) save() error {
-	ctx, cancel := rs.r.bound(context.Background())
+	rs.saveMu.Lock()
+	defer rs.saveMu.Unlock()
+	if rs.ended {
+		return nil
+	}
+	return rs.saveLocked(context.Background())
+}
+
+// saveLocked stores the socket's session as it is now; saveMu is held.
+func (rs *recoverySocket) saveLocked(ctx context.Context) error {
+	ctx, cancel := rs.r.bound(ctx)
 	defer cancel()
 	return rs.r.Store.SaveSession(ctx, rs.snapshot(), rs.liveTTL())
 }
@@ -458,27 +475,15 @@ func (rs *recoverySocket) refreshSession() {
 	rs.refreshMu.Unlock()
 }
 
-// changed saves the session soon after its rooms changed.
-func (rs *recoverySocket) changed() {
-	s := rs.s
-	if !s.connected.Load() || !rs.savePending.CompareAndSwap(false, true) {
-		return
-	}
-	time.AfterFunc(100*time.Millisecond, func() {
-		rs.savePending.Store(false)
-		if s.connected.Load() {
-			if err := rs.save(); err != nil {
-				rs.r.srv.log.Warn("socketio: saving a session failed", "sid", s.id, "err", err)
-			}
-		}
-	})
-}
-
 // join implements socketHooks: the socket's user becomes a member of the
 // durable rooms among rooms (ErrAnonymousDurable for an anonymous socket,
-// one whose Member is "", or one not connected yet), then the session is
-// saved soon.
-func (rs *recoverySocket) join(ctx context.Context, rooms []string) error {
+// one whose Member is "", or one not connected yet), then the socket joins
+// the rooms and its session is stored with them before join returns. When
+// the session cannot be stored the socket leaves the rooms it joined and
+// the Store's error is returned: the socket is never in a room its stored
+// session lacks once join returned. Before the socket is attached (a
+// middleware) nothing is stored: connected saves the session.
+func (rs *recoverySocket) join(ctx context.Context, rooms []string, add func() error) error {
 	if durable := rs.r.durableAmong(rooms); len(durable) > 0 {
 		if !rs.member() {
 			return ErrAnonymousDurable
@@ -491,13 +496,39 @@ func (rs *recoverySocket) join(ctx context.Context, rooms []string) error {
 			return err
 		}
 	}
-	rs.changed()
+	if !rs.attached.Load() {
+		return add()
+	}
+	rs.saveMu.Lock()
+	defer rs.saveMu.Unlock()
+	if rs.ended {
+		return ErrDisconnected
+	}
+	s := rs.s
+	before := s.Rooms()
+	undo := func() {
+		for _, room := range rooms {
+			if !slices.Contains(before, room) {
+				s.nsp.adapter.Del(s, room)
+			}
+		}
+	}
+	if err := add(); err != nil {
+		undo()
+		return err
+	}
+	if err := rs.saveLocked(ctx); err != nil {
+		undo()
+		return fmt.Errorf("join: saving the session: %w", err)
+	}
 	return nil
 }
 
 // leave implements socketHooks: leaving a durable room ends the membership
-// of the socket's user.
-func (rs *recoverySocket) leave(ctx context.Context, room string) error {
+// of the socket's user, then the socket leaves room and its session is
+// stored without it before leave returns; when it cannot be stored the
+// socket is put back in room and the Store's error is returned.
+func (rs *recoverySocket) leave(ctx context.Context, room string, del func()) error {
 	if rs.r.durable(room) && rs.settled && !rs.anonymous && rs.user != "" {
 		ctx, cancel := rs.r.bound(ctx)
 		defer cancel()
@@ -505,7 +536,26 @@ func (rs *recoverySocket) leave(ctx context.Context, room string) error {
 			return err
 		}
 	}
-	rs.changed()
+	if !rs.attached.Load() {
+		del()
+		return nil
+	}
+	rs.saveMu.Lock()
+	defer rs.saveMu.Unlock()
+	s := rs.s
+	was := s.InRoom(room)
+	del()
+	if rs.ended {
+		return nil // the disconnect removes every room anyway
+	}
+	if err := rs.saveLocked(ctx); err != nil {
+		if was {
+			if aerr := s.nsp.adapter.AddAll(s, room); aerr != nil {
+				rs.r.srv.log.Warn("socketio: adapter join failed", "sid", s.id, "err", aerr)
+			}
+		}
+		return fmt.Errorf("leave: saving the session: %w", err)
+	}
 	return nil
 }
 
@@ -535,10 +585,23 @@ func (rs *recoverySocket) disconnected(reason engineio.Reason) {
 		return
 	}
 	r := rs.r
+	// The last snapshot: a join or leave still storing its save finishes
+	// first (and is in it), later ones fail.
+	rs.saveMu.Lock()
+	rs.ended = true
 	sess := rs.snapshot()
+	rs.saveMu.Unlock()
+	// A reconnect of the client to this node waits for this save before it
+	// loads the session (awaitDisconnectSave).
+	done := make(chan struct{})
+	r.disconnectSaves.Store(sess.PID, done)
 	r.srv.wg.Add(1)
 	go func() {
 		defer r.srv.wg.Done()
+		defer func() {
+			r.disconnectSaves.CompareAndDelete(sess.PID, done)
+			close(done)
+		}()
 		ctx, cancel := r.bound(context.Background())
 		defer cancel()
 		var err error
@@ -551,4 +614,18 @@ func (rs *recoverySocket) disconnected(reason engineio.Reason) {
 			r.srv.log.Warn("socketio: storing a session at disconnect failed", "sid", sess.SID, "err", err)
 		}
 	}()
+}
+
+// awaitDisconnectSave waits, until ctx ends, for the disconnect-time save
+// of session pid on this node, if one is under way: a client that
+// reconnects here before it landed would otherwise load the older session.
+func (r *recovery) awaitDisconnectSave(ctx context.Context, pid string) {
+	v, ok := r.disconnectSaves.Load(pid)
+	if !ok {
+		return
+	}
+	select {
+	case <-v.(chan struct{}):
+	case <-ctx.Done():
+	}
 }

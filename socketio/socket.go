@@ -323,35 +323,36 @@ func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool
 // Join adds the socket to rooms. A middleware may already call it. With
 // Recovery, joining a durable room makes the socket's user a member of it
 // (ErrAnonymousDurable for an anonymous socket or from a middleware;
-// queue.ErrRoomFull when the room has its maximum of members); the Store is
-// given Recovery.Timeout.
+// queue.ErrRoomFull when the room has its maximum of members), and Join
+// returns only once the socket's session is stored with the rooms: a crash
+// of the node after Join returned recovers them. When the session cannot be
+// stored, Join returns the Store's error and the socket is not in the rooms
+// it was not in before (a durable membership it recorded stands). The Store
+// is given Recovery.Timeout. Joins and leaves of one socket are stored in
+// the order they return.
 func (s *Socket) Join(rooms ...string) error { return s.JoinContext(context.Background(), rooms...) }
 
-// JoinContext is Join with ctx bounding the Store calls of durable rooms
-// (and Recovery.Timeout when ctx has no deadline).
+// JoinContext is Join with ctx bounding the Store calls (durable
+// membership, session save; Recovery.Timeout when ctx has no deadline).
 func (s *Socket) JoinContext(ctx context.Context, rooms ...string) error {
 	if s.gone.Load() {
 		return ErrDisconnected
 	}
-	if err := s.ext.join(ctx, rooms); err != nil {
-		return err
-	}
-	return s.nsp.adapter.AddAll(s, rooms...)
+	return s.ext.join(ctx, rooms, func() error { return s.nsp.adapter.AddAll(s, rooms...) })
 }
 
 // Leave removes the socket from room. Leaving a durable room ends the
 // membership of the socket's user; the error is the Store's when it could
-// not record that (the socket stays in the room).
+// not record that (the socket stays in the room). With Recovery, Leave
+// returns once the socket's session is stored without room; when it
+// cannot be, the socket stays in room (a durable membership it ended stays
+// ended) and Leave returns the Store's error.
 func (s *Socket) Leave(room string) error { return s.LeaveContext(context.Background(), room) }
 
-// LeaveContext is Leave with ctx bounding the Store call of a durable room
-// (and Recovery.Timeout when ctx has no deadline).
+// LeaveContext is Leave with ctx bounding the Store calls (durable
+// membership, session save; Recovery.Timeout when ctx has no deadline).
 func (s *Socket) LeaveContext(ctx context.Context, room string) error {
-	if err := s.ext.leave(ctx, room); err != nil {
-		return err
-	}
-	s.nsp.adapter.Del(s, room)
-	return nil
+	return s.ext.leave(ctx, room, func() { s.nsp.adapter.Del(s, room) })
 }
 
 // Rooms returns the rooms the socket is in, its own id room included.
