@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/streamid"
 )
 
 // Defaults shared by the implementations.
@@ -84,60 +84,17 @@ type Log interface {
 	Close() error
 }
 
-// Position is a parsed position: a stream entry ID.
-type Position struct{ Ms, Seq uint64 }
-
-// maxMillis bounds the time part, as the queue does.
-const maxMillis = 1<<53 - 1
+// Position is a parsed position: a stream entry ID, ordered and formatted
+// as the queue's offsets are (Less, Next, String, Append).
+type Position = streamid.ID
 
 // ParsePosition parses a canonical "<ms>-<seq>" position.
 func ParsePosition(s string) (Position, error) {
-	i := strings.IndexByte(s, '-')
-	if i <= 0 || i == len(s)-1 {
+	p, err := streamid.Parse(s)
+	if err != nil {
 		return Position{}, fmt.Errorf("%w: %q", ErrInvalidPosition, s)
 	}
-	ms, ok1 := decimal(s[:i])
-	seq, ok2 := decimal(s[i+1:])
-	if !ok1 || !ok2 || ms > maxMillis {
-		return Position{}, fmt.Errorf("%w: %q", ErrInvalidPosition, s)
-	}
-	return Position{ms, seq}, nil
-}
-
-func decimal(s string) (uint64, bool) {
-	if s == "" || len(s) > 20 || (len(s) > 1 && s[0] == '0') {
-		return 0, false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-	}
-	v, err := strconv.ParseUint(s, 10, 64)
-	return v, err == nil
-}
-
-// String formats p as "<ms>-<seq>".
-func (p Position) String() string { return string(p.Append(nil)) }
-
-// Append appends p's text to b.
-func (p Position) Append(b []byte) []byte {
-	b = strconv.AppendUint(b, p.Ms, 10)
-	b = append(b, '-')
-	return strconv.AppendUint(b, p.Seq, 10)
-}
-
-// Less reports whether p precedes q.
-func (p Position) Less(q Position) bool {
-	return p.Ms < q.Ms || (p.Ms == q.Ms && p.Seq < q.Seq)
-}
-
-// Next is the smallest position after p.
-func (p Position) Next() Position {
-	if p.Seq == ^uint64(0) {
-		return Position{p.Ms + 1, 0}
-	}
-	return Position{p.Ms, p.Seq + 1}
+	return p, nil
 }
 
 // ClampLimit applies the page size defaults.

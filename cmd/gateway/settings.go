@@ -99,7 +99,7 @@ func settings(o *options) []setting {
 			help: "YAML file setting any of these flags by name (addr: ':8080', namespaces: [/chat, /admin]); unknown keys are an error"},
 
 		{name: "recovery-window", group: groupDurable, value: durationVar(&c.RecoveryWindow),
-			help: "how long a disconnected client's session (sid, rooms) can be recovered; sessions of a crashed node live at least this long"},
+			help: "how long a disconnected client's session (sid, rooms) can be recovered; sessions of a crashed node live at least this long, with every room whose join/leave was answered ok (each costs one Redis round trip before its answer)"},
 		{name: "queue-retention", group: groupDurable, value: durationVar(&c.QueueRetention),
 			help: "how long durable messages stay in each user's queue: the oldest offset a client (or an app holding auth.offset) can resume from"},
 		{name: "queue-maxlen", group: groupDurable, value: int64Var(&c.QueueMaxLen),
