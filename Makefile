@@ -64,6 +64,8 @@ FUZZ_TARGETS := \
 	./queue/redisqueue:FuzzDecodeEntry \
 	./queue:FuzzParseOffset \
 	./queue:FuzzReplayHandoff \
+	./socketio:FuzzParseOffset \
+	./broadcastlog/redislog:FuzzDecodeEntry \
 	./loadtest/cmd/loadgen:FuzzFrames
 
 fuzz-short:

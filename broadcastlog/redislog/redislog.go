@@ -203,31 +203,42 @@ func isNoSuchKey(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "no such key")
 }
 
+// entries decodes stream entries. An entry whose fields do not decode (room
+// lists that are not JSON string arrays, data that is not a JSON array) is
+// skipped, never delivered: a room list read as empty would select the whole
+// namespace. The creation marker has no data and is skipped too.
 func entries(msgs []redis.XMessage) []broadcastlog.Entry {
 	out := make([]broadcastlog.Entry, 0, len(msgs))
 	for _, m := range msgs {
-		e := broadcastlog.Entry{ID: m.ID}
-		if s, ok := m.Values["r"].(string); ok {
-			_ = json.Unmarshal([]byte(s), &e.Rooms)
+		if e, ok := decodeEntry(m); ok {
+			out = append(out, e)
 		}
-		if s, ok := m.Values["x"].(string); ok {
-			_ = json.Unmarshal([]byte(s), &e.Except)
-		}
-		if s, ok := m.Values["d"].(string); ok {
-			e.Data = json.RawMessage(s)
-		} else {
-			continue // not a broadcast (the creation marker)
-		}
-		for i := 0; ; i++ {
-			s, ok := m.Values["a"+strconv.Itoa(i)].(string)
-			if !ok {
-				break
-			}
-			e.Attachments = append(e.Attachments, []byte(s))
-		}
-		out = append(out, e)
 	}
 	return out
+}
+
+func decodeEntry(m redis.XMessage) (broadcastlog.Entry, bool) {
+	e := broadcastlog.Entry{ID: m.ID}
+	d, ok := m.Values["d"].(string)
+	if !ok || len(d) < 2 || d[0] != '[' || !json.Valid([]byte(d)) {
+		return e, false
+	}
+	e.Data = json.RawMessage(d)
+	for field, dst := range map[string]*[]string{"r": &e.Rooms, "x": &e.Except} {
+		// Append always writes both; a missing list is a damaged entry.
+		s, ok := m.Values[field].(string)
+		if !ok || json.Unmarshal([]byte(s), dst) != nil {
+			return e, false
+		}
+	}
+	for i := 0; ; i++ {
+		s, ok := m.Values["a"+strconv.Itoa(i)].(string)
+		if !ok {
+			break
+		}
+		e.Attachments = append(e.Attachments, []byte(s))
+	}
+	return e, true
 }
 
 // Tail implements broadcastlog.Log: one goroutine reading the stream with
