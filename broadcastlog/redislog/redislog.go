@@ -308,11 +308,17 @@ func (l *Log) tail(ctx context.Context, nsp, cursor string, fn func([]broadcastl
 		read := pipe.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{key, cursor}, Count: 1000, Block: l.cfg.Block,
 		})
-		_, _ = pipe.Exec(ctx)
+		_, err := pipe.Exec(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		if err := info.Err(); err != nil && !isNoSuchKey(err) {
+		if err != nil && !errors.Is(err, redis.Nil) && !isNoSuchKey(err) {
+			// Redis unreachable: a failed pipeline need not set every
+			// command's error, so nothing in it is trusted.
+			l.sleep(ctx, &backoff)
+			continue
+		}
+		if err := info.Err(); (err != nil && !isNoSuchKey(err)) || (err == nil && info.Val().LastGeneratedID == "") {
 			l.sleep(ctx, &backoff)
 			continue
 		}
