@@ -82,8 +82,8 @@ func TestRedisOutageIsLoud(t *testing.T) {
 	}
 	// Redis lost the broadcast log (no persistence): the nodes cannot tell
 	// what their sockets missed, so they close them to send them to
-	// recovery. Once b has closed its old socket (its tail saw the lost
-	// log), a client connects anew.
+	// recovery. A client connects anew once B's tail has reported it (a
+	// socket attached before that starts at a position before the gap).
 	cb.ExpectClosed()
 	cb = sitest.Dial(t, b.wsURL)
 	cb.Connect("/", authPayload(tok))

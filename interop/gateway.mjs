@@ -338,10 +338,11 @@ export const redisServerBin = process.env.REDIS_SERVER || "/usr/bin/redis-server
  *
  * Without options it keeps nothing (no RDB, no AOF). With `{aof: true}` it
  * runs with `--appendonly yes --appendfsync always` in a fresh temporary
- * directory (`dir`), and the result also has `kill()` (SIGKILL, as a crash)
- * and `restart()` (a new process on the same port and directory, which
- * reloads the AOF; resolves once it answers PING). `stop()` then also
- * removes the directory.
+ * directory (`dir`); `stop()` then also removes the directory. Either way the
+ * result has `kill()` (SIGKILL, as a crash) and `restart()` (SIGKILL if it
+ * still runs, then a new process on the same port — and directory, which
+ * reloads the AOF; without AOF it starts empty; resolves once it answers
+ * PING).
  *
  * @param {{aof?: boolean}} [opts]
  */
@@ -363,14 +364,12 @@ export async function startRedis({ aof = false } = {}) {
       removeDir();
     },
   };
-  if (aof) {
-    server.dir = dir;
-    server.kill = () => proc.stop("SIGKILL");
-    server.restart = async () => {
-      await proc.stop("SIGKILL");
-      proc = await spawnRedis(port, args);
-    };
-  }
+  if (aof) server.dir = dir;
+  server.kill = () => proc.stop("SIGKILL");
+  server.restart = async () => {
+    await proc.stop("SIGKILL");
+    proc = await spawnRedis(port, args);
+  };
   return server;
 }
 

@@ -40,16 +40,21 @@ type Config struct {
 	// MaxLen caps each namespace's stream (approximately). Defaults to
 	// broadcastlog.DefaultMaxLen.
 	MaxLen int64
-	// Block is how long one XREAD of a tail waits. Defaults to 2 seconds.
+	// Block is how long one XREAD of a tail waits. It is sent in a
+	// pipeline, read with the Client's ReadTimeout: keep it below that.
+	// Defaults to 1 second.
 	Block time.Duration
 }
 
 // Log is the broadcast log in Redis Streams.
 type Log struct {
-	cfg    Config
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg Config
+	// appender is the client of Append: Client's Redis, without retries.
+	appender      redis.UniversalClient
+	closeAppender func() error
+	ctx           context.Context
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // New returns a Log on cfg.Client.
@@ -67,10 +72,34 @@ func New(cfg Config) (*Log, error) {
 		cfg.MaxLen = broadcastlog.DefaultMaxLen
 	}
 	if cfg.Block <= 0 {
-		cfg.Block = 2 * time.Second
+		cfg.Block = time.Second
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Log{cfg: cfg, ctx: ctx, cancel: cancel}, nil
+	l := &Log{cfg: cfg, ctx: ctx, cancel: cancel, appender: cfg.Client}
+	l.appender, l.closeAppender = onceOnly(cfg.Client)
+	return l, nil
+}
+
+// onceOnly returns a client on c's Redis that never retries a command:
+// go-redis retries a command whose connection broke, and an append whose
+// reply was lost in a Redis restart (it was executed, and kept by an AOF)
+// would be logged twice: delivered twice. An append that fails is reported
+// instead (the caller answers unavailable; the broadcast may still have
+// been logged). For clients it cannot copy it returns c.
+func onceOnly(c redis.UniversalClient) (redis.UniversalClient, func() error) {
+	switch c := c.(type) {
+	case *redis.Client:
+		o := *c.Options()
+		o.MaxRetries = -1
+		n := redis.NewClient(&o)
+		return n, n.Close
+	case *redis.ClusterClient:
+		o := *c.Options()
+		o.MaxRetries = -1
+		n := redis.NewClusterClient(&o)
+		return n, n.Close
+	}
+	return c, func() error { return nil }
 }
 
 func (l *Log) key(nsp string) string { return l.cfg.Prefix + ":log:{" + nsp + "}" }
@@ -132,7 +161,7 @@ func (l *Log) Append(ctx context.Context, nsp string, e broadcastlog.Entry) (str
 	for i, a := range e.Attachments {
 		args = append(args, "a"+strconv.Itoa(i), a)
 	}
-	id, err := appendScript.Run(ctx, l.cfg.Client, []string{l.key(nsp)}, args...).Text()
+	id, err := appendScript.Run(ctx, l.appender, []string{l.key(nsp)}, args...).Text()
 	if err != nil {
 		return "", unavailable(err)
 	}
@@ -242,9 +271,18 @@ func decodeEntry(m redis.XMessage) (broadcastlog.Entry, bool) {
 }
 
 // Tail implements broadcastlog.Log: one goroutine reading the stream with
-// XREAD BLOCK; after a Redis error it retries (backing off up to a
-// second) from where it was, and reports ErrExpired if entries were
+// XREAD BLOCK; after a Redis error it retries (backing off up to
+// tailMaxBackoff) from where it was, and reports ErrExpired if entries were
 // trimmed meanwhile.
+//
+// Every XREAD is pipelined after an XINFO STREAM of the same stream, on
+// the same connection (go-redis retries a pipeline whole, on one new
+// connection): so the XREAD's cursor is checked against the very stream it
+// reads. A Redis that restarted without the stream, or with entries after
+// the cursor trimmed, is a gap (ErrExpired), never an XREAD that carries
+// on silently in a new stream. A PEXPIRE in the same round trip keeps the
+// stream alive while a node tails it, so that an idle namespace's stream
+// does not expire under its tail and read as lost.
 func (l *Log) Tail(ctx context.Context, nsp, after string, fn func([]broadcastlog.Entry, error)) (func(), error) {
 	if _, err := broadcastlog.ParsePosition(after); err != nil {
 		return nil, err
@@ -263,41 +301,60 @@ func (l *Log) Tail(ctx context.Context, nsp, after string, fn func([]broadcastlo
 	return cancel, nil
 }
 
+// Backoff of a tail that cannot reach Redis: a quick first retry, then
+// doubling to a short cap, so that live delivery resumes soon after Redis
+// returns (see docs/OPERATIONS.md).
+const (
+	tailMinBackoff = 10 * time.Millisecond
+	tailMaxBackoff = 250 * time.Millisecond
+)
+
 func (l *Log) tail(ctx context.Context, nsp, cursor string, fn func([]broadcastlog.Entry, error)) {
 	key := l.key(nsp)
-	backoff, failed := 50*time.Millisecond, false
+	backoff := tailMinBackoff
 	for ctx.Err() == nil {
-		if failed {
-			// Check that nothing after the cursor was trimmed while we
-			// could not read.
-			if _, err := l.Read(ctx, nsp, cursor, 1); errors.Is(err, broadcastlog.ErrExpired) {
-				last, err := l.Last(ctx, nsp)
-				if err == nil {
-					fn(nil, broadcastlog.ErrExpired)
-					cursor, failed = last, false
-				}
-				continue
-			} else if err != nil {
-				l.sleep(ctx, &backoff)
-				continue
-			}
-			failed = false
-		}
-		res, err := l.cfg.Client.XRead(ctx, &redis.XReadArgs{
+		pipe := l.cfg.Client.Pipeline()
+		pipe.PExpire(ctx, key, 2*l.cfg.Retention)
+		info := pipe.XInfoStream(ctx, key)
+		read := pipe.XRead(ctx, &redis.XReadArgs{
 			Streams: []string{key, cursor}, Count: 1000, Block: l.cfg.Block,
-		}).Result()
-		switch {
-		case errors.Is(err, redis.Nil):
-			continue
-		case err != nil:
-			if ctx.Err() != nil {
-				return
-			}
-			failed = true
+		})
+		_, err := pipe.Exec(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && !errors.Is(err, redis.Nil) && !isNoSuchKey(err) {
+			// Redis unreachable: a failed pipeline need not set every
+			// command's error, so nothing in it is trusted.
 			l.sleep(ctx, &backoff)
 			continue
 		}
-		backoff = 50 * time.Millisecond
+		if err := info.Err(); (err != nil && !isNoSuchKey(err)) || (err == nil && info.Val().LastGeneratedID == "") {
+			l.sleep(ctx, &backoff)
+			continue
+		}
+		if gap(info, cursor) {
+			// Redis lost the stream or trimmed entries the tail had not
+			// read: go on from the end, after telling fn.
+			last, err := l.Last(ctx, nsp)
+			if err != nil {
+				l.sleep(ctx, &backoff)
+				continue
+			}
+			fn(nil, broadcastlog.ErrExpired)
+			cursor = last
+			continue
+		}
+		res, err := read.Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			backoff = tailMinBackoff
+			continue
+		case err != nil:
+			l.sleep(ctx, &backoff)
+			continue
+		}
+		backoff = tailMinBackoff
 		for _, s := range res {
 			if len(s.Messages) == 0 {
 				continue
@@ -310,17 +367,34 @@ func (l *Log) tail(ctx context.Context, nsp, cursor string, fn func([]broadcastl
 	}
 }
 
+// gap reports whether the stream info (read just before an XREAD after
+// cursor, on the same connection) says entries after cursor are missing:
+// the stream is gone, was trimmed past cursor, or restarted before it.
+func gap(info *redis.XInfoStreamCmd, cursor string) bool {
+	if info.Err() != nil {
+		return true // no such key: Redis lost it (the tail keeps it alive)
+	}
+	p, err := broadcastlog.ParsePosition(cursor)
+	if err != nil {
+		return true
+	}
+	st := info.Val()
+	deleted, _ := broadcastlog.ParsePosition(st.MaxDeletedEntryID)
+	last, _ := broadcastlog.ParsePosition(st.LastGeneratedID)
+	return p.Less(deleted) || last.Less(p)
+}
+
 func (l *Log) sleep(ctx context.Context, backoff *time.Duration) {
 	select {
 	case <-time.After(*backoff):
 	case <-ctx.Done():
 	}
-	*backoff = min(2**backoff, time.Second)
+	*backoff = min(2**backoff, tailMaxBackoff)
 }
 
 // Close implements broadcastlog.Log: it ends every tail.
 func (l *Log) Close() error {
 	l.cancel()
 	l.wg.Wait()
-	return nil
+	return l.closeAppender()
 }

@@ -62,3 +62,59 @@ func TestCluster(t *testing.T) {
 		return newLog(t, rdb, retention)
 	})
 }
+
+// TestTailRedisRestart: Redis without persistence is killed and restarted
+// under a tail, and a broadcast is appended to the new, empty Redis. The
+// tail must report the gap (ErrExpired) instead of reading on in the new
+// stream from its old cursor as if nothing had been lost.
+func TestTailRedisRestart(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := newLog(t, rdb, time.Minute)
+	ctx := t.Context()
+	last, err := l.Last(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 100)
+	cancel, err := l.Tail(ctx, "/", last, func(es []broadcastlog.Entry, err error) {
+		if err != nil {
+			got <- "gap"
+			return
+		}
+		for _, e := range es {
+			got <- string(e.Data)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	if _, err := l.Append(ctx, "/", broadcastlog.Entry{Data: []byte(`["a"]`)}); err != nil {
+		t.Fatal(err)
+	}
+	if g := <-got; g != `["a"]` {
+		t.Fatalf("tail got %s", g)
+	}
+	srv.Kill()
+	srv.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := l.Append(ctx, "/", broadcastlog.Entry{Data: []byte(`["b"]`)}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no append after the restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case g := <-got:
+		if g != "gap" {
+			t.Fatalf("after Redis lost the stream the tail delivered %s, want the gap reported", g)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tail reported nothing after Redis lost the stream")
+	}
+}

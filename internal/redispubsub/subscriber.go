@@ -37,8 +37,8 @@ var ErrUnavailable = errors.New("redispubsub: redis unavailable")
 
 // Reconnection and liveness timing.
 const (
-	minBackoff         = 100 * time.Millisecond
-	maxBackoff         = 2 * time.Second
+	minBackoff         = 20 * time.Millisecond
+	maxBackoff         = 500 * time.Millisecond
 	defaultHealthCheck = 3 * time.Second
 	dialTimeout        = 5 * time.Second
 	// subscribeBatch bounds the channels of one (S|P)SUBSCRIBE sent when a
