@@ -17,6 +17,10 @@ type Message struct {
 	// broadcast's is its append time), for the latency histogram; zero for a
 	// message that came from another node.
 	Published time.Time
+	// LogEnd, for a logged broadcast delivered with offsets, is the shared
+	// end of every recipient's offset: the log position and the closing
+	// `"]` (each socket adds its own part before it, as a frame tail).
+	LogEnd []byte
 	// AckDeadline, for a message with an ack id, is when the sender stops
 	// waiting: a socket may forget the pending ack after it. Zero = never.
 	AckDeadline time.Time

@@ -460,8 +460,8 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 			typ = websocket.MessageBinary
 		}
 		data := frames[i].Data
-		if frames[i].Tail != nil {
-			c.joined = append(append(c.joined[:0], data...), frames[i].Tail...)
+		if frames[i].Tail != nil || frames[i].End != nil {
+			c.joined = append(append(append(c.joined[:0], data...), frames[i].Tail...), frames[i].End...)
 			data = c.joined
 		}
 		if err = ws.Write(ctx, typ, data); err != nil {

@@ -19,10 +19,15 @@ type Frame struct {
 	// appends each socket's offset this way). Its bytes must not change
 	// once sent.
 	Tail []byte
+	// End, when set, follows Tail: an ending shared again by every
+	// recipient (Socket.IO puts a logged broadcast's position there, after
+	// each socket's own part of the offset). Its bytes must not change
+	// once sent.
+	End []byte
 }
 
 // size is the number of bytes the frame puts on the wire.
-func (f *Frame) size() int { return len(f.Data) + len(f.Tail) }
+func (f *Frame) size() int { return len(f.Data) + len(f.Tail) + len(f.End) }
 
 // TextFrame returns a text frame for payload (allocates "4"+payload).
 func TextFrame(payload string) Frame {
@@ -170,6 +175,7 @@ func appendPayload(dst []byte, frames []Frame) []byte {
 		} else {
 			dst = append(dst, f.Data...)
 			dst = append(dst, f.Tail...)
+			dst = append(dst, f.End...)
 		}
 	}
 	return dst

@@ -91,6 +91,7 @@ func entryMessage(nsp string, e *broadcastlog.Entry) *adapter.Message {
 	m := &adapter.Message{
 		Packet: parser.Packet{Type: typ, Namespace: nsp, ID: parser.NoID, Data: e.Data, Attachments: e.Attachments},
 		Log:    e.ID,
+		LogEnd: append([]byte(e.ID), '"', ']'),
 	}
 	if p, err := broadcastlog.ParsePosition(e.ID); err == nil {
 		m.Published = time.UnixMilli(int64(p.Ms)) // appended then
@@ -320,6 +321,11 @@ type socketLog struct {
 	catching bool                  // a recovery is reading the log: live entries wait in held
 	held     []*adapter.Message
 	slab     []byte // frame tails are carved from it (formatTail)
+	// head is `,"<user stream ID>~`, the socket's own part of a logged
+	// broadcast's offset (the message's LogEnd follows it); rebuilt, never
+	// changed in place, when the user part changes (headFor).
+	head     []byte
+	headUser string
 
 	// Set while connecting, read-only after.
 	rooms   []string              // the recovered session's rooms and sid
@@ -535,26 +541,34 @@ func (rs *recoverySocket) sendLog(m *adapter.Message, replay bool) bool {
 	if err != nil {
 		return false
 	}
-	frames := m.Frames()
 	rs.tailMu.Lock()
 	defer rs.tailMu.Unlock()
 	if rs.log.catching && !replay {
 		rs.log.held = append(rs.log.held, m)
 		return true
 	}
-	return rs.sendLogLocked(frames, pos)
+	return rs.sendLogLocked(m, pos)
 }
 
-func (rs *recoverySocket) sendLogLocked(frames []engineio.Frame, pos broadcastlog.Position) bool {
+// sendLogLocked sends the logged broadcast m at position pos unless the
+// socket is past it; tailMu is held. The offset it carries is the
+// socket's cached head and the message's shared LogEnd: nothing is
+// formatted or allocated per delivery.
+func (rs *recoverySocket) sendLogLocked(m *adapter.Message, pos broadcastlog.Position) bool {
 	if !rs.log.pos.Less(pos) {
 		return true // sent already
 	}
+	frames := m.Frames()
 	first := frames[0]
 	if n := len(first.Data); n == 0 || first.Data[n-1] != ']' {
 		return false
 	}
-	tail := rs.formatTail(pos, rs.offset)
-	first.Data, first.Tail = first.Data[:len(first.Data)-1], tail
+	first.Data = first.Data[:len(first.Data)-1]
+	if m.LogEnd != nil {
+		first.Tail, first.End = rs.headFor(), m.LogEnd
+	} else {
+		first.Tail = rs.formatTail(pos, rs.offset) // a message not made by entryMessage
+	}
 	var ok bool
 	if len(frames) == 1 {
 		one := [1]engineio.Frame{first}
@@ -566,9 +580,21 @@ func (rs *recoverySocket) sendLogLocked(frames []engineio.Frame, pos broadcastlo
 		ok = rs.s.client.send(out)
 	}
 	if ok {
-		rs.log.pos, rs.tail = pos, tail
+		// The offset moved: the tail of other events is rebuilt when
+		// one needs it (sendEvent).
+		rs.log.pos, rs.tail = pos, nil
 	}
 	return ok
+}
+
+// headFor returns the socket's part of a logged broadcast's offset,
+// `,"<user stream ID>~`, rebuilding it when the user part changed.
+func (rs *recoverySocket) headFor() []byte {
+	if rs.log.head == nil || rs.log.headUser != rs.offset {
+		rs.log.head = append(append(append(make([]byte, 0, len(rs.offset)+3), ',', '"'), rs.offset...), offsetSep)
+		rs.log.headUser = rs.offset
+	}
+	return rs.log.head
 }
 
 // catchUp runs in connected, once a recovered socket is back in its rooms
@@ -614,7 +640,7 @@ func (rs *recoverySocket) catchUp() error {
 	defer rs.tailMu.Unlock()
 	for _, m := range rs.log.held {
 		if pos, err := broadcastlog.ParsePosition(m.Log); err == nil {
-			rs.sendLogLocked(m.Frames(), pos)
+			rs.sendLogLocked(m, pos)
 		}
 	}
 	rs.log.held, rs.log.catching = nil, false

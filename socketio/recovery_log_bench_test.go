@@ -51,6 +51,7 @@ func BenchmarkDeliverLogged(b *testing.B) {
 				msgs[i] = &adapter.Message{Packet: parser.Packet{
 					Type: proto.Packet.Type, Namespace: "/", ID: parser.NoID, Data: proto.Packet.Data,
 				}, Log: broadcastlog.Position{Ms: base, Seq: uint64(i)}.String()}
+				msgs[i].LogEnd = append([]byte(msgs[i].Log), '"', ']')
 				msgs[i].Frames()
 			}
 			opts := adapter.Options{Rooms: []string{"room"}}

@@ -348,6 +348,9 @@ func (rs *recoverySocket) sendEvent(m *adapter.Message) bool {
 	first.Data = first.Data[:len(first.Data)-1]
 	rs.tailMu.Lock()
 	defer rs.tailMu.Unlock()
+	if rs.tail == nil {
+		rs.setTail() // after logged broadcasts moved the offset
+	}
 	first.Tail = rs.tail
 	if len(frames) == 1 {
 		one := [1]engineio.Frame{first}
