@@ -722,3 +722,47 @@ func TestRedisCluster(t *testing.T) {
 		t.Fatalf("replay on the cluster got %v, want %v", got, more)
 	}
 }
+
+// A Redis restarted without its data has lost the user's stream: a read
+// after an offset it handed out before must say so (ErrOffsetExpired), not
+// answer an empty, complete history — an acknowledged direct message to an
+// offline user would otherwise vanish while the user is told it missed
+// nothing.
+func TestRedisLostStreamIsNotAnEmptyHistory(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	client := testClient(t, srv.Addr())
+	st := newRedisStore(t, client, storetest.Config{})
+	ctx := storetest.Ctx(t)
+	offset, err := st.Last(ctx, "offline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Connected before, now away: a message is stored for it...
+	storetest.MustAppend(t, st, []string{"offline"}, storetest.MsgN(0))
+	if got, err := st.Read(ctx, "offline", offset, 10); err != nil || len(got) != 1 {
+		t.Fatalf("before the restart: %d messages, %v", len(got), err)
+	}
+	// ...and Redis loses everything.
+	srv.Restart()
+	var got []queue.Message
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, err = st.Read(ctx, "offline", offset, 10)
+		if !errors.Is(err, queue.ErrUnavailable) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !errors.Is(err, queue.ErrOffsetExpired) {
+		t.Fatalf("after Redis lost the stream: %d messages, %v; want ErrOffsetExpired", len(got), err)
+	}
+	// A user Redis knows from now on has an empty history, as before.
+	fresh, err := st.Last(ctx, "newcomer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Read(ctx, "newcomer", fresh, 10); err != nil || len(got) != 0 {
+		t.Fatalf("new user: %d messages, %v", len(got), err)
+	}
+}

@@ -100,7 +100,9 @@ return id
 // readScript returns {0, entries} with up to ARGV[2] entries strictly after
 // the offset ARGV[1], or {1} when that would not be the complete history
 // after it: the offset is older than the retention ARGV[3] (ms), lies beyond
-// the stream's last ID, or entries after it were trimmed. The offset has
+// the stream's last ID, entries after it were trimmed, or the stream is
+// missing and the offset predates the user's epoch KEYS[2] (Redis lost the
+// stream: restarted without persistence). The offset has
 // been validated (canonical "<ms>-<seq>", ms < 2^53).
 var readScript = redis.NewScript(luaCmp + `
 local t = redis.call('TIME')
@@ -108,8 +110,13 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local after = ARGV[1]
 local ams = tonumber(string.match(after, '^(%d+)'))
 if ams + tonumber(ARGV[3]) <= now then return {1} end
+local epoch = tonumber(redis.call('GET', KEYS[2]) or now)
+redis.call('SET', KEYS[2], string.format('%.0f', epoch), 'PX', ARGV[3])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if ams > now then return {1} end
+  -- Redis knows this user only since epoch: a missing stream is an empty
+  -- history only for an offset from then on (else Redis lost it).
+  if ams < epoch - 1 then return {1} end
   return {0, {}}
 end
 local info = redis.call('XINFO', 'STREAM', KEYS[1])
@@ -125,11 +132,19 @@ return {0, redis.call('XRANGE', KEYS[1], '(' .. after, '+', 'COUNT', ARGV[2])}
 // lastScript returns the newest entry ID, or, for a missing stream, the ID
 // just before the current millisecond, which precedes any entry added later
 // (a new stream's first ID is at least <now>-0).
+//
+// It also starts the user's epoch KEYS[2] (when Redis first knew the user,
+// kept for the retention ARGV[1]): Redis restarted without its data loses
+// the epoch with the stream, so readScript can tell a lost history from an
+// empty one.
 var lastScript = redis.NewScript(`
-local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-if #e > 0 then return e[1][1] end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if not redis.call('SET', KEYS[2], string.format('%.0f', now), 'NX', 'PX', ARGV[1]) then
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+end
+local e = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #e > 0 then return e[1][1] end
 return string.format('%.0f', now - 1) .. '-0'
 `)
 

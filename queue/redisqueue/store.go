@@ -61,6 +61,10 @@ type Config struct {
 //	<prefix>:stream:{<user>}   stream of the user's durable messages
 //	<prefix>:live:{<user>}     pub/sub channel of their live deliveries
 //	<prefix>:bytes:{<user>}    sum of the sizes of the stream's entries
+//	<prefix>:epoch:{<user>}    when Redis first knew the user (Last, Read), kept
+//	                           for the retention: lost with the stream when Redis
+//	                           loses its data, so a missing stream is not taken
+//	                           for an empty history
 //	<prefix>:session:{<pid>}   JSON queue.Session, with a TTL
 //	<prefix>:members:{<room>}  sorted set of a durable room's member users
 type Store struct {
@@ -126,6 +130,7 @@ func New(cfg Config) (*Store, error) {
 func (r *Store) streamKey(user string) string   { return r.prefix + ":stream:{" + user + "}" }
 func (r *Store) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
 func (r *Store) bytesKey(user string) string    { return r.prefix + ":bytes:{" + user + "}" }
+func (r *Store) epochKey(user string) string    { return r.prefix + ":epoch:{" + user + "}" }
 func (r *Store) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
 func (r *Store) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
 
@@ -231,7 +236,7 @@ func (r *Store) Read(ctx context.Context, user, after string, limit int) ([]queu
 		return nil, queue.ErrClosed
 	}
 	start := time.Now()
-	res, err := readScript.Run(ctx, r.client, []string{r.streamKey(user)}, after, core.ClampLimit(limit), r.retention).Slice()
+	res, err := readScript.Run(ctx, r.client, []string{r.streamKey(user), r.epochKey(user)}, after, core.ClampLimit(limit), r.retention).Slice()
 	observeRedis(r.met, "xrange", start, err)
 	if err != nil {
 		return nil, unavailable(fmt.Sprintf("read %q", user), err)
@@ -275,7 +280,7 @@ func (r *Store) Last(ctx context.Context, user string) (string, error) {
 		return "", queue.ErrClosed
 	}
 	start := time.Now()
-	id, err := lastScript.Run(ctx, r.client, []string{r.streamKey(user)}).Text()
+	id, err := lastScript.Run(ctx, r.client, []string{r.streamKey(user), r.epochKey(user)}, r.retention).Text()
 	observeRedis(r.met, "xrange", start, err)
 	if err != nil {
 		return "", unavailable(fmt.Sprintf("last %q", user), err)

@@ -58,6 +58,7 @@ func testAppendRead(t *testing.T, newStore Factory) {
 	st := newStore(t, Config{})
 	ctx := Ctx(t)
 	floor := MustLast(t, st, "alice")
+	bobFloor := MustLast(t, st, "bob") // the store knows bob from now on
 	if got, err := st.Read(ctx, "alice", floor, 10); err != nil || len(got) != 0 {
 		t.Fatalf("Read of an empty stream = %v, %v; want nothing", got, err)
 	}
@@ -102,7 +103,7 @@ func testAppendRead(t *testing.T, newStore Factory) {
 		}
 	}
 	// Another user's stream is separate.
-	if got, err := st.Read(ctx, "bob", floor, 10); err != nil || len(got) != 0 {
+	if got, err := st.Read(ctx, "bob", bobFloor, 10); err != nil || len(got) != 0 {
 		t.Fatalf("bob's stream = %v, %v", got, err)
 	}
 }
