@@ -172,12 +172,32 @@ func (a *Memory) FetchSockets(_ context.Context, opts Options) ([]SocketInfo, er
 // AddLocal makes the selected local sockets join rooms.
 func (a *Memory) AddLocal(opts Options, rooms []string) error {
 	var first error
-	for _, s := range a.Select(opts) {
+	socks := a.Select(opts)
+	for _, s := range socks {
 		if err := a.AddAll(s, rooms...); err != nil && first == nil {
 			first = err
 		}
 	}
+	if err := a.moved(socks); err != nil && first == nil {
+		first = err
+	}
 	return first
+}
+
+// SocketsMover is implemented by a Namespace that must hear of the local
+// sockets SocketsJoin/SocketsLeave moved before the operation returns (or,
+// for another node's request, before this node answers it): socketio
+// stores their recovery sessions, so that a move the caller was told about
+// survives a crash of this node.
+type SocketsMover interface {
+	SocketsMoved(sockets []Socket) error
+}
+
+func (a *Memory) moved(socks []Socket) error {
+	if m, ok := a.nsp.(SocketsMover); ok && len(socks) > 0 {
+		return m.SocketsMoved(socks)
+	}
+	return nil
 }
 
 // AddSockets implements Adapter.
@@ -186,18 +206,19 @@ func (a *Memory) AddSockets(_ context.Context, opts Options, rooms []string) err
 }
 
 // DelLocal makes the selected local sockets leave rooms.
-func (a *Memory) DelLocal(opts Options, rooms []string) {
-	for _, s := range a.Select(opts) {
+func (a *Memory) DelLocal(opts Options, rooms []string) error {
+	socks := a.Select(opts)
+	for _, s := range socks {
 		for _, r := range rooms {
 			a.Del(s, r)
 		}
 	}
+	return a.moved(socks)
 }
 
 // DelSockets implements Adapter.
 func (a *Memory) DelSockets(_ context.Context, opts Options, rooms []string) error {
-	a.DelLocal(opts, rooms)
-	return nil
+	return a.DelLocal(opts, rooms)
 }
 
 // DisconnectLocal disconnects the selected local sockets.

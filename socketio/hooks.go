@@ -49,6 +49,10 @@ type socketHooks interface {
 	// the session not saved) leaves the rooms as they were.
 	join(ctx context.Context, rooms []string, add func() error) error
 	leave(ctx context.Context, room string, del func()) error
+	// moved runs after SocketsJoin/SocketsLeave changed the socket's rooms
+	// on this node, before the operation returns (or this node answers
+	// another's request): recovery stores the session.
+	moved() error
 	// disconnected runs once when the socket ends: after its
 	// OnDisconnecting handlers, before it leaves its rooms; or when it
 	// could not be attached after connecting succeeded.
@@ -89,6 +93,8 @@ func (*plainSocket) leave(_ context.Context, _ string, del func()) error {
 	del()
 	return nil
 }
+
+func (*plainSocket) moved() error { return nil }
 
 func (*plainSocket) disconnected(engineio.Reason) {}
 

@@ -31,7 +31,26 @@ type Namespace struct {
 	sockets      map[string]*Socket
 }
 
-var _ adapter.Namespace = (*Namespace)(nil)
+var (
+	_ adapter.Namespace    = (*Namespace)(nil)
+	_ adapter.SocketsMover = (*Namespace)(nil)
+)
+
+// SocketsMoved implements adapter.SocketsMover: the local sockets that
+// SocketsJoin/SocketsLeave moved store their recovery session before the
+// operation returns, so that a move the caller was told about survives a
+// crash of this node. It returns the first error.
+func (n *Namespace) SocketsMoved(sockets []adapter.Socket) error {
+	var first error
+	for _, as := range sockets {
+		if s, ok := as.(*Socket); ok && s.ext != nil {
+			if err := s.ext.moved(); err != nil && first == nil {
+				first = err
+			}
+		}
+	}
+	return first
+}
 
 func newNamespace(s *Server, name string) *Namespace {
 	return &Namespace{

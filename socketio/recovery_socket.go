@@ -401,6 +401,15 @@ func (rs *recoverySocket) save() error {
 	return rs.saveLocked(context.Background())
 }
 
+// moved implements socketHooks: SocketsJoin/SocketsLeave changed the
+// socket's rooms, and the session is stored before that is answered.
+func (rs *recoverySocket) moved() error {
+	if !rs.attached.Load() {
+		return nil // not connected yet: connected saves it
+	}
+	return rs.save()
+}
+
 // saveLocked stores the socket's session as it is now; saveMu is held.
 func (rs *recoverySocket) saveLocked(ctx context.Context) error {
 	ctx, cancel := rs.r.bound(ctx)

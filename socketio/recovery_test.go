@@ -672,3 +672,36 @@ func TestAdmitGuardsDurableAppends(t *testing.T) {
 		t.Fatalf("Admit saw %q, want %q", seen, want)
 	}
 }
+
+// SocketsJoin/SocketsLeave (the gateway's sockets/join and sockets/leave)
+// return once the moved sockets' sessions hold the change, as Join/Leave
+// do: a crash right after the answer recovers the rooms it reported.
+func TestSocketsJoinIsStoredBeforeItReturns(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	srv, url, _ := newRecoveryServer(t, st, nil)
+	nsp := srv.Sockets()
+	c := sitest.Dial(t, url)
+	c.Send(`40{"user":"erin"}`)
+	reply, _ := readConnect(t, c)
+	ctx := context.Background()
+	rooms := func() []string {
+		sess, err := st.LoadSession(ctx, reply.PID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sess.Rooms
+	}
+	if err := nsp.In(reply.SID).SocketsJoin(ctx, "moved-in"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rooms(); !slices.Contains(got, "moved-in") {
+		t.Fatalf("session rooms %v right after SocketsJoin, want moved-in", got)
+	}
+	if err := nsp.In(reply.SID).SocketsLeave(ctx, "moved-in"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rooms(); slices.Contains(got, "moved-in") {
+		t.Fatalf("session rooms %v right after SocketsLeave, want no moved-in", got)
+	}
+}

@@ -239,11 +239,14 @@ func (a *namespaceAdapter) AddSockets(ctx context.Context, opts adapter.Options,
 
 // DelSockets implements adapter.Adapter.
 func (a *namespaceAdapter) DelSockets(ctx context.Context, opts adapter.Options, rooms []string) error {
-	a.DelLocal(opts, rooms)
+	err := a.DelLocal(opts, rooms)
 	if opts.Local {
-		return nil
+		return err
 	}
-	return a.send(ctx, request{kind: reqKindLeave, opts: opts, rooms: rooms})
+	if perr := a.send(ctx, request{kind: reqKindLeave, opts: opts, rooms: rooms}); perr != nil {
+		return perr
+	}
+	return err
 }
 
 // DisconnectSockets implements adapter.Adapter.
