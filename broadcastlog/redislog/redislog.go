@@ -246,19 +246,24 @@ func entries(msgs []redis.XMessage) []broadcastlog.Entry {
 	return out
 }
 
+// decodeList decodes a JSON string array field into dst.
+func decodeList(v any, dst *[]string) bool {
+	s, ok := v.(string)
+	return ok && json.Unmarshal([]byte(s), dst) == nil
+}
+
 func decodeEntry(m redis.XMessage) (broadcastlog.Entry, bool) {
 	e := broadcastlog.Entry{ID: m.ID}
 	d, ok := m.Values["d"].(string)
-	if !ok || len(d) < 2 || d[0] != '[' || !json.Valid([]byte(d)) {
+	if !ok || len(d) < 2 || d[0] != '[' {
 		return e, false
 	}
-	e.Data = json.RawMessage(d)
-	for field, dst := range map[string]*[]string{"r": &e.Rooms, "x": &e.Except} {
-		// Append always writes both; a missing list is a damaged entry.
-		s, ok := m.Values[field].(string)
-		if !ok || json.Unmarshal([]byte(s), dst) != nil {
-			return e, false
-		}
+	if e.Data = json.RawMessage(d); !json.Valid(e.Data) {
+		return e, false
+	}
+	// Append always writes both lists; a missing one is a damaged entry.
+	if !decodeList(m.Values["r"], &e.Rooms) || !decodeList(m.Values["x"], &e.Except) {
+		return e, false
 	}
 	for i := 0; ; i++ {
 		s, ok := m.Values["a"+strconv.Itoa(i)].(string)
