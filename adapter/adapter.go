@@ -101,9 +101,13 @@ type Adapter interface {
 	BroadcastWithAck(ctx context.Context, m *Message, opts Options) ([][]any, error)
 	// FetchSockets lists the selected sockets of every node.
 	FetchSockets(ctx context.Context, opts Options) ([]SocketInfo, error)
-	// AddSockets makes the selected sockets join rooms.
+	// AddSockets makes the selected sockets join rooms. It returns once
+	// every node applied the join and (SocketsMover) stored what it moved;
+	// an error wrapping ErrAckTimeout when some node did not confirm in
+	// time (the join may or may not have been applied there).
 	AddSockets(ctx context.Context, opts Options, rooms []string) error
-	// DelSockets makes the selected sockets leave rooms.
+	// DelSockets makes the selected sockets leave rooms, confirmed as
+	// AddSockets is.
 	DelSockets(ctx context.Context, opts Options, rooms []string) error
 	// DisconnectSockets disconnects the selected sockets.
 	DisconnectSockets(ctx context.Context, opts Options, close bool) error

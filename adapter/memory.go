@@ -169,8 +169,22 @@ func (a *Memory) FetchSockets(_ context.Context, opts Options) ([]SocketInfo, er
 	return a.FetchLocal(opts), nil
 }
 
-// AddLocal makes the selected local sockets join rooms.
+// AddLocal makes the selected local sockets join rooms and, once they did,
+// tells the namespace (SocketsMover), whose answer it returns with the
+// first error.
 func (a *Memory) AddLocal(opts Options, rooms []string) error {
+	socks, err := a.JoinLocal(opts, rooms)
+	if merr := a.Moved(socks); merr != nil && err == nil {
+		err = merr
+	}
+	return err
+}
+
+// JoinLocal makes the selected local sockets join rooms and returns them,
+// without telling the namespace: the caller calls Moved with them (the
+// Redis adapter changes the rooms on its subscriber's read loop, in the
+// order of what other nodes sent, and stores the sessions off it).
+func (a *Memory) JoinLocal(opts Options, rooms []string) ([]Socket, error) {
 	var first error
 	socks := a.Select(opts)
 	for _, s := range socks {
@@ -178,10 +192,7 @@ func (a *Memory) AddLocal(opts Options, rooms []string) error {
 			first = err
 		}
 	}
-	if err := a.moved(socks); err != nil && first == nil {
-		first = err
-	}
-	return first
+	return socks, first
 }
 
 // SocketsMover is implemented by a Namespace that must hear of the local
@@ -193,7 +204,9 @@ type SocketsMover interface {
 	SocketsMoved(sockets []Socket) error
 }
 
-func (a *Memory) moved(socks []Socket) error {
+// Moved tells the namespace, when it is a SocketsMover, that socks were
+// moved by JoinLocal or LeaveLocal, and returns its answer.
+func (a *Memory) Moved(socks []Socket) error {
 	if m, ok := a.nsp.(SocketsMover); ok && len(socks) > 0 {
 		return m.SocketsMoved(socks)
 	}
@@ -205,15 +218,22 @@ func (a *Memory) AddSockets(_ context.Context, opts Options, rooms []string) err
 	return a.AddLocal(opts, rooms)
 }
 
-// DelLocal makes the selected local sockets leave rooms.
+// DelLocal makes the selected local sockets leave rooms and tells the
+// namespace, as AddLocal does.
 func (a *Memory) DelLocal(opts Options, rooms []string) error {
+	return a.Moved(a.LeaveLocal(opts, rooms))
+}
+
+// LeaveLocal makes the selected local sockets leave rooms and returns them,
+// without telling the namespace (see JoinLocal).
+func (a *Memory) LeaveLocal(opts Options, rooms []string) []Socket {
 	socks := a.Select(opts)
 	for _, s := range socks {
 		for _, r := range rooms {
 			a.Del(s, r)
 		}
 	}
-	return a.moved(socks)
+	return socks
 }
 
 // DelSockets implements Adapter.

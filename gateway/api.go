@@ -364,12 +364,23 @@ func (g *Gateway) apiSocketsJoin(r *http.Request) (any, error) {
 	return okAck, nil
 }
 
-// membershipError is the API error of a durable membership change: 409
-// when the room is full.
+// codeNotConfirmed is the error code of a sockets/join or sockets/leave
+// that some node did not confirm in time.
+const codeNotConfirmed = "not_confirmed"
+
+// membershipError is the API error of a membership change or a move: 409
+// when a durable room is full; 504 not_confirmed when some node did not
+// confirm the move within the request timeout (it may or may not have been
+// applied there); anything else 503 unavailable (Redis, or a node that
+// could not store the move).
 func membershipError(err error) error {
 	var dre *socketio.DurableRoomError
 	if errors.As(err, &dre) && errors.Is(err, queue.ErrRoomFull) {
 		return &apiError{status: http.StatusConflict, code: "room_full", message: "durable room " + quote(dre.Room) + " is full"}
+	}
+	if errors.Is(err, adapter.ErrAckTimeout) {
+		return &apiError{status: http.StatusGatewayTimeout, code: codeNotConfirmed,
+			message: "not confirmed by every node in time, so it may or may not have been applied (retrying is safe): " + err.Error()}
 	}
 	return err
 }

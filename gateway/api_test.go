@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/internal/sitest"
 )
 
@@ -64,5 +67,28 @@ func TestPublishReservedPrefix(t *testing.T) {
 	c.Send(`421["publish",{"room":"r","event":"roomcast:not-recovered","data":{}}]`)
 	if got := c.Read(); !strings.HasPrefix(got, `431[{"error":{"code":"bad_request"`) {
 		t.Fatalf("publish of roomcast:not-recovered: %s", got)
+	}
+}
+
+// A sockets/join or sockets/leave that some node did not confirm in time is
+// a 504 not_confirmed (it may or may not have been applied), one a node
+// could not store a 503 unavailable: never a 200.
+func TestMoveErrorStatus(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("%w: join confirmed by 0 of 1 other nodes", adapter.ErrAckTimeout), http.StatusGatewayTimeout, codeNotConfirmed},
+		{fmt.Errorf("%w: node %q could not store the change: down", adapter.ErrUnavailable, "b"), http.StatusServiceUnavailable, codeUnavailable},
+	} {
+		var ae *apiError
+		if !errors.As(membershipError(tc.err), &ae) {
+			ae = &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable} // what apiHandler makes of it
+		}
+		if ae.status != tc.status || ae.code != tc.code {
+			t.Errorf("%v: %d %s, want %d %s", tc.err, ae.status, ae.code, tc.status, tc.code)
+		}
 	}
 }

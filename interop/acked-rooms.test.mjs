@@ -4,7 +4,10 @@
 // which is then SIGKILLed at once, recovers on node A (`socket.recovered`
 // true) in exactly the rooms it was acknowledged — it gets the next message
 // to a room it joined and none of a room it left. Also in a reconnect storm
-// of 200 clients, each of which joined a room right before the kill.
+// of 200 clients, each of which joined a room right before the kill. And a
+// 200 from the HTTP API's sockets/join on node A for clients on node B means
+// B stored their sessions with the room: B SIGKILLed as the 200 arrives,
+// they recover on A in it.
 //
 // The clients reach the gateways through a small TCP proxy in this file (a
 // stand-in load balancer) that is moved from B to A when B dies. Skipped when
@@ -166,6 +169,33 @@ describe("acked joins and leaves survive a node crash", { skip }, () => {
         });
       const inGone = clients.filter((s) => s.got.includes(gone)).length;
       assert.equal(inGone, 0, `${inGone} of 10 clients still in the room they left`);
+    });
+  });
+
+  test("API sockets/join on A for 200 clients on B: B SIGKILLed as the 200 arrives, recovered on A in the room", async () => {
+    await withFleet(async (fleet) => {
+      const { A, client } = fleet;
+      const room = unique("api-joined");
+      const clients = Array.from({ length: 200 }, (_, i) => client(unique(`j${i}`)));
+      await Promise.all(clients.map(async (s) => {
+        s.connect();
+        await until(() => s.connects.length === 1, "connect", TIMEOUT * 4);
+      }));
+      // A 200 means B applied the join and stored every session with it.
+      const res = await A.api("POST", "/api/v1/sockets/join", {
+        token: API_TOKEN, body: { sockets: clients.map((s) => s.id), join: [room] },
+      });
+      await killB(fleet);
+      assert.equal(res.status, 200, `sockets/join: ${res.status} ${res.text}`);
+      await until(() => clients.every((s) => s.connects.length === 2), "200 reconnects to A", TIMEOUT * 6);
+      const notRecovered = clients.filter((s) => !s.connects[1].recovered).length;
+      assert.equal(notRecovered, 0, `${notRecovered} of 200 not recovered`);
+      await publish(A, room);
+      await until(() => clients.every((s) => s.got.includes(room)), "the message to the room on every client", TIMEOUT * 2)
+        .catch((err) => {
+          err.message += `: ${clients.filter((s) => !s.got.includes(room)).length} of 200 recovered without the room the API's 200 reported`;
+          throw err;
+        });
     });
   });
 

@@ -157,7 +157,11 @@ func (b BroadcastOperator) FetchSockets(ctx context.Context) ([]RemoteSocket, er
 // SocketsJoin makes the selected sockets join rooms. With Recovery and
 // Recovery.Member, the users of the selected sockets (on every node) first
 // become members of the durable rooms among rooms; an error there
-// (*DurableRoomError) moves no socket.
+// (*DurableRoomError) moves no socket. With Recovery it returns nil only
+// once the moved sockets' sessions hold the rooms on every node (with the
+// Redis adapter: every Roomcast node confirmed, see adapter.Adapter's
+// AddSockets); an error wrapping adapter.ErrAckTimeout means some node did
+// not confirm in time, adapter.ErrUnavailable that one could not store it.
 func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) error {
 	if err := b.nsp.srv.ext.socketsJoin(ctx, b, rooms); err != nil {
 		return err
@@ -167,7 +171,7 @@ func (b BroadcastOperator) SocketsJoin(ctx context.Context, rooms ...string) err
 
 // SocketsLeave makes the selected sockets leave rooms. With Recovery and
 // Recovery.Member, the users of the selected sockets first stop being
-// members of the durable rooms among rooms.
+// members of the durable rooms among rooms. It returns as SocketsJoin does.
 func (b BroadcastOperator) SocketsLeave(ctx context.Context, rooms ...string) error {
 	if err := b.nsp.srv.ext.socketsLeave(ctx, b, rooms); err != nil {
 		return err

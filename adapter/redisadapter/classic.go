@@ -104,10 +104,17 @@ func (p *classic) send(ctx context.Context, r request) error {
 		auto = false
 	case reqKindFetch:
 		v = map[string]any{"requestId": r.id, "type": int64(reqRemoteFetch), "opts": sel}
-	case reqKindJoin:
-		v = map[string]any{"type": int64(reqRemoteJoin), "opts": sel, "rooms": nonNil(r.rooms)}
-	case reqKindLeave:
-		v = map[string]any{"type": int64(reqRemoteLeave), "opts": sel, "rooms": nonNil(r.rooms)}
+	case reqKindJoin, reqKindLeave:
+		// With a requestId, which 8.x ignores on this form (it applies
+		// the request and answers nothing), Roomcast nodes confirm.
+		typ := int64(reqRemoteJoin)
+		if r.kind == reqKindLeave {
+			typ = reqRemoteLeave
+		}
+		v = map[string]any{"type": typ, "opts": sel, "rooms": nonNil(r.rooms)}
+		if r.id != "" {
+			v["requestId"] = r.id
+		}
 	case reqKindDisconnect:
 		v = map[string]any{"type": int64(reqRemoteDisconnect), "opts": sel, "close": r.close}
 	case reqKindServerSideEmit:
@@ -234,15 +241,25 @@ func (p *classic) onRequest(channel string, payload []byte) {
 
 // onRemoteSelection handles REMOTE_JOIN, REMOTE_LEAVE and REMOTE_DISCONNECT:
 // with opts they select sockets (8.x), with sid one socket and an answer
-// (the older form, still served).
+// (the older form, still served). A join or leave with opts and a
+// requestId comes from a Roomcast node: it is answered, once the moved
+// sockets' sessions are stored, with {type, requestId} plus error when
+// they could not be.
 func (p *classic) onRemoteSelection(typ int64, uid, requestID string, req map[string]any) {
 	if o, ok := req["opts"]; ok && o != nil {
 		opts := parseOptions(o)
 		switch typ {
-		case reqRemoteJoin:
-			_ = p.a.AddLocal(opts, asStrings(req["rooms"]))
-		case reqRemoteLeave:
-			p.a.DelLocal(opts, asStrings(req["rooms"]))
+		case reqRemoteJoin, reqRemoteLeave:
+			p.a.onMove(typ == reqRemoteJoin, opts, asStrings(req["rooms"]), func(err error) {
+				if requestID == "" {
+					return
+				}
+				answer := map[string]any{"type": typ, "requestId": requestID, "node": p.a.b.node}
+				if err != nil {
+					answer["error"] = err.Error()
+				}
+				p.respondJSON(uid, answer)
+			})
 		case reqRemoteDisconnect:
 			closeConn, _ := req["close"].(bool)
 			p.a.DisconnectLocal(opts, closeConn)
@@ -384,6 +401,10 @@ func (p *classic) onResponse(_ string, payload []byte) {
 	}
 	if arr, ok := resp["sockets"].([]any); ok {
 		req.answer(parseSockets(arr), nil, false)
+		return
+	}
+	if typ == reqRemoteJoin || typ == reqRemoteLeave {
+		req.confirm(answerError(resp))
 		return
 	}
 	if typ == reqServerSideEmit {

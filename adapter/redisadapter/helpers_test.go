@@ -68,6 +68,9 @@ type fleetConfig struct {
 	setup func(n *node)
 	// requestTimeout of the adapters; 0 for the default.
 	requestTimeout time.Duration
+	// recovery, when set, gives the node called name connection state
+	// recovery.
+	recovery func(name string) *socketio.Recovery
 }
 
 // startFleet starts n nodes named n0, n1, ... and waits until each is Ready.
@@ -110,7 +113,11 @@ func startNode(t *testing.T, name string, cfg fleetConfig) *node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := socketio.New(socketio.Config{Adapter: mgr.Factory(), Node: name, Metrics: mt, Logger: log})
+	scfg := socketio.Config{Adapter: mgr.Factory(), Node: name, Metrics: mt, Logger: log}
+	if cfg.recovery != nil {
+		scfg.Recovery = cfg.recovery(name)
+	}
+	srv, err := socketio.New(scfg)
 	if err != nil {
 		t.Fatal(err)
 	}

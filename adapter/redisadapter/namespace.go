@@ -2,10 +2,12 @@ package redisadapter
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/internal/redispubsub"
 )
 
 // namespaceAdapter is the Redis adapter of one namespace, in either mode.
@@ -56,10 +58,28 @@ const (
 	reqKindServerSideEmit
 )
 
+func (k requestKind) String() string {
+	switch k {
+	case reqKindBroadcastWithAck:
+		return "broadcast with acks"
+	case reqKindFetch:
+		return "fetchSockets"
+	case reqKindJoin:
+		return "join"
+	case reqKindLeave:
+		return "leave"
+	case reqKindDisconnect:
+		return "disconnect"
+	case reqKindServerSideEmit:
+		return "serverSideEmit"
+	}
+	return "request"
+}
+
 // request is one operation for the other nodes, before encoding.
 type request struct {
 	kind   requestKind
-	id     string         // request id; "" when no answer is awaited
+	id     string         // request id; "" when no answer is awaited (join and leave: no other Roomcast node)
 	packet map[string]any // broadcast with acks
 	opts   adapter.Options
 	flags  map[string]any // broadcast with acks: its timeout
@@ -85,6 +105,13 @@ func (c *Cluster) newAdapter(nsp adapter.Namespace) (*namespaceAdapter, error) {
 	}
 	a.Memory = adapter.NewMemory(nsp, mcfg)
 	a.stops = a.proto.listen()
+	// Last, so that a node counted as a Roomcast node (roomcastPeers) has
+	// most likely subscribed to where requests come.
+	kind := redispubsub.Channel
+	if b.sharded {
+		kind = redispubsub.Shard
+	}
+	a.stops = append(a.stops, b.listen(redispubsub.Key{Kind: kind, Name: a.roomcastChannel()}, func(string, []byte) {}))
 	return a, nil
 }
 
@@ -224,29 +251,122 @@ func (a *namespaceAdapter) FetchSockets(ctx context.Context, opts adapter.Option
 	return append(local, socks...), err
 }
 
-// AddSockets implements adapter.Adapter: the local sockets join at once,
-// the other nodes' through a request.
+// AddSockets implements adapter.Adapter: the selected sockets join rooms on
+// every node. It returns once each node that stores recovery sessions (every
+// Roomcast node of the namespace) applied the join and stored the moved
+// sockets' sessions — this node's own included — so that a crash of any node
+// after the return recovers the rooms. A node that did not confirm within the
+// request timeout (or before ctx ends) makes it return an error wrapping
+// adapter.ErrAckTimeout: the join may or may not have been applied there. A
+// node that could not store a session makes it return an error wrapping
+// adapter.ErrUnavailable. The socket.io servers of a mixed fleet never
+// confirm (@socket.io/redis-adapter applies the request and answers
+// nothing); they are sent the request and not waited for.
 func (a *namespaceAdapter) AddSockets(ctx context.Context, opts adapter.Options, rooms []string) error {
-	err := a.AddLocal(opts, rooms)
-	if opts.Local {
-		return err
-	}
-	if perr := a.send(ctx, request{kind: reqKindJoin, opts: opts, rooms: rooms}); perr != nil {
-		return perr
-	}
-	return err
+	return a.move(ctx, reqKindJoin, opts, rooms, func() error { return a.AddLocal(opts, rooms) })
 }
 
-// DelSockets implements adapter.Adapter.
+// DelSockets implements adapter.Adapter: the selected sockets leave rooms on
+// every node, confirmed as AddSockets is.
 func (a *namespaceAdapter) DelSockets(ctx context.Context, opts adapter.Options, rooms []string) error {
-	err := a.DelLocal(opts, rooms)
+	return a.move(ctx, reqKindLeave, opts, rooms, func() error { return a.DelLocal(opts, rooms) })
+}
+
+// move sends a join or leave to the other nodes, applies it locally
+// meanwhile, and waits for the confirmation of every other Roomcast node.
+// The local change is made even when Redis cannot be reached.
+func (a *namespaceAdapter) move(ctx context.Context, kind requestKind, opts adapter.Options, rooms []string, local func() error) error {
 	if opts.Local {
+		return local()
+	}
+	peers, err := a.roomcastPeers(ctx)
+	if err != nil {
+		_ = local()
 		return err
 	}
-	if perr := a.send(ctx, request{kind: reqKindLeave, opts: opts, rooms: rooms}); perr != nil {
+	var p *pending
+	var requestID string
+	if peers > 0 {
+		requestID = randomID(8)
+		p = newPending(peers)
+		a.pending.add(requestID, p)
+		defer a.pending.del(requestID)
+	}
+	perr := a.send(ctx, request{kind: kind, id: requestID, opts: opts, rooms: rooms})
+	lerr := local()
+	if perr != nil {
 		return perr
 	}
-	return err
+	if lerr != nil {
+		return lerr
+	}
+	if p == nil {
+		return nil
+	}
+	werr := p.wait(ctx, a.b.timeout)
+	if err := p.failure(); err != nil {
+		return err
+	}
+	if werr != nil {
+		got, want := p.count()
+		return fmt.Errorf("%w: %s confirmed by %d of %d other nodes (it may or may not have been applied on the others)",
+			werr, kind, got, want)
+	}
+	return nil
+}
+
+// roomcastPeers counts the other Roomcast nodes of the namespace: the
+// subscribers of its Roomcast channel, which socket.io servers do not
+// subscribe to, less this node.
+func (a *namespaceAdapter) roomcastPeers(ctx context.Context) (int, error) {
+	if err := a.usable(); err != nil {
+		return 0, err
+	}
+	n, err := a.b.subscribers(ctx, a.roomcastChannel())
+	return max(0, n-1), err
+}
+
+// roomcastChannel is the channel every Roomcast node of the namespace
+// subscribes to and nothing is published on: its subscriber count is the
+// number of Roomcast nodes, those that confirm joins and leaves. A plain
+// channel for the classic adapter, a shard channel for the sharded one
+// (socket.io's adapters use neither name).
+func (a *namespaceAdapter) roomcastChannel() string {
+	return a.b.prefix + "-roomcast#" + a.nsp.Name() + "#"
+}
+
+// onMove applies a join or leave another node sent (on the subscriber's
+// read loop, so that it is ordered with what that node sends next) and
+// stores the moved sockets' sessions on a reply worker, then calls answer
+// with the outcome: a Roomcast requester waits for it.
+func (a *namespaceAdapter) onMove(join bool, opts adapter.Options, rooms []string, answer func(error)) {
+	var socks []adapter.Socket
+	var err error
+	if join {
+		socks, err = a.JoinLocal(opts, rooms)
+	} else {
+		socks = a.LeaveLocal(opts, rooms)
+	}
+	a.b.async(func(context.Context) {
+		if merr := a.Moved(socks); merr != nil && err == nil {
+			err = merr
+		}
+		if err != nil {
+			a.b.log.Warn("adapter: a join or leave from another node not stored", "err", err)
+		}
+		answer(err)
+	})
+}
+
+// answerError reads the error a node answered a join or leave with: nil
+// when the answer has none.
+func answerError(answer map[string]any) error {
+	msg, ok := answer["error"].(string)
+	if !ok {
+		return nil
+	}
+	node, _ := answer["node"].(string)
+	return fmt.Errorf("%w: node %q could not store the change: %s", adapter.ErrUnavailable, node, msg)
 }
 
 // DisconnectSockets implements adapter.Adapter.

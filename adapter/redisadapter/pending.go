@@ -9,8 +9,9 @@ import (
 )
 
 // pending is a request this node sent to the others and is waiting on: the
-// answers of a fetchSockets or a serverSideEmitWithAck, or the client
-// counts and acknowledgements of a broadcast with acks (acks).
+// answers of a fetchSockets or a serverSideEmitWithAck, the confirmations
+// of a join or leave, or the client counts and acknowledgements of a
+// broadcast with acks (acks).
 type pending struct {
 	acks *adapter.Collector // broadcast with acks
 
@@ -19,6 +20,7 @@ type pending struct {
 	got     int
 	sockets []adapter.SocketInfo
 	answers [][]any
+	err     error         // the first node's failure (join, leave)
 	done    chan struct{} // closed when got reaches want
 }
 
@@ -46,6 +48,31 @@ func (p *pending) answer(sockets []adapter.SocketInfo, args []any, isAnswer bool
 	if p.got == p.want {
 		close(p.done)
 	}
+}
+
+// confirm records one node's confirmation of a join or leave; err is its
+// failure to store the change, nil when it did.
+func (p *pending) confirm(err error) {
+	p.mu.Lock()
+	if err != nil && p.err == nil && p.got < p.want {
+		p.err = err
+	}
+	p.mu.Unlock()
+	p.answer(nil, nil, false)
+}
+
+// failure returns the first failure a node answered with.
+func (p *pending) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// count returns how many answers arrived and how many are expected.
+func (p *pending) count() (got, want int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.got, p.want
 }
 
 // wait returns once every answer arrived, or with ErrAckTimeout when ctx

@@ -168,12 +168,16 @@ func (p *sharded) send(ctx context.Context, r request) error {
 	case reqKindFetch:
 		typ = msgFetchSockets
 		data = map[string]any{"opts": optionsValue(r.opts, nil), "requestId": r.id}
-	case reqKindJoin:
+	case reqKindJoin, reqKindLeave:
 		typ = msgSocketsJoin
+		if r.kind == reqKindLeave {
+			typ = msgSocketsLeave
+		}
 		data = map[string]any{"opts": optionsValue(r.opts, nil), "rooms": nonNil(r.rooms)}
-	case reqKindLeave:
-		typ = msgSocketsLeave
-		data = map[string]any{"opts": optionsValue(r.opts, nil), "rooms": nonNil(r.rooms)}
+		if r.id != "" {
+			// ClusterAdapter ignores it; Roomcast nodes confirm.
+			data["requestId"] = r.id
+		}
 	case reqKindDisconnect:
 		typ = msgDisconnectSockets
 		data = map[string]any{"opts": optionsValue(r.opts, nil), "close": r.close}
@@ -214,10 +218,8 @@ func (p *sharded) onMessage(channel string, payload []byte) {
 	switch typ {
 	case msgBroadcast:
 		p.onBroadcast(uid, data)
-	case msgSocketsJoin:
-		_ = p.a.AddLocal(parseOptions(data["opts"]), asStrings(data["rooms"]))
-	case msgSocketsLeave:
-		p.a.DelLocal(parseOptions(data["opts"]), asStrings(data["rooms"]))
+	case msgSocketsJoin, msgSocketsLeave:
+		p.onMove(uid, typ, data)
 	case msgDisconnectSockets:
 		closeConn, _ := data["close"].(bool)
 		p.a.DisconnectLocal(parseOptions(data["opts"]), closeConn)
@@ -230,6 +232,24 @@ func (p *sharded) onMessage(channel string, payload []byte) {
 	case msgFetchSocketsResponse, msgServerSideEmitResponse, msgBroadcastClientCount, msgBroadcastAck:
 		p.onResponse(typ, data)
 	}
+}
+
+// onMove applies SOCKETS_JOIN or SOCKETS_LEAVE; with a requestId (a
+// Roomcast requester) it is answered on the requester's channel, once the
+// moved sockets' sessions are stored, with the request's type and
+// {requestId, node} plus error when they could not be.
+func (p *sharded) onMove(uid string, typ int64, data map[string]any) {
+	requestID, _ := data["requestId"].(string)
+	p.a.onMove(typ == msgSocketsJoin, parseOptions(data["opts"]), asStrings(data["rooms"]), func(err error) {
+		if requestID == "" {
+			return
+		}
+		answer := map[string]any{"requestId": requestID, "node": p.a.b.node}
+		if err != nil {
+			answer["error"] = err.Error()
+		}
+		p.respond(uid, typ, answer)
+	})
 }
 
 func (p *sharded) onBroadcast(uid string, data map[string]any) {
@@ -308,5 +328,7 @@ func (p *sharded) onResponse(typ int64, data map[string]any) {
 		req.answer(parseSockets(data["sockets"]), nil, false)
 	case msgServerSideEmitResponse:
 		req.answer(nil, answerArgs(data, "packet"), true)
+	case msgSocketsJoin, msgSocketsLeave: // on the response channel: a confirmation
+		req.confirm(answerError(data))
 	}
 }
