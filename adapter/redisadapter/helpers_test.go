@@ -74,7 +74,7 @@ type fleetConfig struct {
 }
 
 // startFleet starts n nodes named n0, n1, ... and waits until each is Ready.
-func startFleet(t *testing.T, n int, cfg fleetConfig) []*node {
+func startFleet(t testing.TB, n int, cfg fleetConfig) []*node {
 	t.Helper()
 	if cfg.prefix == "" {
 		cfg.prefix = "rc-" + strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
@@ -94,7 +94,7 @@ func startFleet(t *testing.T, n int, cfg fleetConfig) []*node {
 	return nodes
 }
 
-func startNode(t *testing.T, name string, cfg fleetConfig) *node {
+func startNode(t testing.TB, name string, cfg fleetConfig) *node {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	mt, err := metrics.New(reg, metrics.Options{})

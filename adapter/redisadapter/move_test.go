@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/queue"
+	"github.com/roomcast/roomcast/queue/redisqueue"
 	"github.com/roomcast/roomcast/socketio"
 )
 
@@ -118,6 +120,36 @@ func TestSocketsJoinNotConfirmedTimesOut(t *testing.T) {
 			}
 			if d := time.Since(start); d > 900*time.Millisecond {
 				t.Fatalf("SocketsJoin took %v, want about the request timeout (300ms)", d)
+			}
+		})
+	}
+}
+
+// BenchmarkSocketsJoinRemote measures a SocketsJoin (the API's sockets/join)
+// from node n0 of one socket on node n1, sessions in a Redis store on the
+// same redis-server: the count, the request, n1's apply and session SET,
+// and its answer.
+func BenchmarkSocketsJoinRemote(b *testing.B) {
+	for _, k := range []kind{classic, sharded} {
+		b.Run(k.name, func(b *testing.B) {
+			rs, cfg := standalone(b, k)
+			client := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+			b.Cleanup(func() { _ = client.Close() })
+			st, err := redisqueue.New(redisqueue.Config{Client: client, Prefix: "bench"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = st.Close() })
+			cfg.recovery = func(string) *socketio.Recovery { return &socketio.Recovery{Store: st} }
+			nodes := startFleet(b, 2, cfg)
+			c := nodes[1].dial()
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if err := nodes[0].nsp().In(c.sid).SocketsJoin(ctx, "bench-room"); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}

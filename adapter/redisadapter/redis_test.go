@@ -20,7 +20,7 @@ import (
 )
 
 // standalone returns a fleet config over one fresh redis-server.
-func standalone(t *testing.T, k kind) (*redistest.Server, fleetConfig) {
+func standalone(t testing.TB, k kind) (*redistest.Server, fleetConfig) {
 	t.Helper()
 	rs := redistest.Start(t)
 	return rs, fleetConfig{kind: k, newClient: func(name string) redis.UniversalClient {
