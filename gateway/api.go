@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"unicode"
 
 	"github.com/roomcast/roomcast/adapter"
@@ -57,6 +58,7 @@ func (g *Gateway) apiHandler() http.Handler {
 	route("POST /api/v1/sockets/leave", "sockets_leave", g.apiSocketsLeave)
 	route("POST /api/v1/sockets/disconnect", "sockets_disconnect", g.apiSocketsDisconnect)
 	route("GET /api/v1/rooms", "rooms", g.apiRooms)
+	route("GET /api/v1/presence", "presence", g.apiPresence)
 	route("GET /api/v1/nodes", "nodes", g.apiNodes)
 	route("GET /api/v1/history", "history", g.apiHistory)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -422,6 +424,8 @@ func (g *Gateway) apiSocketsDisconnect(r *http.Request) (any, error) {
 	return okAck, nil
 }
 
+// apiRooms lists the namespace's occupied rooms with their member users
+// and sockets, from the presence Store (no question to other nodes).
 func (g *Gateway) apiRooms(r *http.Request) (any, error) {
 	nsp, err := g.namespace(r.URL.Query().Get("namespace"))
 	if err != nil {
@@ -429,29 +433,34 @@ func (g *Gateway) apiRooms(r *http.Request) (any, error) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
 	defer cancel()
-	socks, err := g.fetch(ctx, nsp, adapter.Options{})
-	if err != nil && len(socks) == 0 {
+	rooms, err := g.presence.Rooms(ctx, nsp.Name())
+	if err != nil {
 		return nil, err
 	}
-	counts := map[string]int{}
-	for _, s := range socks {
-		for _, room := range s.Rooms {
-			if room == s.ID {
-				continue // every socket's own room
-			}
-			counts[room]++
+	return map[string]any{"rooms": rooms}, nil
+}
+
+// apiPresence answers GET /api/v1/presence?room=&namespace=&cursor=&limit=
+// as the presence event does.
+func (g *Gateway) apiPresence(r *http.Request) (any, error) {
+	q := r.URL.Query()
+	nsp, err := g.namespace(q.Get("namespace"))
+	if err != nil {
+		return nil, err
+	}
+	room := q.Get("room")
+	if !validRoom(room) {
+		return nil, badRequest("room is 1 to %d bytes", maxRoomLen)
+	}
+	limit := defaultPresencePage
+	if l := q.Get("limit"); l != "" {
+		if limit, err = strconv.Atoi(l); err != nil || limit < 0 || limit > maxPresencePage {
+			return nil, badRequest("limit is 0 (counts only) to %d", maxPresencePage)
 		}
 	}
-	type roomView struct {
-		Name    string `json:"name"`
-		Sockets int    `json:"sockets"`
-	}
-	rooms := make([]roomView, 0, len(counts))
-	for name, n := range counts {
-		rooms = append(rooms, roomView{name, n})
-	}
-	sort.Slice(rooms, func(i, j int) bool { return rooms[i].Name < rooms[j].Name })
-	return map[string]any{"rooms": rooms}, nil
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
+	defer cancel()
+	return g.presencePage(ctx, nsp.Name(), room, q.Get("cursor"), limit)
 }
 
 func (g *Gateway) apiNodes(r *http.Request) (any, error) {

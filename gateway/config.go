@@ -8,6 +8,7 @@ import (
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/presence/redispresence"
 	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
 )
@@ -132,6 +133,22 @@ type Config struct {
 	// negative turns the budget off.
 	DurableBudget int64
 
+	// PresenceRooms are glob patterns of the rooms whose members are told
+	// of joins and leaves (roomcast:join, roomcast:leave). Presence itself
+	// is kept for every room.
+	PresenceRooms []string
+	// PresenceCoalesceAbove is the member count above which a room's joins
+	// and leaves are sent as one roomcast:presence count event per
+	// PresenceCoalesceInterval instead. Defaults to 100; negative never
+	// coalesces.
+	PresenceCoalesceAbove int
+	// PresenceCoalesceInterval is the most often a big room's count event
+	// is sent. Defaults to 1s.
+	PresenceCoalesceInterval time.Duration
+	// EventsMaxLen bounds the lifecycle event stream <prefix>:events
+	// (approximate MAXLEN). Defaults to redispresence.DefaultStreamMaxLen.
+	EventsMaxLen int64
+
 	// DrainTimeout bounds Shutdown. Defaults to 10s.
 	DrainTimeout time.Duration
 	// APITimeout bounds the work of one HTTP API call (Redis, other nodes).
@@ -179,6 +196,9 @@ const (
 	defaultQueueMaxBytes       = queue.DefaultMaxBytes
 	defaultMaxDurableMessage   = 64 << 10
 	defaultDurableBudget       = 1 << 20
+
+	defaultPresenceCoalesceAbove    = 100
+	defaultPresenceCoalesceInterval = time.Second
 )
 
 // DefaultConfig returns the Config New would run with when given a zero
@@ -246,6 +266,7 @@ func (c *Config) setDefaults() {
 		{&c.HTTPReadTimeout, defaultHTTPReadTimeout, true},
 		{&c.TokenExpiryWarning, defaultTokenExpiryWarning, true},
 		{&c.Engine.WriteTimeout, engineio.DefaultWriteTimeout, true},
+		{&c.PresenceCoalesceInterval, defaultPresenceCoalesceInterval, true},
 	} {
 		if *d.v == 0 || (d.orBelow && *d.v < 0) {
 			*d.v = d.def
@@ -253,6 +274,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueMaxLen <= 0 {
 		c.QueueMaxLen = queue.DefaultMaxLen
+	}
+	if c.PresenceCoalesceAbove == 0 {
+		c.PresenceCoalesceAbove = defaultPresenceCoalesceAbove
+	}
+	if c.EventsMaxLen <= 0 {
+		c.EventsMaxLen = redispresence.DefaultStreamMaxLen
 	}
 	if c.DurableRoomMembers <= 0 {
 		c.DurableRoomMembers = queue.DefaultMaxMembers

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 
@@ -37,6 +36,8 @@ func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 	nsp.Use(g.checkMemberships)
 	nsp.OnConnection(func(s *socketio.Socket) {
 		g.onConnected(s)
+		g.tracker.connected(s)
+		s.OnDisconnect(func(reason string) { g.tracker.disconnected(s, reason) })
 		s.Use(g.limits.eventMiddleware(s))
 		s.On(authEvent, g.onAuth)
 		s.On("join", g.onJoin)
@@ -298,7 +299,19 @@ func (g *Gateway) durableError(err error) (code, message string) {
 func (g *Gateway) onPresence(e *socketio.Event) {
 	room, ok := roomArg(e)
 	if !ok {
-		reply(e, errorAck(codeBadRequest, "presence expects {room}"))
+		reply(e, errorAck(codeBadRequest, "presence expects {room, cursor?, limit?}"))
+		return
+	}
+	var cursor string
+	limit := defaultPresencePage
+	if obj, ok := e.Args[0].(map[string]any); ok {
+		cursor, _ = obj["cursor"].(string)
+		if l, ok := obj["limit"].(float64); ok {
+			limit = int(l)
+		}
+	}
+	if limit < 0 || limit > maxPresencePage {
+		reply(e, errorAck(codeBadRequest, fmt.Sprintf("limit is 0 (counts only) to %d", maxPresencePage)))
 		return
 	}
 	s := e.Socket()
@@ -306,32 +319,19 @@ func (g *Gateway) onPresence(e *socketio.Event) {
 		reply(e, errorAck(codeForbidden, "not allowed to see "+quote(room)))
 		return
 	}
-	// FetchSockets may cross the cluster: answer from a goroutine so this
-	// client's read loop keeps going. The socket owns it: it ends with the
-	// socket (or after --event-timeout) and the server's Shutdown waits for it.
+	// One read of the presence Store (Redis with --redis), never a
+	// question to other nodes; from a goroutine, so this client's read
+	// loop keeps going. The socket owns it: it ends with the socket (or
+	// after --event-timeout) and the server's Shutdown waits for it.
 	s.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, g.cfg.EventTimeout)
 		defer cancel()
-		socks, err := s.Namespace().In(room).FetchSockets(ctx)
-		if err != nil && len(socks) == 0 {
+		v, err := g.presencePage(ctx, s.Namespace().Name(), room, cursor, limit)
+		if err != nil {
 			reply(e, errorAck(codeUnavailable, err.Error()))
 			return
 		}
-		seen := map[string]bool{}
-		users := []map[string]any{}
-		for _, rs := range socks {
-			sess := sessionFromInfo(rs.Data)
-			if sess.User == "" || seen[sess.User] {
-				continue
-			}
-			seen[sess.User] = true
-			u := map[string]any{"user": sess.User}
-			if sess.Name != "" {
-				u["name"] = sess.Name
-			}
-			users = append(users, u)
-		}
-		sort.Slice(users, func(i, j int) bool { return users[i]["user"].(string) < users[j]["user"].(string) })
-		reply(e, map[string]any{"ok": true, "users": users})
+		v["ok"] = true
+		reply(e, v)
 	})
 }

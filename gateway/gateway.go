@@ -22,6 +22,7 @@ import (
 	"github.com/roomcast/roomcast/demo"
 	"github.com/roomcast/roomcast/internal/auth"
 	"github.com/roomcast/roomcast/metrics"
+	"github.com/roomcast/roomcast/presence"
 	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/queue/redisqueue"
 	"github.com/roomcast/roomcast/socketio"
@@ -42,6 +43,11 @@ type Gateway struct {
 	blog     broadcastlog.Log // broadcasts, for recovery and history
 	limits   *limits          // rate limits and connection caps
 	budget   durableBudget    // --durable-budget; nil when off
+	presence presence.Store   // rooms' members; Redis with --redis
+	tracker  *presenceTracker // the connected sockets' rooms, into presence
+
+	lifeMu    sync.Mutex
+	lifecycle []presence.Listener // OnLifecycle
 
 	draining atomic.Bool
 
@@ -88,6 +94,14 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if err := g.openPresence(); err != nil {
+		g.closeBackends()
+		return nil, fmt.Errorf("gateway: presence: %w", err)
+	}
+	if factory == nil {
+		factory = adapter.MemoryFactory(adapter.MemoryConfig{Node: cfg.NodeID, Metrics: m})
+	}
+	factory = g.presenceFactory(factory)
 	if g.limits, err = g.newLimits(); err != nil {
 		g.closeBackends()
 		return nil, err

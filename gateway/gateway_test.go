@@ -158,9 +158,9 @@ func TestReservedEvents(t *testing.T) {
 		t.Fatalf("attachment %x", b)
 	}
 
-	// Presence lists both users.
+	// Presence lists both users, with their sockets, and the counts.
 	bob.Send(`4211["presence",{"room":"room:1"}]`)
-	if got, want := bob.Read(), `4311[{"ok":true,"users":[{"user":"alice"},{"user":"bob"}]}]`; got != want {
+	if got, want := bob.Read(), `4311[{"count":2,"ok":true,"sockets":2,"users":[{"sockets":1,"user":"alice"},{"sockets":1,"user":"bob"}]}]`; got != want {
 		t.Fatalf("presence %s, want %s", got, want)
 	}
 }

@@ -61,7 +61,15 @@ func (g *Gateway) ready(ctx context.Context) error {
 }
 
 func (g *Gateway) closeBackends() {
-	g.limits.close()
+	if g.tracker != nil {
+		g.tracker.close()
+	}
+	if g.presence != nil {
+		_ = g.presence.Close()
+	}
+	if g.limits != nil {
+		g.limits.close()
+	}
 	if g.keySet != nil {
 		_ = g.keySet.Close()
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"unicode"
@@ -21,6 +22,7 @@ type Session struct {
 
 	claims *auth.Claims
 	life   *tokenLife // the token's expiry timer (token.go); nil when anonymous
+	info   any        // the token's info claim, shown in presence (presence.go); nil when none
 }
 
 // userRoomPrefix names the room every socket of a user is in. Clients may not
@@ -46,6 +48,11 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 			sess.Name = cleanName(n)
 		}
 		sess.claims = keepClaims(claims)
+		if v, ok := claims.Raw["info"]; ok {
+			if b, err := json.Marshal(v); err == nil && len(b) <= maxPresenceInfo {
+				sess.info = v
+			}
+		}
 		sess.life = &tokenLife{g: g, s: s}
 	case token == "" && g.cfg.AllowAnonymous:
 		sess.Anonymous = true

@@ -40,6 +40,7 @@ const (
 	groupDurable  = "durable"
 	groupTimeouts = "timeouts"
 	groupLimits   = "limits"
+	groupPresence = "presence"
 )
 
 var groupTitles = map[string]string{
@@ -47,6 +48,7 @@ var groupTitles = map[string]string{
 	groupDurable:  "Durable queues and recovery",
 	groupTimeouts: "Timeouts",
 	groupLimits:   "Security and limits",
+	groupPresence: "Presence and lifecycle events",
 }
 
 // settings is the one table of the gateway's settings, bound onto o. Flags,
@@ -115,6 +117,15 @@ func settings(o *options) []setting {
 			help: "largest durable message (direct, or to a durable room) in bytes (too_large, API 413)"},
 		{name: "durable-budget", group: groupDurable, value: int64Var(&c.DurableBudget),
 			help: "durable bytes (size x recipient queues) one client user may store per minute, cluster-wide (quota_exceeded); the HTTP API is not budgeted; negative = off"},
+
+		{name: "presence-rooms", group: groupPresence, value: listVar(&c.PresenceRooms), unset: "none",
+			help: "comma-separated glob patterns of the rooms whose members get roomcast:join / roomcast:leave when a user's first socket joins or last socket leaves (presence itself is kept for every room)"},
+		{name: "presence-coalesce-above", group: groupPresence, value: intVar(&c.PresenceCoalesceAbove),
+			help: "member users above which a --presence-rooms room gets one roomcast:presence count event per --presence-coalesce-interval instead of each join and leave; negative = never"},
+		{name: "presence-coalesce-interval", group: groupPresence, value: durationVar(&c.PresenceCoalesceInterval),
+			help: "most often a big room's roomcast:presence count event is sent (cluster-wide)"},
+		{name: "events-maxlen", group: groupPresence, value: int64Var(&c.EventsMaxLen),
+			help: "approximate length bound of the lifecycle event stream <redis-prefix>:events (with --redis)"},
 
 		{name: "jwt-issuer", group: groupLimits, value: stringVar(&c.JWTIssuer), unset: "not checked",
 			help: "required \"iss\" of client tokens"},

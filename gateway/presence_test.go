@@ -1,0 +1,100 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/internal/redistest"
+	"github.com/roomcast/roomcast/internal/sitest"
+)
+
+// TestPresenceAcrossNodes: a user's first socket joining a room is
+// announced once to the other members, wherever its sockets are, and its
+// last socket leaving likewise; presence and rooms are read from Redis on
+// any node; the event stream holds each event once.
+func TestPresenceAcrossNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	rs := redistest.Start(t)
+	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api", PresenceRooms: []string{"room:*"}}
+	a, b := start(t, withNode(cfg, "a")), start(t, withNode(cfg, "b"))
+	tok := func(sub string) string {
+		return token(t, map[string]any{"sub": sub, "join": []string{"*"}, "name": strings.ToUpper(sub),
+			"info": map[string]any{"color": "red"}})
+	}
+	dial := func(n *node, sub string) *sitest.Client {
+		c := sitest.Dial(t, n.wsURL)
+		c.Connect("/", authPayload(tok(sub)))
+		return c
+	}
+	seq := 0
+	call := func(c *sitest.Client, ev, arg string) string {
+		seq++
+		c.Send(fmt.Sprintf(`42%d["%s",%s]`, seq, ev, arg))
+		return strings.TrimPrefix(c.Read(), fmt.Sprintf("43%d", seq))
+	}
+	alice := dial(a, "u1")
+	bob, bob2 := dial(b, "u2"), dial(a, "u2")
+	if got := call(alice, "join", `"room:1"`); got != `[{"ok":true}]` {
+		t.Fatalf("join %s", got)
+	}
+	if got := call(bob, "join", `"room:1"`); got != `[{"ok":true}]` {
+		t.Fatalf("join %s", got)
+	}
+	if got, _ := readEvent(t, alice); got != `42["roomcast:join",{"info":{"color":"red"},"members":2,"name":"U2","room":"room:1","user":"u2"}]` {
+		t.Fatalf("alice got %s", got)
+	}
+	// u2's second socket, on the other node: no announcement.
+	if got := call(bob2, "join", `"room:1"`); got != `[{"ok":true}]` {
+		t.Fatalf("join %s", got)
+	}
+	if got := call(bob, "presence", `{"room":"room:1"}`); got != `[{"count":2,"ok":true,"sockets":3,"users":[`+
+		`{"info":{"color":"red"},"name":"U1","sockets":1,"user":"u1"},{"info":{"color":"red"},"name":"U2","sockets":2,"user":"u2"}]}]` {
+		t.Fatalf("presence %s", got)
+	}
+	if got := call(bob, "leave", `"room:1"`); got != `[{"ok":true}]` {
+		t.Fatalf("leave %s", got)
+	}
+	if got := call(bob2, "leave", `"room:1"`); got != `[{"ok":true}]` {
+		t.Fatalf("leave %s", got)
+	}
+	// The next event alice sees is the leave: nothing was sent for u2's
+	// second socket joining, nor for its first leaving.
+	if got, _ := readEvent(t, alice); got != `42["roomcast:leave",{"members":1,"room":"room:1","user":"u2"}]` {
+		t.Fatalf("alice got %s", got)
+	}
+	code, body := do(t, "GET", b.base+"/api/v1/presence?room=room:1", "api", "")
+	if code != http.StatusOK || fmt.Sprint(body["count"]) != "1" || fmt.Sprint(body["sockets"]) != "1" {
+		t.Fatalf("API presence %d %v", code, body)
+	}
+	code, body = do(t, "GET", b.base+"/api/v1/rooms", "api", "")
+	if code != http.StatusOK || fmt.Sprint(body["rooms"]) != "[map[name:room:1 sockets:1 users:1]]" {
+		t.Fatalf("API rooms %d %v", code, body)
+	}
+	// The stream: one join and one leave of u2, whatever the nodes did.
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer c.Close()
+	msgs, err := c.XRange(context.Background(), "socket.io:events", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	ids := map[string]bool{}
+	for _, m := range msgs {
+		got = append(got, m.Values["type"].(string))
+		id := m.Values["id"].(string)
+		if ids[id] {
+			t.Fatalf("id %s twice in the stream", id)
+		}
+		ids[id] = true
+	}
+	if s := strings.Join(got, ","); s != "connect,connect,connect,occupied,join,join,leave" {
+		t.Fatalf("stream %s", s)
+	}
+}
