@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
 )
@@ -38,6 +39,9 @@ func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 		g.onConnected(s)
 		g.tracker.connected(s)
 		s.OnDisconnect(func(reason string) { g.tracker.disconnected(s, reason) })
+		if !s.Connected() {
+			g.tracker.disconnected(s, string(engineio.ReasonTransportClose)) // gone before OnDisconnect was registered
+		}
 		s.Use(g.limits.eventMiddleware(s))
 		s.On(authEvent, g.onAuth)
 		s.On("join", g.onJoin)

@@ -155,7 +155,7 @@ func settings(o *options) []setting {
 		{name: "api-timeout", group: groupTimeouts, value: durationVar(&c.APITimeout),
 			help: "bound of one HTTP API call's work (Redis, other nodes)"},
 		{name: "event-timeout", group: groupTimeouts, value: durationVar(&c.EventTimeout),
-			help: "bound of what a client event waits for: storing a message to a user, asking the cluster for a room's presence"},
+			help: "bound of what a client event waits for: storing a message to a user, reading a room's presence"},
 		{name: "ready-timeout", group: groupTimeouts, value: durationVar(&c.ReadyTimeout),
 			help: "bound of the Redis check behind /readyz"},
 		{name: "read-header-timeout", group: groupTimeouts, value: durationVar(&c.ReadHeaderTimeout),
