@@ -135,7 +135,8 @@ type Config struct {
 
 	// PresenceRooms are glob patterns of the rooms whose members are told
 	// of joins and leaves (roomcast:join, roomcast:leave). Presence itself
-	// is kept for every room.
+	// is kept for every room. Defaults to none, or every room ("*") with
+	// Demo.
 	PresenceRooms []string
 	// PresenceCoalesceAbove is the member count above which a room's joins
 	// and leaves are sent as one roomcast:presence count event per
@@ -274,6 +275,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.QueueMaxLen <= 0 {
 		c.QueueMaxLen = queue.DefaultMaxLen
+	}
+	if c.Demo && len(c.PresenceRooms) == 0 {
+		c.PresenceRooms = []string{"*"} // the demo's "who is online" follows the events
 	}
 	if c.PresenceCoalesceAbove == 0 {
 		c.PresenceCoalesceAbove = defaultPresenceCoalesceAbove

@@ -398,10 +398,10 @@ func (g *Gateway) onPresenceEvents(events []presence.Event) {
 			continue
 		}
 		body := map[string]any{"room": e.Room, "user": e.User, "members": e.Members}
+		addInfo(body, e.Info)
 		name := presenceLeaveEvent
 		if e.Type == presence.EventJoin {
 			name = presenceJoinEvent
-			addInfo(body, e.Info)
 		}
 		nsp.To(e.Room).Except(userRoom(e.User)).EmitAsync(func(error) {}, name, body)
 	}

@@ -66,7 +66,7 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	}
 	// The next event alice sees is the leave: nothing was sent for u2's
 	// second socket joining, nor for its first leaving.
-	if got, _ := readEvent(t, alice); got != `42["roomcast:leave",{"members":1,"room":"room:1","user":"u2"}]` {
+	if got, _ := readEvent(t, alice); got != `42["roomcast:leave",{"info":{"color":"red"},"members":1,"name":"U2","room":"room:1","user":"u2"}]` {
 		t.Fatalf("alice got %s", got)
 	}
 	code, body := do(t, "GET", b.base+"/api/v1/presence?room=room:1", "api", "")

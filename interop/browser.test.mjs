@@ -110,6 +110,16 @@ describe("chat demo in Chromium", { skip }, () => {
     assert.equal(await alice.locator("#users li").count(), 1);
     await shot(alice, "alice.png");
 
+    // Bob joins #random: alice's list follows the gateway's roomcast:join
+    // event (the page no longer polls presence), then his leave.
+    await bob.fill("#join-room", "random");
+    await bob.click("#join-form button");
+    await alice.locator("#users li", { hasText: "bob" }).waitFor({ timeout: 3000 });
+    await alice.locator("#log li", { hasText: "bob joined." }).waitFor({ timeout: 3000 });
+    await bob.locator('#rooms li[data-key="r/random"] button.leave').click();
+    await alice.locator("#log li", { hasText: "bob left." }).waitFor({ timeout: 3000 });
+    assert.equal(await alice.locator("#users li").count(), 1);
+
     assert.deepEqual(problems, []);
   });
 });

@@ -163,7 +163,9 @@ func (m *Memory) Leave(_ context.Context, s Socket, room string) ([]Event, error
 	mem := r.members[user]
 	if mem.count--; mem.count == 0 {
 		delete(r.members, user)
-		events = append(events, m.event(EventLeave, s, room, mem.gen, len(r.members)))
+		e := m.event(EventLeave, s, room, mem.gen, len(r.members))
+		e.Info = mem.info
+		events = append(events, e)
 	}
 	if len(r.members) == 0 {
 		delete(m.rooms, rk)

@@ -37,7 +37,7 @@ type Event struct {
 	Room      string          `json:"room,omitempty"`
 	Socket    string          `json:"socket,omitempty"`
 	User      string          `json:"user,omitempty"`
-	Info      json.RawMessage `json:"info,omitempty"`
+	Info      json.RawMessage `json:"info,omitempty"` // the user's public info (join, leave)
 	Node      string          `json:"node"`
 	Reason    string          `json:"reason,omitempty"`
 	Members   int             `json:"members"` // the room's member users after the event

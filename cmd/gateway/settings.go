@@ -118,7 +118,7 @@ func settings(o *options) []setting {
 		{name: "durable-budget", group: groupDurable, value: int64Var(&c.DurableBudget),
 			help: "durable bytes (size x recipient queues) one client user may store per minute, cluster-wide (quota_exceeded); the HTTP API is not budgeted; negative = off"},
 
-		{name: "presence-rooms", group: groupPresence, value: listVar(&c.PresenceRooms), unset: "none",
+		{name: "presence-rooms", group: groupPresence, value: listVar(&c.PresenceRooms), unset: "none (every room with --demo)",
 			help: "comma-separated glob patterns of the rooms whose members get roomcast:join / roomcast:leave when a user's first socket joins or last socket leaves (presence itself is kept for every room)"},
 		{name: "presence-coalesce-above", group: groupPresence, value: intVar(&c.PresenceCoalesceAbove),
 			help: "member users above which a --presence-rooms room gets one roomcast:presence count event per --presence-coalesce-interval instead of each join and leave; negative = never"},

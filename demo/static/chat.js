@@ -1,11 +1,12 @@
 // Roomcast chat demo: the socket.io tutorial chat on the gateway's reserved
-// events (join, leave, publish, presence), with the official client.
+// events (join, leave, publish, presence), with the official client. "Who is
+// online" is read once per room (presence) and then kept by the gateway's
+// roomcast:join / roomcast:leave events (the demo runs with --presence-rooms).
 "use strict";
 
 (() => {
   const $ = (id) => document.getElementById(id);
   const ACK_TIMEOUT = 8000;
-  const PRESENCE_EVERY = 15000;
 
   if (typeof io !== "function") {
     $("login-error").textContent =
@@ -22,6 +23,7 @@
     convs: new Map(), // key -> {kind, target, label, messages, unread}
     current: null, // key of the conversation on screen
     online: [], // presence of the current room: [{user, name}]
+    presence: new Map(), // room -> Map(user -> {user, name}), once read
     probe: null, // nonce of a pending "who am I" probe
   };
 
@@ -73,7 +75,7 @@
     $("title").textContent = c.kind === "r" ? `#${c.target}` : `@ ${c.label}`;
     renderLists();
     renderLog();
-    if (c.kind === "r") refreshPresence();
+    if (c.kind === "r") showPresence();
     $("message").focus();
   }
 
@@ -158,19 +160,18 @@
     state.rooms.add(room);
     const c = conv("r", room);
     if (!quiet) addMessage(c, { system: true, text: `You joined #${room}.` });
-    // The gateway sends no presence events of its own: tell the room ourselves.
-    publishToRoom(room, "member", { action: "join" }).catch(() => {});
+    state.presence.delete(room); // read again, with us in it
     return c;
   }
 
   async function leaveRoom(room) {
     try {
-      await publishToRoom(room, "member", { action: "leave" }).catch(() => {});
       await call("leave", room);
     } catch (err) {
       return showError(`Could not leave #${room}: ${err.message}`);
     }
     state.rooms.delete(room);
+    state.presence.delete(room);
     state.convs.delete(`r/${room}`);
     if (state.current === `r/${room}`) {
       const next = [...state.rooms][0];
@@ -182,18 +183,47 @@
     renderLists();
   }
 
-  async function refreshPresence() {
-    const c = state.convs.get(state.current);
-    if (!c || c.kind !== "r" || !state.socket.connected) return;
+  // Reads a room's members once (presence); the gateway's events keep the
+  // list from then on.
+  const loading = new Set();
+  async function loadPresence(room) {
+    if (!state.socket.connected || loading.has(room)) return;
+    loading.add(room);
     try {
-      const res = await call("presence", { room: c.target });
-      if (state.current !== c.key) return;
-      state.online = (res.users || []).slice().sort((a, b) => displayName(a).localeCompare(displayName(b)));
-      identifySelf();
-      renderLists();
+      const res = await call("presence", { room, limit: 1000 });
+      const members = new Map();
+      for (const u of res.users || []) members.set(u.user, { user: u.user, name: u.name });
+      state.presence.set(room, members);
+      showPresence();
     } catch (err) {
       showError(`Who is online: ${err.message}`);
+    } finally {
+      loading.delete(room);
     }
+  }
+
+  // Shows the current room's members, reading them first if needed.
+  function showPresence() {
+    const c = state.convs.get(state.current);
+    if (!c || c.kind !== "r") return;
+    const members = state.presence.get(c.target);
+    if (!members) return void loadPresence(c.target);
+    state.online = [...members.values()].sort((a, b) => displayName(a).localeCompare(displayName(b)));
+    identifySelf();
+    renderLists();
+  }
+
+  // The gateway's presence events (the last argument is the offset).
+  function onMember(joined, e) {
+    if (!e || !state.rooms.has(e.room)) return;
+    const members = state.presence.get(e.room);
+    if (members) {
+      if (joined) members.set(e.user, { user: e.user, name: e.name });
+      else members.delete(e.user);
+    }
+    const who = e.name || e.user;
+    addMessage(conv("r", e.room), { system: true, text: `${who} ${joined ? "joined" : "left"}.` });
+    if (state.current === `r/${e.room}`) showPresence();
   }
 
   // The gateway gives anonymous users a random id; find ours among the people
@@ -233,7 +263,8 @@
       $("chat").hidden = false;
       $("whoami").textContent = state.me.name;
       showError("");
-      if (socket.recovered) return refreshPresence();
+      state.presence.clear(); // read again: events may have been missed while away
+      if (socket.recovered) return showPresence();
       state.me.id = null; // a new session may have a new user id (anonymous ones do)
       state.probe = null;
       // A fresh session: (re)join every room we were in.
@@ -246,7 +277,7 @@
         }
       }
       if (!state.current && state.rooms.size) open(`r/${[...state.rooms][0]}`);
-      else refreshPresence();
+      else showPresence();
     });
 
     socket.on("connect_error", (err) => {
@@ -277,12 +308,13 @@
       addMessage(c, { from: meta.user, name: meta.name || meta.user, text: textOf(data) });
     });
 
-    socket.on("member", (data, meta = {}) => {
-      if (!meta.room || !state.rooms.has(meta.room)) return;
-      const who = meta.name || meta.user;
-      const action = data && data.action === "leave" ? "left" : "joined";
-      addMessage(conv("r", meta.room), { system: true, text: `${who} ${action}.` });
-      if (state.current === `r/${meta.room}`) refreshPresence();
+    socket.on("roomcast:join", (e) => onMember(true, e));
+    socket.on("roomcast:leave", (e) => onMember(false, e));
+    // A big room sends its member count instead: read the list again.
+    socket.on("roomcast:presence", (e) => {
+      if (!e || !state.rooms.has(e.room)) return;
+      state.presence.delete(e.room);
+      if (state.current === `r/${e.room}`) showPresence();
     });
 
     socket.on("whoami", (data) => {
@@ -292,8 +324,6 @@
         renderLists();
       }
     });
-
-    setInterval(refreshPresence, PRESENCE_EVERY);
   }
 
   const textOf = (data) => (typeof data === "string" ? data : data && typeof data.text === "string" ? data.text : JSON.stringify(data));

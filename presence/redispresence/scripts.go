@@ -63,9 +63,10 @@ local function remove(sid, owner, user)
   if n <= 0 then
     redis.call('HDEL', KEYS[2], user)
     local g = redis.call('HGET', KEYS[4], user) or ''
-    redis.call('HDEL', KEYS[4], user, user)
+    local info = redis.call('HGET', KEYS[3], user) or ''
+    redis.call('HDEL', KEYS[4], user)
     redis.call('HDEL', KEYS[3], user)
-    push('leave', user, sid, g, owner)
+    push('leave', user, sid, g, owner, info)
     if redis.call('HLEN', KEYS[2]) == 0 then
       local occ = redis.call('GET', KEYS[6]) or ''
       redis.call('DEL', KEYS[6], KEYS[1], KEYS[7])

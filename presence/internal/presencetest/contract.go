@@ -119,7 +119,7 @@ func testJoinLeave(t *testing.T, st presence.Store) {
 		t.Fatalf("u1 keeps a socket: %+v", ev)
 	}
 	ev = must(st.Leave(ctx, a2, "r"))
-	if Types(ev) != "leave" || ev[0].User != "u1" || ev[0].Members != 1 {
+	if Types(ev) != "leave" || ev[0].User != "u1" || ev[0].Members != 1 || string(ev[0].Info) != string(info) {
 		t.Fatalf("u1's last socket: %+v", ev)
 	}
 	joined := must(st.Join(ctx, a1, "r"))
