@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -96,5 +97,47 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	}
 	if s := strings.Join(got, ","); s != "connect,connect,connect,occupied,join,join,leave" {
 		t.Fatalf("stream %s", s)
+	}
+}
+
+// TestPresenceHeapPerIdleConnection measures what the gateway's presence
+// tracker keeps on the heap for an idle connection (a signed-in socket in
+// no room but its own): the heap with N sockets connected, less the heap
+// once the tracker has forgotten them. (The memory Store's own record is
+// measured in package presence; with Redis it is in Redis.)
+func TestPresenceHeapPerIdleConnection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 1000 connections")
+	}
+	n := start(t, Config{ConnectRate: 1e6, HandshakeRate: 1e6, MaxConnsPerIP: 1 << 20, MaxConnsPerUser: 1 << 20})
+	tok := token(t, map[string]any{"sub": "u", "name": "Some One"})
+	const conns = 1000
+	for range conns {
+		c := sitest.Dial(t, n.wsURL)
+		c.Connect("/", authPayload(tok))
+	}
+	heap := func() uint64 {
+		var ms runtime.MemStats
+		for range 3 {
+			runtime.GC()
+		}
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	tr := n.g.tracker
+	tr.mu.Lock()
+	if len(tr.socks) != conns {
+		t.Fatalf("%d sockets tracked", len(tr.socks))
+	}
+	tr.mu.Unlock()
+	with := heap()
+	tr.mu.Lock()
+	tr.socks = make(map[string]*presenceSocket) // the sockets' disconnects find nothing to end
+	tr.mu.Unlock()
+	without := heap()
+	per := (int64(with) - int64(without)) / conns
+	t.Logf("presence tracker heap per idle connection: %d bytes (%d sockets)", per, conns)
+	if per > 400 {
+		t.Fatalf("the tracker keeps %d bytes per idle connection, want at most 400", per)
 	}
 }

@@ -239,3 +239,4 @@ func (m *Memory) Throttle(_ context.Context, nsp, room string, interval time.Dur
 
 // Close implements Store.
 func (m *Memory) Close() error { return nil }
+
