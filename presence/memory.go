@@ -239,4 +239,3 @@ func (m *Memory) Throttle(_ context.Context, nsp, room string, interval time.Dur
 
 // Close implements Store.
 func (m *Memory) Close() error { return nil }
-
