@@ -141,3 +141,32 @@ func TestPresenceHeapPerIdleConnection(t *testing.T) {
 		t.Fatalf("the tracker keeps %d bytes per idle connection, want at most 400", per)
 	}
 }
+
+// TestPresenceRebuiltAfterRedisLoss: the node writes its sockets' presence
+// again from its own state when Redis lost it (resync, which the Store's
+// sweep loop calls when it finds the node's entries gone).
+func TestPresenceRebuiltAfterRedisLoss(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	rs := redistest.Start(t)
+	n := start(t, Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api"})
+	c := sitest.Dial(t, n.wsURL)
+	c.Connect("/", authPayload(token(t, map[string]any{"sub": "u1", "join": []string{"*"}})))
+	c.Send(`421["join","room:1"]`)
+	if got := c.Read(); got != `431[{"ok":true}]` {
+		t.Fatalf("join %s", got)
+	}
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+	if err := rc.FlushAll(context.Background()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, body := do(t, "GET", n.base+"/api/v1/presence?room=room:1", "api", ""); fmt.Sprint(body["count"]) != "0" {
+		t.Fatalf("presence after the loss %v", body)
+	}
+	n.g.tracker.resync()
+	if code, body := do(t, "GET", n.base+"/api/v1/presence?room=room:1", "api", ""); code != http.StatusOK || fmt.Sprint(body["count"]) != "1" {
+		t.Fatalf("presence after the rebuild %d %v", code, body)
+	}
+}

@@ -269,3 +269,37 @@ func TestSweepResumes(t *testing.T) {
 		t.Fatalf("stream: %s", types)
 	}
 }
+
+// TestLostIsReported: when Redis loses this node's entries (a restart
+// without persistence, or a sweep while it was cut off), the sweep loop
+// re-registers the node and tells its owner to write its sockets again.
+func TestLostIsReported(t *testing.T) {
+	c := shared(t)
+	lost := make(chan struct{}, 1)
+	st := newStore(t, c, uniquePrefix(), "a", Config{SweepInterval: 20 * time.Millisecond, OnLost: func() {
+		select {
+		case lost <- struct{}{}:
+		default:
+		}
+	}})
+	ctx := context.Background()
+	if _, err := st.Join(ctx, presence.Socket{Namespace: "/", ID: "s", User: "u"}, "r"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+		t.Fatal("lost while Redis has everything")
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-lost:
+	case <-time.After(2 * time.Second):
+		t.Fatal("OnLost not called after Redis lost the entries")
+	}
+	if ok, _ := c.SIsMember(ctx, st.nodesKey(), "a").Result(); !ok {
+		t.Fatal("the node is not registered again")
+	}
+}
