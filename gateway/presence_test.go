@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -168,5 +169,46 @@ func TestPresenceRebuiltAfterRedisLoss(t *testing.T) {
 	n.g.tracker.resync()
 	if code, body := do(t, "GET", n.base+"/api/v1/presence?room=room:1", "api", ""); code != http.StatusOK || fmt.Sprint(body["count"]) != "1" {
 		t.Fatalf("presence after the rebuild %d %v", code, body)
+	}
+}
+
+// TestPresenceCoalescedAndMoved: above --presence-coalesce-above members a
+// room's joins and leaves become one roomcast:presence count per interval;
+// a socket moved by the API's sockets/join is in presence too.
+func TestPresenceCoalescedAndMoved(t *testing.T) {
+	t.Parallel()
+	n := start(t, Config{APIToken: "api", PresenceRooms: []string{"*"}, PresenceCoalesceAbove: 1,
+		PresenceCoalesceInterval: 100 * time.Millisecond})
+	dial := func(sub string) *sitest.Client {
+		c := sitest.Dial(t, n.wsURL)
+		c.Connect("/", authPayload(token(t, map[string]any{"sub": sub, "join": []string{"*"}})))
+		return c
+	}
+	a, b, c := dial("a"), dial("b"), dial("c")
+	for i, cl := range []*sitest.Client{a, b} {
+		cl.Send(fmt.Sprintf(`42%d["join","big"]`, i))
+		if got := cl.Read(); got != fmt.Sprintf(`43%d[{"ok":true}]`, i) {
+			t.Fatalf("join %s", got)
+		}
+	}
+	// b's join makes two members: above 1, so a gets the count, not b's join.
+	if got, _ := readEvent(t, a); got != `42["roomcast:presence",{"members":2,"room":"big","sockets":2}]` {
+		t.Fatalf("a got %s", got)
+	}
+	// c is moved in by the API: presence follows.
+	if code, body := do(t, "POST", n.base+"/api/v1/sockets/join", "api", `{"users":["c"],"join":["big"]}`); code != http.StatusOK {
+		t.Fatalf("sockets/join %d %v", code, body)
+	}
+	if got, _ := readEvent(t, c); got != `42["roomcast:presence",{"members":3,"room":"big","sockets":3}]` {
+		t.Fatalf("c got %s", got)
+	}
+	if _, body := do(t, "GET", n.base+"/api/v1/presence?room=big", "api", ""); fmt.Sprint(body["count"]) != "3" {
+		t.Fatalf("presence %v", body)
+	}
+	if code, _ := do(t, "POST", n.base+"/api/v1/sockets/leave", "api", `{"users":["c"],"leave":["big"]}`); code != http.StatusOK {
+		t.Fatalf("sockets/leave %d", code)
+	}
+	if _, body := do(t, "GET", n.base+"/api/v1/presence?room=big", "api", ""); fmt.Sprint(body["count"]) != "2" {
+		t.Fatalf("presence after the API's leave %v", body)
 	}
 }
