@@ -66,6 +66,7 @@ FUZZ_TARGETS := \
 	./queue:FuzzReplayHandoff \
 	./socketio:FuzzParseOffset \
 	./broadcastlog/redislog:FuzzDecodeEntry \
+	./presence/redispresence:FuzzDecodeEntry \
 	./loadtest/cmd/loadgen:FuzzFrames
 
 fuzz-short:

@@ -163,7 +163,7 @@ func tag(nsp, name string) string { return strconv.Itoa(len(nsp)) + ":" + nsp + 
 func untag(t string) (nsp, name string, ok bool) {
 	n, rest, ok := strings.Cut(t, ":")
 	l, err := strconv.Atoi(n)
-	if !ok || err != nil || l > len(rest) {
+	if !ok || err != nil || l < 0 || l > len(rest) {
 		return "", "", false
 	}
 	return rest[:l], rest[l:], true
@@ -201,6 +201,18 @@ type entry struct {
 	R  string `json:"r"`
 }
 
+// decodeEntry reads an outbox entry.
+func decodeEntry(raw string) (entry, error) {
+	var e entry
+	if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		return e, fmt.Errorf("redispresence: outbox entry %q: %w", raw, err)
+	}
+	if e.T == "" {
+		return e, fmt.Errorf("redispresence: outbox entry %q has no type", raw)
+	}
+	return e, nil
+}
+
 func (e entry) event(nsp, room, sid string) presence.Event {
 	ev := presence.Event{Type: e.T, Namespace: nsp, Room: room, Socket: sid, User: e.U, Node: e.N,
 		Members: e.M, Time: e.Ms, Reason: e.R}
@@ -233,9 +245,9 @@ func (s *Store) flush(ctx context.Context, nsp, room, sid string, raw []string) 
 	args := []any{s.cfg.StreamMaxLen, s.cfg.DedupeWindow.Milliseconds()}
 	gens := make([]string, len(raw))
 	for i, r := range raw {
-		var e entry
-		if err := json.Unmarshal([]byte(r), &e); err != nil {
-			return nil, fmt.Errorf("redispresence: outbox entry %q: %w", r, err)
+		e, err := decodeEntry(r)
+		if err != nil {
+			return nil, err
 		}
 		gens[i] = e.G
 		ev := e.event(nsp, room, sid)
