@@ -66,7 +66,8 @@ FUZZ_TARGETS := \
 	./queue:FuzzReplayHandoff \
 	./socketio:FuzzParseOffset \
 	./broadcastlog/redislog:FuzzDecodeEntry \
-	./loadtest/cmd/loadgen:FuzzFrames
+	./loadtest/cmd/loadgen:FuzzFrames \
+	./hook:FuzzDecodeEventResponse
 
 fuzz-short:
 	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)

@@ -175,6 +175,23 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	nsp, err := g.namespace(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(req.Args))
+	for i, a := range req.Args {
+		args[i] = a
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
+	defer cancel()
+	return g.emit(ctx, nsp, &req, args)
+}
+
+// emit sends the message of req (its Args already decoded into args) in
+// nsp: POST /api/v1/emit, and a webhook response's emits. The answer is
+// {"ok": true} plus, for users, the durable entry IDs by user.
+func (g *Gateway) emit(ctx context.Context, nsp *socketio.Namespace, req *emitRequest, args []any) (map[string]any, error) {
 	if req.Event == "" {
 		return nil, badRequest("event is required")
 	}
@@ -190,16 +207,6 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	nsp, err := g.namespace(req.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	args := make([]any, len(req.Args))
-	for i, a := range req.Args {
-		args[i] = a
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
-	defer cancel()
 	resp := map[string]any{"ok": true}
 	if len(req.Users) > 0 {
 		// Messages to users are durable: appended to each user's queue

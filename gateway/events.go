@@ -33,7 +33,11 @@ func errorAck(code, message string) map[string]any {
 var okAck = map[string]any{"ok": true}
 
 func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
-	nsp.Use(g.limits.connectMiddleware(g.authenticate))
+	authenticate := g.authenticate
+	if g.hooks != nil {
+		authenticate = g.authenticateWithHooks
+	}
+	nsp.Use(g.limits.connectMiddleware(authenticate))
 	nsp.Use(g.checkMemberships)
 	nsp.OnConnection(func(s *socketio.Socket) {
 		g.onConnected(s)
@@ -43,9 +47,7 @@ func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 		s.On("leave", g.onLeave)
 		s.On("publish", g.onPublish)
 		s.On("presence", g.onPresence)
-		s.OnUnhandled(func(e *socketio.Event) {
-			reply(e, errorAck(codeUnknownEvent, "event "+quote(e.Name)+" is not handled by this gateway"))
-		})
+		s.OnUnhandled(g.onHookEvent)
 	})
 }
 

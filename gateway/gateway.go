@@ -42,6 +42,7 @@ type Gateway struct {
 	blog     broadcastlog.Log // broadcasts, for recovery and history
 	limits   *limits          // rate limits and connection caps
 	budget   durableBudget    // --durable-budget; nil when off
+	hooks    *hooks           // the backend's hooks (hooks.go); nil without
 
 	draining atomic.Bool
 
@@ -89,6 +90,10 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		return nil, err
 	}
 	if g.limits, err = g.newLimits(); err != nil {
+		g.closeBackends()
+		return nil, err
+	}
+	if g.hooks, err = g.newHooks(); err != nil {
 		g.closeBackends()
 		return nil, err
 	}
@@ -401,5 +406,6 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 	}
 	g.closeBackends()
+	g.hooks.close()
 	return err
 }

@@ -18,9 +18,14 @@ type Session struct {
 	User      string `json:"user"`
 	Name      string `json:"name,omitempty"`
 	Anonymous bool   `json:"anonymous,omitempty"`
+	// Grant is the connect hook's answer (hooks_connect.go); nil without
+	// one. Kept in the recovery session, so a recovered socket keeps it.
+	Grant *connectGrant `json:"grant,omitempty"`
 
 	claims *auth.Claims
-	life   *tokenLife // the token's expiry timer (token.go); nil when anonymous
+	life   *tokenLife     // the token's expiry timer (token.go); nil when anonymous
+	hooks  *socketHooks   // the socket's queue of backend calls (hooks_events.go)
+	raw    map[string]any // the token's claims until the connect hook has seen them
 }
 
 // userRoomPrefix names the room every socket of a user is in. Clients may not
@@ -34,7 +39,7 @@ var errTokenRequired = errors.New("auth: token required")
 func (g *Gateway) authenticate(s *socketio.Socket) error {
 	a := s.Handshake().Auth
 	token, _ := a["token"].(string)
-	sess := &Session{}
+	sess := &Session{hooks: &socketHooks{}}
 	switch {
 	case token != "" && g.verifier != nil:
 		claims, err := g.verifier.Verify(token)
@@ -46,6 +51,7 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 			sess.Name = cleanName(n)
 		}
 		sess.claims = keepClaims(claims)
+		sess.raw = claims.Raw
 		sess.life = &tokenLife{g: g, s: s}
 	case token == "" && g.cfg.AllowAnonymous:
 		sess.Anonymous = true
@@ -94,6 +100,14 @@ func sessionOf(s *socketio.Socket) *Session {
 }
 
 func (sess *Session) canJoin(room string) bool {
+	if g := sess.Grant; g != nil {
+		if g.hasRoom(room) {
+			return true
+		}
+		if g.Join != nil {
+			return matchAny(*g.Join, room)
+		}
+	}
 	if sess.Anonymous {
 		return true
 	}
@@ -101,6 +115,9 @@ func (sess *Session) canJoin(room string) bool {
 }
 
 func (sess *Session) canPublish(room string) bool {
+	if g := sess.Grant; g != nil && g.Publish != nil {
+		return matchAny(*g.Publish, room)
+	}
 	if sess.Anonymous {
 		return true
 	}
@@ -138,6 +155,9 @@ func sessionFromInfo(data any) Session {
 		s.User, _ = d["user"].(string)
 		s.Name, _ = d["name"].(string)
 		s.Anonymous, _ = d["anonymous"].(bool)
+		if gr, ok := d["grant"]; ok {
+			s.Grant = grantFromData(gr)
+		}
 		return s
 	}
 	return Session{}
