@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/roomcast/roomcast/queue"
 	"github.com/roomcast/roomcast/socketio"
@@ -226,6 +227,22 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 			return
 		}
 	}
+	if t := g.hooks.publishHookOf(p.rooms); t != nil {
+		g.enqueueHook(s, hookJob{
+			deadline: time.Now().Add(g.cfg.HookTimeout),
+			run:      func(ctx context.Context) { g.checkPublish(ctx, t, e, p, meta) },
+			refuse:   func(err error) { reply(e, hookErrorAck(err)) },
+		}, hookPublish)
+		return
+	}
+	g.publishToRooms(e, p, meta)
+}
+
+// publishToRooms delivers a client publish to its rooms (checked) and acks
+// once every room's relay is done.
+func (g *Gateway) publishToRooms(e *socketio.Event, p publishRequest, meta map[string]any) {
+	s := e.Socket()
+	sess := sessionOf(s)
 	// The read loop does not wait for Redis: each room's broadcast is
 	// delivered locally now and relayed through the node's ordered publish
 	// pipeline; the ack goes out once every relay is done, with the first
