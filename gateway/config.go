@@ -175,6 +175,11 @@ type Config struct {
 	// a probe. Defaults to 10s.
 	HookBreakerCooldown time.Duration
 
+	// IdempotencyWindow is how long an idempotencyKey of POST /api/v1/emit
+	// or of a client publish is remembered: a repeat within it gets the
+	// first answer and delivers nothing. Defaults to 5 minutes.
+	IdempotencyWindow time.Duration
+
 	// DrainTimeout bounds Shutdown. Defaults to 10s.
 	DrainTimeout time.Duration
 	// APITimeout bounds the work of one HTTP API call (Redis, other nodes).
@@ -303,6 +308,7 @@ func (c *Config) setDefaults() {
 		{&c.HTTPReadTimeout, defaultHTTPReadTimeout, true},
 		{&c.TokenExpiryWarning, defaultTokenExpiryWarning, true},
 		{&c.HookTimeout, defaultHookTimeout, true},
+		{&c.IdempotencyWindow, defaultIdempotencyWindow, true},
 		{&c.HookBreakerCooldown, defaultHookBreakerCooldown, true},
 		{&c.Engine.WriteTimeout, engineio.DefaultWriteTimeout, true},
 	} {

@@ -43,6 +43,7 @@ type Gateway struct {
 	limits   *limits          // rate limits and connection caps
 	budget   durableBudget    // --durable-budget; nil when off
 	hooks    *hooks           // the backend's hooks (hooks.go); nil without
+	idem     idemRecord       // answers by idempotency key (idempotency.go)
 
 	draining atomic.Bool
 
@@ -96,6 +97,11 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if g.hooks, err = g.newHooks(); err != nil {
 		g.closeBackends()
 		return nil, err
+	}
+	if g.rdb != nil {
+		g.idem = &redisIdem{client: g.rdb, prefix: cfg.RedisPrefix, window: cfg.IdempotencyWindow}
+	} else {
+		g.idem = newMemoryIdem(cfg.IdempotencyWindow)
 	}
 	if cfg.DurableBudget > 0 {
 		if g.rdb != nil {

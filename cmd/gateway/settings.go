@@ -118,6 +118,9 @@ func settings(o *options) []setting {
 		{name: "durable-budget", group: groupDurable, value: int64Var(&c.DurableBudget),
 			help: "durable bytes (size x recipient queues) one client user may store per minute, cluster-wide (quota_exceeded); the HTTP API is not budgeted; negative = off"},
 
+		{name: "idempotency-window", group: groupDurable, value: durationVar(&c.IdempotencyWindow),
+			help: "how long an idempotencyKey of POST /api/v1/emit is remembered (in Redis with --redis, cluster-wide): a repeat within it gets the first answer with \"duplicate\": true and delivers nothing; messages to users are deduplicated per user in the same Redis step as their append"},
+
 		{name: "jwt-issuer", group: groupLimits, value: stringVar(&c.JWTIssuer), unset: "not checked",
 			help: "required \"iss\" of client tokens"},
 		{name: "jwt-audience", group: groupLimits, value: stringVar(&c.JWTAudience), unset: "not checked",
