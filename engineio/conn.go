@@ -87,7 +87,7 @@ type Conn struct {
 	transport  transportKind
 	queue      []Frame // frames waiting for the transport
 	spare      []Frame // recycled backing array for queue
-	joined     []byte  // flushWebSocket's buffer for frames with a Tail (run loop only)
+	joined     *[]byte // flushWebSocket's pooled buffer for frames with a Tail (the writer only)
 	queueBytes int
 	drained    chan struct{} // closed when the queue is taken, if WaitBelow waits
 
@@ -119,7 +119,12 @@ type Conn struct {
 	stopForce   func() bool        // unregisters the force-close hook on flushCtx
 	finalDone   chan struct{}      // closed when a lingering polling session's last GET was answered
 
-	wake     chan struct{} // wakes the writer (websocket); 1-buffered
+	// flushing is set while one goroutine writes the queue to the
+	// websocket (flushLoop, or teardown at the end): a connection has no
+	// writer goroutine while nothing is queued.
+	flushing  bool
+	flushIdle chan struct{} // closed when flushing ends, if teardown waits
+
 	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
 	closing  chan struct{} // closed when close is requested
 	done     chan struct{} // closed when the session has ended
@@ -133,7 +138,6 @@ func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
 		id:        newSID(),
 		req:       cloneRequest(r),
 		transport: kind,
-		wake:      make(chan struct{}, 1),
 		pollWake:  make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -198,9 +202,7 @@ func (c *Conn) Send(frames ...Frame) error {
 	}
 	c.queue = append(c.queue, frames...)
 	c.queueBytes += n
-	wake := c.wakeChanLocked()
-	c.mu.Unlock()
-	signal(wake)
+	c.notifyLocked()
 	return nil
 }
 
@@ -225,13 +227,71 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// wakeChanLocked returns the channel that wakes whoever drains the queue on
-// the current transport.
-func (c *Conn) wakeChanLocked() chan struct{} {
-	if c.transport == kindWebSocket {
-		return c.wake
+// notifyLocked tells whoever drains the queue on the current transport
+// that it grew, and unlocks c.mu: on websocket it starts the writer
+// goroutine unless one runs; on polling it wakes the pending GET.
+func (c *Conn) notifyLocked() {
+	if c.transport != kindWebSocket {
+		c.mu.Unlock()
+		signal(c.pollWake)
+		return
 	}
-	return c.pollWake
+	start := c.startFlushLocked()
+	c.mu.Unlock()
+	if start {
+		go c.flushLoop()
+	}
+}
+
+// startFlushLocked reports whether the caller must start flushLoop: the
+// session is open on websocket with frames queued and no writer.
+func (c *Conn) startFlushLocked() bool {
+	if c.flushing || c.state != stateOpen || c.transport != kindWebSocket || len(c.queue) == 0 {
+		return false
+	}
+	c.flushing = true
+	return true
+}
+
+// flushLoop is the writer goroutine: it writes the queue to the websocket
+// until the queue is empty, then ends. A write error closes the session.
+func (c *Conn) flushLoop() {
+	for {
+		if err := c.flushWebSocket(context.Background()); err != nil {
+			reason := ReasonTransportError
+			if errors.Is(err, ErrSlowConsumer) {
+				reason = ReasonSlowConsumer
+			}
+			c.closeWith(reason, err, modeAbort, nil)
+		}
+		c.mu.Lock()
+		if c.state == stateOpen && c.transport == kindWebSocket && len(c.queue) > 0 {
+			c.mu.Unlock()
+			continue
+		}
+		c.flushing = false
+		if c.flushIdle != nil {
+			close(c.flushIdle)
+			c.flushIdle = nil
+		}
+		c.mu.Unlock()
+		return
+	}
+}
+
+// takeWriterLocked waits until no flushLoop runs and keeps it so, for
+// teardown's last flush. It unlocks and relocks c.mu while it waits.
+func (c *Conn) takeWriterLocked() {
+	for c.flushing {
+		if c.flushIdle == nil {
+			c.flushIdle = make(chan struct{})
+		}
+		idle := c.flushIdle
+		c.mu.Unlock()
+		<-idle
+		c.mu.Lock()
+	}
+	c.flushing = true
 }
 
 // heartbeat is the heartbeat timer's callback: it queues the ping when
@@ -267,9 +327,7 @@ func (c *Conn) heartbeat() {
 	c.queue = append(c.queue, framePing)
 	c.queueBytes += len(framePing.Data)
 	c.hb.Reset(c.pongDeadline.Sub(now))
-	wake := c.wakeChanLocked()
-	c.mu.Unlock()
-	signal(wake)
+	c.notifyLocked()
 }
 
 // gotPong records the client's pong: the next ping is due PingInterval
@@ -373,6 +431,7 @@ func (c *Conn) closeWithCancel(reason Reason, err error, mode closeMode, ctx con
 	nc, pnc := c.netConn, c.probeNet
 	close(c.closing)
 	c.mu.Unlock()
+	go c.teardown()
 
 	if !linger {
 		c.srv.remove(c)
@@ -399,36 +458,23 @@ func closeNet(nc net.Conn) {
 	}
 }
 
-// run is the session's goroutine: it writes the queue to the websocket
-// transport and tears the session down. It starts the heartbeat, which
-// runs on its own timer so that a write blocked on a peer that stopped
-// reading never delays it. It is started by the handshake and counted in
-// Server.wg.
-func (c *Conn) run() {
-	defer c.srv.wg.Done()
+// start starts the session's heartbeat (a timer: it runs on a goroutine
+// of its own only when due, so a write blocked on a peer that stopped
+// reading never delays it) and the writer, if OnConnection queued frames
+// on a websocket. A session has no goroutine of its own: the writer exists
+// while frames are queued (flushLoop), teardown once it closes. It is
+// called by the handshake; the session is counted in Server.wg until its
+// teardown ends.
+func (c *Conn) start() {
 	c.mu.Lock()
 	c.nextPing = c.created.Add(c.srv.cfg.PingInterval)
 	c.hb = time.AfterFunc(time.Until(c.nextPing), c.heartbeat)
-	c.mu.Unlock()
-	for {
-		select {
-		case <-c.wake:
-			if err := c.flushWebSocket(context.Background()); err != nil {
-				if errors.Is(err, ErrSlowConsumer) {
-					c.closeWith(ReasonSlowConsumer, err, modeAbort, nil)
-				} else {
-					c.closeWith(ReasonTransportError, err, modeAbort, nil)
-				}
-			}
-		case <-c.closing:
-			c.teardown()
-			return
-		}
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
 	}
+	c.notifyLocked()
 }
-
-// maxJoined bounds the joined buffer a connection keeps between flushes.
-const maxJoined = 64 << 10
 
 // flushWebSocket writes the queue to the websocket transport, one message
 // per frame. It does nothing while the transport is polling.
@@ -449,8 +495,9 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		_ = nc.SetWriteDeadline(deadline)
 	}
 
-	batch := cork != nil && len(frames) > 1
-	if batch {
+	// Corked even for one frame: the library writes a frame's header and
+	// payload separately through its tiny buffer.
+	if cork != nil {
 		cork.Cork()
 	}
 	var err error
@@ -461,19 +508,23 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		}
 		data := frames[i].Data
 		if frames[i].Tail != nil || frames[i].End != nil {
-			c.joined = append(append(append(c.joined[:0], data...), frames[i].Tail...), frames[i].End...)
-			data = c.joined
+			if c.joined == nil {
+				c.joined = getChunk()
+			}
+			*c.joined = append(append(append((*c.joined)[:0], data...), frames[i].Tail...), frames[i].End...)
+			data = *c.joined
 		}
 		if err = ws.Write(ctx, typ, data); err != nil {
 			break
 		}
 	}
-	if batch {
+	if cork != nil {
 		if uerr := cork.Uncork(); err == nil {
 			err = uerr
 		}
 	}
-	if cap(c.joined) > maxJoined {
+	if c.joined != nil {
+		putChunk(c.joined)
 		c.joined = nil
 	}
 	c.recycle(frames)
@@ -493,10 +544,12 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 // teardown finishes a close requested by closeWith: flush if asked, close
 // the transport, wait for the readers, unregister, call OnClose.
 func (c *Conn) teardown() {
+	defer c.srv.wg.Done()
 	c.mu.Lock()
 	if c.hb != nil {
 		c.hb.Stop()
 	}
+	c.takeWriterLocked()
 	mode, ctx := c.mode, c.flushCtx
 	reason, err := c.reason, c.closeErr
 	kind, ws, probe := c.transport, c.ws, c.probeWS
