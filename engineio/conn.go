@@ -149,9 +149,12 @@ func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
 }
 
 // cloneRequest keeps what Conn.Request promises: URL, Header, RemoteAddr and
-// the request's context values, without its body or cancellation.
+// the request's context values, without its body or cancellation. The copy
+// is shallow: net/http makes a request's URL and Header for that request
+// alone and never touches them after its handler returned, so the session
+// shares them rather than keeping a second copy of every header.
 func cloneRequest(r *http.Request) *http.Request {
-	rc := r.Clone(context.WithoutCancel(r.Context()))
+	rc := r.WithContext(context.WithoutCancel(r.Context()))
 	rc.Body = http.NoBody
 	rc.GetBody = nil
 	return rc

@@ -37,7 +37,7 @@ func userRoom(user string) string { return userRoomPrefix + user }
 var errTokenRequired = errors.New("auth: token required")
 
 func (g *Gateway) authenticate(s *socketio.Socket) error {
-	a := s.Handshake().Auth
+	a := s.Auth()
 	token, _ := a["token"].(string)
 	sess := &Session{hooks: &socketHooks{}}
 	switch {
