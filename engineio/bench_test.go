@@ -54,7 +54,7 @@ func BenchmarkConnSend(b *testing.B) {
 		c.mu.Unlock()
 		c.recycle(frames)
 	}
-	c.flushing = true // as if the writer ran: Send only queues
+	c.writing, c.wake = true, make(chan struct{}, 1) // as if the writer ran
 	for range 2 {     // warm both queue arrays up
 		for range 64 {
 			_ = c.Send(f)

@@ -119,11 +119,12 @@ type Conn struct {
 	stopForce   func() bool        // unregisters the force-close hook on flushCtx
 	finalDone   chan struct{}      // closed when a lingering polling session's last GET was answered
 
-	// flushing is set while one goroutine writes the queue to the
-	// websocket (flushLoop, or teardown at the end): a connection has no
-	// writer goroutine while nothing is queued.
-	flushing  bool
-	flushIdle chan struct{} // closed when flushing ends, if teardown waits
+	// writing is set while a goroutine owns writing the queue to the
+	// websocket (writeLoop, or teardown at the end): a quiet connection
+	// has no writer goroutine.
+	writing    bool
+	wake       chan struct{} // wakes the writer; 1-buffered, made with the first writer
+	writerDone chan struct{} // closed when writing ends, if teardown waits
 
 	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
 	closing  chan struct{} // closed when close is requested
@@ -231,34 +232,52 @@ func signal(ch chan struct{}) {
 }
 
 // notifyLocked tells whoever drains the queue on the current transport
-// that it grew, and unlocks c.mu: on websocket it starts the writer
-// goroutine unless one runs; on polling it wakes the pending GET.
+// that it grew, and unlocks c.mu: on websocket it wakes the writer
+// goroutine, or starts one; on polling it wakes the pending GET.
 func (c *Conn) notifyLocked() {
 	if c.transport != kindWebSocket {
 		c.mu.Unlock()
 		signal(c.pollWake)
 		return
 	}
-	start := c.startFlushLocked()
+	if c.writing {
+		c.mu.Unlock()
+		signal(c.wake)
+		return
+	}
+	start := c.startWriterLocked()
 	c.mu.Unlock()
 	if start {
-		go c.flushLoop()
+		go c.writeLoop()
 	}
 }
 
-// startFlushLocked reports whether the caller must start flushLoop: the
+// startWriterLocked reports whether the caller must start writeLoop: the
 // session is open on websocket with frames queued and no writer.
-func (c *Conn) startFlushLocked() bool {
-	if c.flushing || c.state != stateOpen || c.transport != kindWebSocket || len(c.queue) == 0 {
+func (c *Conn) startWriterLocked() bool {
+	if c.writing || c.state != stateOpen || c.transport != kindWebSocket || len(c.queue) == 0 {
 		return false
 	}
-	c.flushing = true
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	c.writing = true
 	return true
 }
 
-// flushLoop is the writer goroutine: it writes the queue to the websocket
-// until the queue is empty, then ends. A write error closes the session.
-func (c *Conn) flushLoop() {
+// writerLinger is how long a writer goroutine waits for more frames before
+// it ends: between one and two periods of the shared idle clock. A
+// connection that is sent something every second or more often keeps its
+// writer (a wake-up per flush, as a permanent writer would cost); a quiet
+// one has none.
+const writerLinger = time.Second
+
+// writeLoop is the writer goroutine: it writes the queue to the websocket
+// whenever it grows, and ends when the session closes (teardown takes
+// over) or after the queue stayed empty for writerLinger. A write error
+// closes the session.
+func (c *Conn) writeLoop() {
+	quiet := 0 // idle clock ticks without anything to write
 	for {
 		if err := c.flushWebSocket(context.Background()); err != nil {
 			reason := ReasonTransportError
@@ -268,33 +287,78 @@ func (c *Conn) flushLoop() {
 			c.closeWith(reason, err, modeAbort, nil)
 		}
 		c.mu.Lock()
-		if c.state == stateOpen && c.transport == kindWebSocket && len(c.queue) > 0 {
+		switch {
+		case c.state != stateOpen || c.transport != kindWebSocket:
+			c.stopWriterLocked()
 			c.mu.Unlock()
+			return
+		case len(c.queue) > 0:
+			c.mu.Unlock()
+			quiet = 0
 			continue
 		}
-		c.flushing = false
-		if c.flushIdle != nil {
-			close(c.flushIdle)
-			c.flushIdle = nil
-		}
 		c.mu.Unlock()
-		return
+		select {
+		case <-c.wake:
+			quiet = 0
+		case <-c.closing:
+		case <-c.srv.idle.tick():
+			c.mu.Lock()
+			if quiet++; quiet >= 2 && len(c.queue) == 0 {
+				c.stopWriterLocked()
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+		}
 	}
 }
 
-// takeWriterLocked waits until no flushLoop runs and keeps it so, for
+func (c *Conn) stopWriterLocked() {
+	c.writing = false
+	if c.writerDone != nil {
+		close(c.writerDone)
+		c.writerDone = nil
+	}
+}
+
+// takeWriterLocked waits until no writeLoop runs and keeps it so, for
 // teardown's last flush. It unlocks and relocks c.mu while it waits.
 func (c *Conn) takeWriterLocked() {
-	for c.flushing {
-		if c.flushIdle == nil {
-			c.flushIdle = make(chan struct{})
+	for c.writing {
+		if c.writerDone == nil {
+			c.writerDone = make(chan struct{})
 		}
-		idle := c.flushIdle
+		done := c.writerDone
 		c.mu.Unlock()
-		<-idle
+		<-done
 		c.mu.Lock()
 	}
-	c.flushing = true
+	c.writing = true
+}
+
+// idleClock is a coarse clock shared by a server's writers: tick returns a
+// channel closed at the end of the current period. It runs (one timer)
+// only while somebody waits on it.
+type idleClock struct {
+	cur atomic.Pointer[chan struct{}]
+}
+
+func (k *idleClock) tick() <-chan struct{} {
+	for {
+		if ch := k.cur.Load(); ch != nil {
+			return *ch
+		}
+		ch := make(chan struct{})
+		if k.cur.CompareAndSwap(nil, &ch) {
+			p := &ch
+			time.AfterFunc(writerLinger, func() {
+				k.cur.CompareAndSwap(p, nil)
+				close(*p)
+			})
+			return ch
+		}
+	}
 }
 
 // heartbeat is the heartbeat timer's callback: it queues the ping when
@@ -465,7 +529,7 @@ func closeNet(nc net.Conn) {
 // of its own only when due, so a write blocked on a peer that stopped
 // reading never delays it) and the writer, if OnConnection queued frames
 // on a websocket. A session has no goroutine of its own: the writer exists
-// while frames are queued (flushLoop), teardown once it closes. It is
+// while frames are queued (writeLoop), teardown once it closes. It is
 // called by the handshake; the session is counted in Server.wg until its
 // teardown ends.
 func (c *Conn) start() {

@@ -31,9 +31,10 @@
 // Every method of Server and Conn is safe for concurrent use.
 //
 // Goroutines: an idle websocket session has one goroutine, its read loop.
-// A writer goroutine (Conn.flushLoop) exists only while frames are queued:
-// Send starts it when none runs, and it ends when the queue is empty (for
-// polling the pending GET writes the queue). Closing starts the close
+// A writer goroutine (Conn.writeLoop) exists only while the connection is
+// being sent to: Send starts it when none runs, wakes it otherwise, and it
+// ends after about a second with nothing to write (for polling the pending
+// GET writes the queue). Closing starts the close
 // sequence on a goroutine of its own (Conn.teardown), which takes over the
 // writer and ends with OnClose; the Server counts each session until then.
 // The heartbeat is a timer (time.AfterFunc) whose callback queues the ping

@@ -41,6 +41,7 @@ type Server struct {
 	shards [shardCount]shard
 	count  atomic.Int64
 	wg     sync.WaitGroup // one per session until its teardown ends
+	idle   idleClock      // when writers of quiet connections end
 }
 
 // New returns a Server for cfg. It fails if cfg.OnConnection is nil or a

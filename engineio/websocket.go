@@ -29,10 +29,16 @@ type hijackRecorder struct {
 	cork *corkConn
 }
 
-// wsBufio is the size of the bufio reader and writer the websocket library
-// gets (the smallest bufio allows): the connection's buffers are corkConn's
-// pooled chunks, held only while bytes wait to be read or written.
-const wsBufio = 16
+// wsReadBufio and wsWriteBufio size the bufio reader and writer the
+// websocket library gets. The reader is the smallest bufio allows: a
+// message costs a read for its header and one for its payload, and
+// clients send little. The writer takes a small message whole (one write
+// into corkConn, whose pooled chunk is the real write buffer, held only
+// while a flush runs).
+const (
+	wsReadBufio  = 16
+	wsWriteBufio = 128
+)
 
 // Hijack hands the websocket library a corkable view of the connection
 // with tiny buffers of its own. net/http's 4 KiB reader and writer are
@@ -52,9 +58,9 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.cork = &corkConn{Conn: nc}
 	br := brw.Reader
 	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(h.cork, wsBufio)
+		br = bufio.NewReaderSize(h.cork, wsReadBufio)
 	}
-	return h.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(h.cork, wsBufio)), nil
+	return h.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(h.cork, wsWriteBufio)), nil
 }
 
 // accept completes the websocket handshake of r.
