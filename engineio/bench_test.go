@@ -54,8 +54,9 @@ func BenchmarkConnSend(b *testing.B) {
 		c.mu.Unlock()
 		c.recycle(frames)
 	}
-	c.writing, c.wake = true, make(chan struct{}, 1) // as if the writer ran
-	for range 2 {     // warm both queue arrays up
+	// As if the writer ran: Send queues and wakes it.
+	c.writing, c.wake = true, make(chan struct{}, 1)
+	for range 2 { // warm both queue arrays up
 		for range 64 {
 			_ = c.Send(f)
 		}

@@ -69,11 +69,11 @@ func newID() string {
 
 func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 	s := &Socket{
-		id:       newID(),
-		nsp:      n,
-		client:   c,
-		auth:     auth,
-		issued:   time.Now(),
+		id:     newID(),
+		nsp:    n,
+		client: c,
+		auth:   auth,
+		issued: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
