@@ -204,6 +204,9 @@ func (c *Conn) Send(frames ...Frame) error {
 		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, modeAbort, nil)
 		return ErrSlowConsumer
 	}
+	if c.queue == nil {
+		c.queue = getFrames()
+	}
 	c.queue = append(c.queue, frames...)
 	c.queueBytes += n
 	c.notifyLocked()
@@ -265,19 +268,22 @@ func (c *Conn) startWriterLocked() bool {
 	return true
 }
 
-// writerLinger is how long a writer goroutine waits for more frames before
-// it ends: between one and two periods of the shared idle clock. A
+// writerLinger is how long a busy writer goroutine waits for more frames
+// before it ends: between one and two periods of the shared idle clock. A
 // connection that is sent something every second or more often keeps its
 // writer (a wake-up per flush, as a permanent writer would cost); a quiet
 // one has none.
 const writerLinger = time.Second
 
 // writeLoop is the writer goroutine: it writes the queue to the websocket
-// whenever it grows, and ends when the session closes (teardown takes
-// over) or after the queue stayed empty for writerLinger. A write error
-// closes the session.
+// whenever it grows. It ends when the session closes (teardown takes
+// over); when the queue is empty after its first flush (one message now
+// and then: a connect's reply, a rare event — waiting would only keep a
+// grown stack for nothing); and after the queue stayed empty for
+// writerLinger. A write error closes the session.
 func (c *Conn) writeLoop() {
-	quiet := 0 // idle clock ticks without anything to write
+	quiet := 0   // idle clock ticks without anything to write
+	flushes := 0 // flushes by this writer
 	for {
 		if err := c.flushWebSocket(context.Background()); err != nil {
 			reason := ReasonTransportError
@@ -286,6 +292,7 @@ func (c *Conn) writeLoop() {
 			}
 			c.closeWith(reason, err, modeAbort, nil)
 		}
+		flushes++
 		c.mu.Lock()
 		switch {
 		case c.state != stateOpen || c.transport != kindWebSocket:
@@ -296,6 +303,10 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			quiet = 0
 			continue
+		case flushes == 1:
+			c.quietLocked()
+			c.mu.Unlock()
+			return
 		}
 		c.mu.Unlock()
 		select {
@@ -305,13 +316,22 @@ func (c *Conn) writeLoop() {
 		case <-c.srv.idle.tick():
 			c.mu.Lock()
 			if quiet++; quiet >= 2 && len(c.queue) == 0 {
-				c.stopWriterLocked()
+				c.quietLocked()
 				c.mu.Unlock()
 				return
 			}
 			c.mu.Unlock()
 		}
 	}
+}
+
+// quietLocked ends the writer of a connection whose queue is empty: a
+// quiet connection keeps no writer and no queue arrays.
+func (c *Conn) quietLocked() {
+	c.stopWriterLocked()
+	putFrames(c.queue)
+	putFrames(c.spare)
+	c.queue, c.spare = nil, nil
 }
 
 func (c *Conn) stopWriterLocked() {
@@ -335,6 +355,26 @@ func (c *Conn) takeWriterLocked() {
 		c.mu.Lock()
 	}
 	c.writing = true
+}
+
+// framesPool holds the queue arrays of connections that went quiet.
+var framesPool sync.Pool // of *[]Frame
+
+func getFrames() []Frame {
+	if p, _ := framesPool.Get().(*[]Frame); p != nil {
+		return (*p)[:0]
+	}
+	return make([]Frame, 0, 4)
+}
+
+// putFrames gives a cleared queue array to the pool (not one a burst
+// grew large).
+func putFrames(f []Frame) {
+	if cap(f) == 0 || cap(f) > 256 {
+		return
+	}
+	clear(f[:cap(f)])
+	framesPool.Put(&f)
 }
 
 // idleClock is a coarse clock shared by a server's writers: tick returns a
