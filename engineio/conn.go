@@ -85,9 +85,10 @@ type Conn struct {
 	mu         sync.Mutex
 	state      connState
 	transport  transportKind
-	queue      []Frame // frames waiting for the transport
-	spare      []Frame // recycled backing array for queue
-	joined     *[]byte // flushWebSocket's pooled buffer for frames with a Tail (the writer only)
+	queue      []Frame   // frames waiting for the transport
+	spare      []Frame   // recycled backing array for queue
+	joined     *[]byte   // flushWebSocket's pooled buffer for frames with a Tail (the writer only)
+	wdeadline  time.Time // the websocket's write deadline; zero when cleared (the writer only)
 	queueBytes int
 	drained    chan struct{} // closed when the queue is taken, if WaitBelow waits
 
@@ -304,9 +305,12 @@ func (c *Conn) writeLoop() {
 			quiet = 0
 			continue
 		case flushes == 1:
-			c.quietLocked()
+			nc := c.netConn
 			c.mu.Unlock()
-			return
+			if c.quiet(nc) {
+				return
+			}
+			continue
 		}
 		c.mu.Unlock()
 		select {
@@ -315,23 +319,35 @@ func (c *Conn) writeLoop() {
 		case <-c.closing:
 		case <-c.srv.idle.tick():
 			c.mu.Lock()
-			if quiet++; quiet >= 2 && len(c.queue) == 0 {
-				c.quietLocked()
-				c.mu.Unlock()
+			nc := c.netConn
+			c.mu.Unlock()
+			if quiet++; quiet >= 2 && c.quiet(nc) {
 				return
 			}
-			c.mu.Unlock()
 		}
 	}
 }
 
-// quietLocked ends the writer of a connection whose queue is empty: a
-// quiet connection keeps no writer and no queue arrays.
-func (c *Conn) quietLocked() {
+// quiet ends the writer if the queue is empty: a quiet connection keeps
+// no writer, no write deadline and no queue arrays. It reports false when
+// frames came meanwhile (the writer goes on). Called by the writer,
+// without c.mu; nc is the websocket's connection.
+func (c *Conn) quiet(nc net.Conn) bool {
+	c.clearWriteDeadline(nc) // while still the writer: a next one sets its own
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.state != stateOpen:
+		c.stopWriterLocked() // teardown takes over, with the queue
+		return true
+	case len(c.queue) > 0:
+		return false
+	}
 	c.stopWriterLocked()
 	putFrames(c.queue)
 	putFrames(c.spare)
 	c.queue, c.spare = nil, nil
+	return true
 }
 
 func (c *Conn) stopWriterLocked() {
@@ -596,11 +612,21 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 	c.mu.Unlock()
 
 	// A peer that stopped reading blocks the write once the kernel buffers
-	// are full; the deadline turns that into a slow consumer.
-	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-	if nc != nil {
-		_ = nc.SetWriteDeadline(deadline)
+	// are full; the deadline turns that into a slow consumer. A busy writer
+	// moves it only when less than three quarters of WriteTimeout is left
+	// (a deadline costs a timer change), so a blocked write ends between
+	// 3/4 and 1 WriteTimeout after it began; the writer clears it when it
+	// ends, so that the library's own writes on a quiet connection (pongs,
+	// close frames) are not cut by a stale one.
+	now := time.Now()
+	wt := c.srv.cfg.WriteTimeout
+	if nc == nil {
+		c.wdeadline = now.Add(wt)
+	} else if c.wdeadline.Sub(now) < wt*3/4 {
+		c.wdeadline = now.Add(wt)
+		_ = nc.SetWriteDeadline(c.wdeadline)
 	}
+	deadline := c.wdeadline
 
 	// Corked even for one frame: the library writes a frame's header and
 	// payload separately through its tiny buffer.
@@ -640,12 +666,16 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		// closed-connection error: the clock says what happened.
 		return fmt.Errorf("%w: write blocked for %v: %w", ErrSlowConsumer, c.srv.cfg.WriteTimeout, err)
 	}
-	if nc != nil && err == nil {
-		// Clear it so the library's own writes (pongs, close frames) are
-		// not cut by a stale deadline.
-		_ = nc.SetWriteDeadline(time.Time{})
-	}
 	return err
+}
+
+// clearWriteDeadline undoes flushWebSocket's deadline when the writer
+// ends. Called by the writer only, without c.mu.
+func (c *Conn) clearWriteDeadline(nc net.Conn) {
+	if nc != nil && !c.wdeadline.IsZero() {
+		_ = nc.SetWriteDeadline(time.Time{})
+		c.wdeadline = time.Time{}
+	}
 }
 
 // teardown finishes a close requested by closeWith: flush if asked, close
