@@ -40,7 +40,7 @@ func (g *Gateway) checkPublish(ctx context.Context, t *hookURL, e *socketio.Even
 		return err
 	})
 	if err != nil {
-		reply(e, hookErrorAck(err))
+		p.refuse(e, hookErrorAck(err))
 		return
 	}
 	if !resp.Accept {
@@ -48,13 +48,13 @@ func (g *Gateway) checkPublish(ctx context.Context, t *hookURL, e *socketio.Even
 		if msg == "" {
 			msg = "publish refused by the backend"
 		}
-		reply(e, errorAck(codeForbidden, msg))
+		p.refuse(e, errorAck(codeForbidden, msg))
 		return
 	}
 	if rw := resp.Rewrite; rw != nil {
 		if rw.Event != "" {
 			if err := socketio.CheckEvent(rw.Event); err != nil {
-				reply(e, hookErrorAck(errHookBadResponse))
+				p.refuse(e, hookErrorAck(errHookBadResponse))
 				return
 			}
 			p.event = rw.Event

@@ -23,6 +23,8 @@ import (
 	"unicode"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/roomcast/roomcast/socketio"
 )
 
 const (
@@ -226,4 +228,91 @@ func answerError(rec recordedAnswer) *apiError {
 		}
 	}
 	return ae
+}
+
+// publishKey scopes a client publish's idempotency key to its namespace and
+// user (or, anonymous, its socket): one client cannot answer another's.
+func publishKey(s *socketio.Socket, key string) string {
+	who := sessionOf(s).User
+	if who == "" {
+		who = "sid:" + s.ID()
+	}
+	return "pub:" + s.Namespace().Name() + ":" + who + ":" + key
+}
+
+// beginKeyedPublish reserves a client publish's idempotency key. It returns
+// true when the publish must run, with p.answer set to record its ack; false
+// when it answered already: the recorded ack of an earlier publish with the
+// key (with "duplicate": true, nothing delivered), in_progress while that
+// one runs, or unavailable when the record cannot be reached (not
+// delivered). The publish runs on the read loop for the record's round trip
+// only: publishes without a key do not wait for it.
+func (g *Gateway) beginKeyedPublish(e *socketio.Event, p *publishRequest) bool {
+	key := publishKey(e.Socket(), p.key)
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
+	prev, err := g.idem.begin(ctx, key)
+	cancel()
+	switch {
+	case errors.Is(err, errInProgress):
+		reply(e, errorAck(codeInProgress, "a publish with this idempotencyKey is in progress, or its outcome is unknown: retry later"))
+		return false
+	case err != nil:
+		reply(e, errorAck(codeUnavailable, "idempotency record unavailable: not delivered"))
+		return false
+	case prev != nil:
+		var rec recordedAnswer
+		if err := json.Unmarshal(prev, &rec); err != nil || rec.Body == nil {
+			reply(e, errorAck(codeUnavailable, "idempotency record unreadable: not delivered"))
+			return false
+		}
+		rec.Body["duplicate"] = true
+		reply(e, rec.Body)
+		return false
+	}
+	direct := p.user != ""
+	p.answer = func(v any, delivered bool) {
+		body, _ := v.(map[string]any)
+		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
+		defer cancel()
+		if delivered && keepPublishAnswer(body, direct, g.rdb != nil) {
+			rec := recordedAnswer{Status: http.StatusOK, Body: body}
+			if _, failed := body["error"]; failed {
+				rec.Status = http.StatusServiceUnavailable
+			}
+			raw, err := json.Marshal(rec)
+			if err == nil {
+				err = g.idem.finish(ctx, key, raw)
+			}
+			if err != nil {
+				// Delivered, answer not recorded: the key stays pending
+				// for the window, so a repeat hears in_progress rather
+				// than delivering twice.
+				g.log.Warn("roomcast gateway: idempotency answer not recorded", "err", err)
+			}
+		} else {
+			g.idem.abandon(ctx, key)
+		}
+		reply(e, v)
+	}
+	return true
+}
+
+// keepPublishAnswer reports whether a keyed publish's ack must stand for
+// its key (one the backend refused or could not check released it
+// already). Success does. A failure that delivered nothing (refused by a
+// quota or as too large) releases the key, as does a direct
+// message that Redis did not store: the queue's own per-user record (one
+// script with the append) makes its retry deliver at most once. A room
+// publish that failed may have been logged, so its answer stands: a retry
+// with the key is told the same, never delivered twice.
+func keepPublishAnswer(body map[string]any, direct, redis bool) bool {
+	e, failed := body["error"].(map[string]any)
+	if !failed {
+		return true
+	}
+	switch code, _ := e["code"].(string); code {
+	case codeTooLarge, codeQuota, codeForbidden, codeBadRequest, codeRateLimited, codeQueueFull:
+		return false
+	}
+	return !(direct && redis)
 }
