@@ -123,9 +123,10 @@ type Conn struct {
 	// writing is set while a goroutine owns writing the queue to the
 	// websocket (writeLoop, or teardown at the end): a quiet connection
 	// has no writer goroutine.
-	writing    bool
-	wake       chan struct{} // wakes the writer; 1-buffered, made with the first writer
-	writerDone chan struct{} // closed when writing ends, if teardown waits
+	writing     bool
+	wake        chan struct{} // wakes the writer; 1-buffered, made with the first writer
+	writerDone  chan struct{} // closed when writing ends, if teardown waits
+	writerEnded time.Time     // when the last writer ended
 
 	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
 	closing  chan struct{} // closed when close is requested
@@ -278,13 +279,20 @@ const writerLinger = time.Second
 
 // writeLoop is the writer goroutine: it writes the queue to the websocket
 // whenever it grows. It ends when the session closes (teardown takes
-// over); when the queue is empty after its first flush (one message now
-// and then: a connect's reply, a rare event — waiting would only keep a
-// grown stack for nothing); and after the queue stayed empty for
-// writerLinger. A write error closes the session.
+// over); when the queue is empty after its first flush on a connection
+// that was quiet (one message now and then: a connect's reply, a rare
+// event — waiting would only keep a grown stack for nothing); and after
+// the queue stayed empty for writerLinger. A write error closes the
+// session.
 func (c *Conn) writeLoop() {
 	quiet := 0   // idle clock ticks without anything to write
 	flushes := 0 // flushes by this writer
+	// A connection whose last writer ended less than writerLinger ago is
+	// being sent a stream (a message every few hundred milliseconds): its
+	// writer lingers even after one flush, not to be started per message.
+	c.mu.Lock()
+	busy := !c.writerEnded.IsZero() && time.Since(c.writerEnded) < writerLinger
+	c.mu.Unlock()
 	for {
 		if err := c.flushWebSocket(context.Background()); err != nil {
 			reason := ReasonTransportError
@@ -304,7 +312,7 @@ func (c *Conn) writeLoop() {
 			c.mu.Unlock()
 			quiet = 0
 			continue
-		case flushes == 1:
+		case flushes == 1 && !busy:
 			nc := c.netConn
 			c.mu.Unlock()
 			if c.quiet(nc) {
@@ -352,6 +360,7 @@ func (c *Conn) quiet(nc net.Conn) bool {
 
 func (c *Conn) stopWriterLocked() {
 	c.writing = false
+	c.writerEnded = time.Now()
 	if c.writerDone != nil {
 		close(c.writerDone)
 		c.writerDone = nil
