@@ -67,7 +67,8 @@ FUZZ_TARGETS := \
 	./socketio:FuzzParseOffset \
 	./broadcastlog/redislog:FuzzDecodeEntry \
 	./presence/redispresence:FuzzDecodeEntry \
-	./loadtest/cmd/loadgen:FuzzFrames
+	./loadtest/cmd/loadgen:FuzzFrames \
+	./hook:FuzzDecodeEventResponse
 
 fuzz-short:
 	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)

@@ -205,3 +205,12 @@ func (c *Collector) Wait(ctx context.Context, nodes int) ([][]any, error) {
 		}
 	}
 }
+
+// LocalRunner is an adapter that delivers several messages with the same
+// selection to its local sockets socket by socket (Memory, and the Redis
+// adapters that embed it): the broadcast log's tail uses it so that a
+// socket's writer sends a read's entries in one write. Wrappers of an
+// adapter pass it through.
+type LocalRunner interface {
+	DeliverLocalRun(msgs []*Message, opts Options) []int
+}

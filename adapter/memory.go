@@ -119,6 +119,31 @@ func (a *Memory) DeliverLocal(m *Message, opts Options, remote bool) int {
 	return n
 }
 
+// DeliverLocalRun fans several messages with the same selection out to the
+// selected local sockets, socket by socket: each socket is handed all of
+// them back to back, so that its writer finds them queued together and
+// sends them in one write, rather than waking once per message (what
+// delivering them one after the other, each to every socket, does). The
+// broadcast log's tail delivers a read's entries this way. It returns how
+// many sockets were sent each message.
+func (a *Memory) DeliverLocalRun(msgs []*Message, opts Options) []int {
+	for _, m := range msgs {
+		m.Frames() // encode before taking any lock
+	}
+	n := make([]int, len(msgs))
+	a.index.Each(opts.Rooms, opts.Except, func(s Socket) {
+		for i, m := range msgs {
+			if s.Deliver(m, opts.Volatile) {
+				n[i]++
+			}
+		}
+	})
+	for i, m := range msgs {
+		a.observe(m, n[i], false)
+	}
+	return n
+}
+
 func (a *Memory) observe(m *Message, n int, remote bool) {
 	a.cfg.Metrics.Broadcast(remote, n, m.Published)
 }

@@ -53,11 +53,9 @@ func BenchmarkConnSend(b *testing.B) {
 		frames := c.takeLocked()
 		c.mu.Unlock()
 		c.recycle(frames)
-		select {
-		case <-c.wake:
-		default:
-		}
 	}
+	// As if the writer ran: Send queues and wakes it.
+	c.writing, c.wake = true, make(chan struct{}, 1)
 	for range 2 { // warm both queue arrays up
 		for range 64 {
 			_ = c.Send(f)

@@ -85,9 +85,10 @@ type Conn struct {
 	mu         sync.Mutex
 	state      connState
 	transport  transportKind
-	queue      []Frame // frames waiting for the transport
-	spare      []Frame // recycled backing array for queue
-	joined     []byte  // flushWebSocket's buffer for frames with a Tail (run loop only)
+	queue      []Frame   // frames waiting for the transport
+	spare      []Frame   // recycled backing array for queue
+	joined     *[]byte   // flushWebSocket's pooled buffer for frames with a Tail (the writer only)
+	wdeadline  time.Time // the websocket's write deadline; zero when cleared (the writer only)
 	queueBytes int
 	drained    chan struct{} // closed when the queue is taken, if WaitBelow waits
 
@@ -119,7 +120,14 @@ type Conn struct {
 	stopForce   func() bool        // unregisters the force-close hook on flushCtx
 	finalDone   chan struct{}      // closed when a lingering polling session's last GET was answered
 
-	wake     chan struct{} // wakes the writer (websocket); 1-buffered
+	// writing is set while a goroutine owns writing the queue to the
+	// websocket (writeLoop, or teardown at the end): a quiet connection
+	// has no writer goroutine.
+	writing     bool
+	wake        chan struct{} // wakes the writer; 1-buffered, made with the first writer
+	writerDone  chan struct{} // closed when writing ends, if teardown waits
+	writerEnded time.Time     // when the last writer ended
+
 	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
 	closing  chan struct{} // closed when close is requested
 	done     chan struct{} // closed when the session has ended
@@ -133,7 +141,6 @@ func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
 		id:        newSID(),
 		req:       cloneRequest(r),
 		transport: kind,
-		wake:      make(chan struct{}, 1),
 		pollWake:  make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
@@ -145,9 +152,12 @@ func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
 }
 
 // cloneRequest keeps what Conn.Request promises: URL, Header, RemoteAddr and
-// the request's context values, without its body or cancellation.
+// the request's context values, without its body or cancellation. The copy
+// is shallow: net/http makes a request's URL and Header for that request
+// alone and never touches them after its handler returned, so the session
+// shares them rather than keeping a second copy of every header.
 func cloneRequest(r *http.Request) *http.Request {
-	rc := r.Clone(context.WithoutCancel(r.Context()))
+	rc := r.WithContext(context.WithoutCancel(r.Context()))
 	rc.Body = http.NoBody
 	rc.GetBody = nil
 	return rc
@@ -196,11 +206,12 @@ func (c *Conn) Send(frames ...Frame) error {
 		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer, modeAbort, nil)
 		return ErrSlowConsumer
 	}
+	if c.queue == nil {
+		c.queue = getFrames()
+	}
 	c.queue = append(c.queue, frames...)
 	c.queueBytes += n
-	wake := c.wakeChanLocked()
-	c.mu.Unlock()
-	signal(wake)
+	c.notifyLocked()
 	return nil
 }
 
@@ -225,13 +236,194 @@ func signal(ch chan struct{}) {
 	}
 }
 
-// wakeChanLocked returns the channel that wakes whoever drains the queue on
-// the current transport.
-func (c *Conn) wakeChanLocked() chan struct{} {
-	if c.transport == kindWebSocket {
-		return c.wake
+// notifyLocked tells whoever drains the queue on the current transport
+// that it grew, and unlocks c.mu: on websocket it wakes the writer
+// goroutine, or starts one; on polling it wakes the pending GET.
+func (c *Conn) notifyLocked() {
+	if c.transport != kindWebSocket {
+		c.mu.Unlock()
+		signal(c.pollWake)
+		return
 	}
-	return c.pollWake
+	if c.writing {
+		c.mu.Unlock()
+		signal(c.wake)
+		return
+	}
+	start := c.startWriterLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeLoop()
+	}
+}
+
+// startWriterLocked reports whether the caller must start writeLoop: the
+// session is open on websocket with frames queued and no writer.
+func (c *Conn) startWriterLocked() bool {
+	if c.writing || c.state != stateOpen || c.transport != kindWebSocket || len(c.queue) == 0 {
+		return false
+	}
+	if c.wake == nil {
+		c.wake = make(chan struct{}, 1)
+	}
+	c.writing = true
+	return true
+}
+
+// writerLinger is how long a busy writer goroutine waits for more frames
+// before it ends: between one and two periods of the shared idle clock. A
+// connection that is sent something every second or more often keeps its
+// writer (a wake-up per flush, as a permanent writer would cost); a quiet
+// one has none.
+const writerLinger = time.Second
+
+// writeLoop is the writer goroutine: it writes the queue to the websocket
+// whenever it grows. It ends when the session closes (teardown takes
+// over); when the queue is empty after its first flush on a connection
+// that was quiet (one message now and then: a connect's reply, a rare
+// event — waiting would only keep a grown stack for nothing); and after
+// the queue stayed empty for writerLinger. A write error closes the
+// session.
+func (c *Conn) writeLoop() {
+	quiet := 0   // idle clock ticks without anything to write
+	flushes := 0 // flushes by this writer
+	// A connection whose last writer ended less than writerLinger ago is
+	// being sent a stream (a message every few hundred milliseconds): its
+	// writer lingers even after one flush, not to be started per message.
+	c.mu.Lock()
+	busy := !c.writerEnded.IsZero() && time.Since(c.writerEnded) < writerLinger
+	c.mu.Unlock()
+	for {
+		if err := c.flushWebSocket(context.Background()); err != nil {
+			reason := ReasonTransportError
+			if errors.Is(err, ErrSlowConsumer) {
+				reason = ReasonSlowConsumer
+			}
+			c.closeWith(reason, err, modeAbort, nil)
+		}
+		flushes++
+		c.mu.Lock()
+		switch {
+		case c.state != stateOpen || c.transport != kindWebSocket:
+			c.stopWriterLocked()
+			c.mu.Unlock()
+			return
+		case len(c.queue) > 0:
+			c.mu.Unlock()
+			quiet = 0
+			continue
+		case flushes == 1 && !busy:
+			nc := c.netConn
+			c.mu.Unlock()
+			if c.quiet(nc) {
+				return
+			}
+			continue
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.wake:
+			quiet = 0
+		case <-c.closing:
+		case <-c.srv.idle.tick():
+			c.mu.Lock()
+			nc := c.netConn
+			c.mu.Unlock()
+			if quiet++; quiet >= 2 && c.quiet(nc) {
+				return
+			}
+		}
+	}
+}
+
+// quiet ends the writer if the queue is empty: a quiet connection keeps
+// no writer, no write deadline and no queue arrays. It reports false when
+// frames came meanwhile (the writer goes on). Called by the writer,
+// without c.mu; nc is the websocket's connection.
+func (c *Conn) quiet(nc net.Conn) bool {
+	c.clearWriteDeadline(nc) // while still the writer: a next one sets its own
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.state != stateOpen:
+		c.stopWriterLocked() // teardown takes over, with the queue
+		return true
+	case len(c.queue) > 0:
+		return false
+	}
+	c.stopWriterLocked()
+	putFrames(c.queue)
+	putFrames(c.spare)
+	c.queue, c.spare = nil, nil
+	return true
+}
+
+func (c *Conn) stopWriterLocked() {
+	c.writing = false
+	c.writerEnded = time.Now()
+	if c.writerDone != nil {
+		close(c.writerDone)
+		c.writerDone = nil
+	}
+}
+
+// takeWriterLocked waits until no writeLoop runs and keeps it so, for
+// teardown's last flush. It unlocks and relocks c.mu while it waits.
+func (c *Conn) takeWriterLocked() {
+	for c.writing {
+		if c.writerDone == nil {
+			c.writerDone = make(chan struct{})
+		}
+		done := c.writerDone
+		c.mu.Unlock()
+		<-done
+		c.mu.Lock()
+	}
+	c.writing = true
+}
+
+// framesPool holds the queue arrays of connections that went quiet.
+var framesPool sync.Pool // of *[]Frame
+
+func getFrames() []Frame {
+	if p, _ := framesPool.Get().(*[]Frame); p != nil {
+		return (*p)[:0]
+	}
+	return make([]Frame, 0, 4)
+}
+
+// putFrames gives a cleared queue array to the pool (not one a burst
+// grew large).
+func putFrames(f []Frame) {
+	if cap(f) == 0 || cap(f) > 256 {
+		return
+	}
+	clear(f[:cap(f)])
+	framesPool.Put(&f)
+}
+
+// idleClock is a coarse clock shared by a server's writers: tick returns a
+// channel closed at the end of the current period. It runs (one timer)
+// only while somebody waits on it.
+type idleClock struct {
+	cur atomic.Pointer[chan struct{}]
+}
+
+func (k *idleClock) tick() <-chan struct{} {
+	for {
+		if ch := k.cur.Load(); ch != nil {
+			return *ch
+		}
+		ch := make(chan struct{})
+		if k.cur.CompareAndSwap(nil, &ch) {
+			p := &ch
+			time.AfterFunc(writerLinger, func() {
+				k.cur.CompareAndSwap(p, nil)
+				close(*p)
+			})
+			return ch
+		}
+	}
 }
 
 // heartbeat is the heartbeat timer's callback: it queues the ping when
@@ -267,9 +459,7 @@ func (c *Conn) heartbeat() {
 	c.queue = append(c.queue, framePing)
 	c.queueBytes += len(framePing.Data)
 	c.hb.Reset(c.pongDeadline.Sub(now))
-	wake := c.wakeChanLocked()
-	c.mu.Unlock()
-	signal(wake)
+	c.notifyLocked()
 }
 
 // gotPong records the client's pong: the next ping is due PingInterval
@@ -373,6 +563,7 @@ func (c *Conn) closeWithCancel(reason Reason, err error, mode closeMode, ctx con
 	nc, pnc := c.netConn, c.probeNet
 	close(c.closing)
 	c.mu.Unlock()
+	go c.teardown()
 
 	if !linger {
 		c.srv.remove(c)
@@ -399,36 +590,23 @@ func closeNet(nc net.Conn) {
 	}
 }
 
-// run is the session's goroutine: it writes the queue to the websocket
-// transport and tears the session down. It starts the heartbeat, which
-// runs on its own timer so that a write blocked on a peer that stopped
-// reading never delays it. It is started by the handshake and counted in
-// Server.wg.
-func (c *Conn) run() {
-	defer c.srv.wg.Done()
+// start starts the session's heartbeat (a timer: it runs on a goroutine
+// of its own only when due, so a write blocked on a peer that stopped
+// reading never delays it) and the writer, if OnConnection queued frames
+// on a websocket. A session has no goroutine of its own: the writer exists
+// while frames are queued (writeLoop), teardown once it closes. It is
+// called by the handshake; the session is counted in Server.wg until its
+// teardown ends.
+func (c *Conn) start() {
 	c.mu.Lock()
 	c.nextPing = c.created.Add(c.srv.cfg.PingInterval)
 	c.hb = time.AfterFunc(time.Until(c.nextPing), c.heartbeat)
-	c.mu.Unlock()
-	for {
-		select {
-		case <-c.wake:
-			if err := c.flushWebSocket(context.Background()); err != nil {
-				if errors.Is(err, ErrSlowConsumer) {
-					c.closeWith(ReasonSlowConsumer, err, modeAbort, nil)
-				} else {
-					c.closeWith(ReasonTransportError, err, modeAbort, nil)
-				}
-			}
-		case <-c.closing:
-			c.teardown()
-			return
-		}
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return
 	}
+	c.notifyLocked()
 }
-
-// maxJoined bounds the joined buffer a connection keeps between flushes.
-const maxJoined = 64 << 10
 
 // flushWebSocket writes the queue to the websocket transport, one message
 // per frame. It does nothing while the transport is polling.
@@ -443,14 +621,25 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 	c.mu.Unlock()
 
 	// A peer that stopped reading blocks the write once the kernel buffers
-	// are full; the deadline turns that into a slow consumer.
-	deadline := time.Now().Add(c.srv.cfg.WriteTimeout)
-	if nc != nil {
-		_ = nc.SetWriteDeadline(deadline)
+	// are full; the deadline turns that into a slow consumer. A busy writer
+	// moves it only when less than three quarters of WriteTimeout is left
+	// (a deadline costs a timer change), so a blocked write ends between
+	// 3/4 and 1 WriteTimeout after it began; the writer clears it when it
+	// ends, so that the library's own writes on a quiet connection (pongs,
+	// close frames) are not cut by a stale one.
+	now := time.Now()
+	wt := c.srv.cfg.WriteTimeout
+	if nc == nil {
+		c.wdeadline = now.Add(wt)
+	} else if c.wdeadline.Sub(now) < wt*3/4 {
+		c.wdeadline = now.Add(wt)
+		_ = nc.SetWriteDeadline(c.wdeadline)
 	}
+	deadline := c.wdeadline
 
-	batch := cork != nil && len(frames) > 1
-	if batch {
+	// Corked even for one frame: the library writes a frame's header and
+	// payload separately through its tiny buffer.
+	if cork != nil {
 		cork.Cork()
 	}
 	var err error
@@ -461,19 +650,23 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		}
 		data := frames[i].Data
 		if frames[i].Tail != nil || frames[i].End != nil {
-			c.joined = append(append(append(c.joined[:0], data...), frames[i].Tail...), frames[i].End...)
-			data = c.joined
+			if c.joined == nil {
+				c.joined = getChunk()
+			}
+			*c.joined = append(append(append((*c.joined)[:0], data...), frames[i].Tail...), frames[i].End...)
+			data = *c.joined
 		}
 		if err = ws.Write(ctx, typ, data); err != nil {
 			break
 		}
 	}
-	if batch {
+	if cork != nil {
 		if uerr := cork.Uncork(); err == nil {
 			err = uerr
 		}
 	}
-	if cap(c.joined) > maxJoined {
+	if c.joined != nil {
+		putChunk(c.joined)
 		c.joined = nil
 	}
 	c.recycle(frames)
@@ -482,21 +675,27 @@ func (c *Conn) flushWebSocket(ctx context.Context) error {
 		// closed-connection error: the clock says what happened.
 		return fmt.Errorf("%w: write blocked for %v: %w", ErrSlowConsumer, c.srv.cfg.WriteTimeout, err)
 	}
-	if nc != nil && err == nil {
-		// Clear it so the library's own writes (pongs, close frames) are
-		// not cut by a stale deadline.
-		_ = nc.SetWriteDeadline(time.Time{})
-	}
 	return err
+}
+
+// clearWriteDeadline undoes flushWebSocket's deadline when the writer
+// ends. Called by the writer only, without c.mu.
+func (c *Conn) clearWriteDeadline(nc net.Conn) {
+	if nc != nil && !c.wdeadline.IsZero() {
+		_ = nc.SetWriteDeadline(time.Time{})
+		c.wdeadline = time.Time{}
+	}
 }
 
 // teardown finishes a close requested by closeWith: flush if asked, close
 // the transport, wait for the readers, unregister, call OnClose.
 func (c *Conn) teardown() {
+	defer c.srv.wg.Done()
 	c.mu.Lock()
 	if c.hb != nil {
 		c.hb.Stop()
 	}
+	c.takeWriterLocked()
 	mode, ctx := c.mode, c.flushCtx
 	reason, err := c.reason, c.closeErr
 	kind, ws, probe := c.transport, c.ws, c.probeWS

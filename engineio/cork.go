@@ -8,25 +8,58 @@ import (
 // maxCorked bounds what a corked connection holds before writing through.
 const maxCorked = 64 << 10
 
-// corkConn batches the websocket frames of one queue flush into a single
-// write: the websocket library flushes after every message, so without it a
-// connection with n queued packets costs n system calls. Cork and Uncork are
-// called by the connection's run loop only; Write may also be called by the
-// websocket library's reader (pongs, close frames), which it serializes with
-// its own write lock.
+// chunkSize is the size of the pooled buffers a websocket connection
+// batches its writes in. An idle connection holds none: one is taken when
+// frames are written and given back once they are.
+const chunkSize = 4 << 10
+
+var wsChunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func getChunk() *[]byte { return wsChunkPool.Get().(*[]byte) }
+
+func putChunk(b *[]byte) {
+	if cap(*b) > maxCorked {
+		return // a burst's buffer is not kept
+	}
+	*b = (*b)[:0]
+	wsChunkPool.Put(b)
+}
+
+// corkConn is a websocket's view of its connection.
+//
+// Writes: it batches the frames of one queue flush into a single write
+// (the websocket library flushes after every message, so without it a
+// connection with n queued packets costs n system calls). Cork and Uncork
+// are called by the connection's writer only; Write may also be called by
+// the websocket library's reader (pongs, close frames), which it
+// serializes with its own write lock.
+//
+// Reads go straight to the socket through the library's tiny bufio.Reader:
+// a read buffer would be held while the connection waits for bytes, that
+// is, all the time. A message costs two reads (its header, then its
+// payload straight into the library's buffer); clients send little.
 type corkConn struct {
 	net.Conn
 
 	mu     sync.Mutex
 	corked bool
-	buf    []byte
+	out    *[]byte // held writes; nil when none
+
+	in            *[]byte // unread bytes in[r:w]; nil when none
+	inR, inW      int
+	inErr         error // the error that came with the last bytes read
+	inReadsDirect int   // reads big enough to skip the chunk (stats for tests)
 }
 
+// Write implements io.Writer.
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.corked && len(c.buf)+len(p) <= maxCorked {
-		c.buf = append(c.buf, p...)
+	if c.corked && (c.out == nil || len(*c.out)+len(p) <= maxCorked) {
+		if c.out == nil {
+			c.out = getChunk()
+		}
+		*c.out = append(*c.out, p...)
 		return len(p), nil
 	}
 	if err := c.flushLocked(); err != nil {
@@ -51,14 +84,11 @@ func (c *corkConn) Uncork() error {
 }
 
 func (c *corkConn) flushLocked() error {
-	if len(c.buf) == 0 {
+	if c.out == nil {
 		return nil
 	}
-	_, err := c.Conn.Write(c.buf)
-	if cap(c.buf) > 16<<10 {
-		c.buf = nil // do not keep a burst's buffer on an idle connection
-	} else {
-		c.buf = c.buf[:0]
-	}
+	_, err := c.Conn.Write(*c.out)
+	putChunk(c.out)
+	c.out = nil
 	return err
 }

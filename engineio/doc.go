@@ -30,12 +30,15 @@
 //
 // Every method of Server and Conn is safe for concurrent use.
 //
-// Goroutines: each session has one goroutine (Conn.run), started by its
-// handshake and counted by the Server, that writes the queue to the
-// websocket transport (for polling the pending GET writes it) and performs
-// the close sequence, ending with OnClose. The heartbeat is a timer
-// (time.AfterFunc) whose callback queues the ping and closes the session on
-// a missed pong; it never waits behind a write.
+// Goroutines: an idle websocket session has one goroutine, its read loop.
+// A writer goroutine (Conn.writeLoop) exists only while the connection is
+// being sent to: Send starts it when none runs, wakes it otherwise, and it
+// ends after about a second with nothing to write (for polling the pending
+// GET writes the queue). Closing starts the close
+// sequence on a goroutine of its own (Conn.teardown), which takes over the
+// writer and ends with OnClose; the Server counts each session until then.
+// The heartbeat is a timer (time.AfterFunc) whose callback queues the ping
+// and closes the session on a missed pong; it never waits behind a write.
 //
 // Write deadline: every websocket flush and every polling response must
 // finish within Config.WriteTimeout (a deadline on the net.Conn, or
@@ -50,14 +53,14 @@
 // once it completed), which then returns; the session counts its readers
 // (Conn.readers) and the close sequence closes the websocket and waits for
 // them. Polling requests are read and answered on net/http's request
-// goroutines. Shutdown waits for every session goroutine, and so for every
+// goroutines. Shutdown waits for every session's close sequence, and so for every
 // reader. No goroutine is left behind by a client that vanishes mid-poll,
 // an abandoned upgrade or Shutdown.
 //
 // Callbacks: OnConnection runs on the handshake's request goroutine,
 // before the client has its sid. OnMessage runs on the goroutine that read
 // the message (a websocket's read loop, a polling POST), OnUpgrade on the
-// upgrade probe's request goroutine, OnClose on the session goroutine
+// upgrade probe's request goroutine, OnClose on the close sequence's goroutine
 // after the transport closed and its readers returned. The three are
 // serialized per Conn (Conn.deliverMu: never concurrent for one Conn);
 // OnClose is the last and is called exactly once. Callbacks may call Send
@@ -65,10 +68,10 @@
 // session's reads (and for OnClose, Shutdown) wait for them.
 //
 // Send never blocks and does not allocate in steady state: it appends the
-// frames to the queue under the Conn's mutex and wakes the writer with a
-// non-blocking send on a 1-buffered channel. A queue over
+// frames to the queue under the Conn's mutex and, when no writer runs,
+// starts one (websocket) or wakes the pending GET (polling). A queue over
 // Config.MaxQueueBytes closes the session as a slow consumer: Send returns
-// ErrSlowConsumer and OnClose follows on the session goroutine, never
+// ErrSlowConsumer and OnClose follows on the close sequence's goroutine, never
 // inside Send. A producer with much to send waits with WaitBelow until the
 // transport took the queue below a mark, instead of polling Buffered.
 //

@@ -21,7 +21,7 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.cfg.OnConnection(c)
-	go c.run()
+	c.start()
 
 	c.mu.Lock()
 	var (

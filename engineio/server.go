@@ -40,7 +40,8 @@ type Server struct {
 
 	shards [shardCount]shard
 	count  atomic.Int64
-	wg     sync.WaitGroup // one per session run goroutine
+	wg     sync.WaitGroup // one per session until its teardown ends
+	idle   idleClock      // when writers of quiet connections end
 }
 
 // New returns a Server for cfg. It fails if cfg.OnConnection is nil or a
@@ -285,7 +286,7 @@ func (s *Server) shardFor(sid string) *shard {
 	return &s.shards[h&(shardCount-1)]
 }
 
-// register indexes a new session and accounts for its run goroutine. It
+// register indexes a new session and accounts for it until its teardown. It
 // fails once Shutdown has begun.
 func (s *Server) register(c *Conn) bool {
 	s.regMu.RLock()

@@ -29,15 +29,23 @@ type hijackRecorder struct {
 	cork *corkConn
 }
 
-// wsReadBuffer is the read buffer of a websocket connection: frame headers
-// and small messages; larger payloads are read past it.
-const wsReadBuffer = 1024
+// wsReadBufio and wsWriteBufio size the bufio reader and writer the
+// websocket library gets. The reader is the smallest bufio allows: a
+// message costs a read for its header and one for its payload, and
+// clients send little. The writer takes a small message whole (one write
+// into corkConn, whose pooled chunk is the real write buffer, held only
+// while a flush runs).
+const (
+	wsReadBufio  = 16
+	wsWriteBufio = 128
+)
 
-// Hijack hands the websocket library a corkable view of the connection with
-// small buffers of its own. net/http's 4 KiB reader and writer are dropped:
-// its reader keeps the whole net/http connection (writer, response) alive,
-// which an idle websocket should not pin. (A client that sent bytes after
-// its handshake before the reply keeps net/http's reader, which holds them.)
+// Hijack hands the websocket library a corkable view of the connection
+// with tiny buffers of its own. net/http's 4 KiB reader and writer are
+// dropped: its reader keeps the whole net/http connection (writer,
+// response) alive, which an idle websocket should not pin. (A client that
+// sent bytes after its handshake before the reply keeps net/http's
+// reader, which holds them.)
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err != nil {
@@ -50,9 +58,9 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.cork = &corkConn{Conn: nc}
 	br := brw.Reader
 	if br.Buffered() == 0 {
-		br = bufio.NewReaderSize(nc, wsReadBuffer)
+		br = bufio.NewReaderSize(h.cork, wsReadBufio)
 	}
-	return h.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(h.cork, 512)), nil
+	return h.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(h.cork, wsWriteBufio)), nil
 }
 
 // accept completes the websocket handshake of r.
@@ -83,12 +91,8 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	c.readers.Add(1)
 	s.cfg.OnConnection(c)
-	go c.run()
-	signal(c.wake) // OPEN and whatever OnConnection queued
-	go func() {
-		defer c.readers.Done()
-		c.readLoop(ws)
-	}()
+	c.start() // writes OPEN and whatever OnConnection queued
+	go c.reader(ws)
 }
 
 // serveProbe runs a polling session's upgrade: "2probe" -> "3probe", the
@@ -146,10 +150,7 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	}
 	c.deliverMu.Unlock()
 	reading = true
-	go func() {
-		defer c.readers.Done()
-		c.readLoop(ws)
-	}()
+	go c.reader(ws)
 }
 
 // probe runs the upgrade exchange on ws and switches the session to it. It
@@ -188,7 +189,8 @@ func (c *Conn) probe(ws *websocket.Conn, nc net.Conn) bool {
 	c.upgrading, c.probed = false, false
 	c.mu.Unlock()
 	signal(c.pollWake) // a GET still pending is refused
-	signal(c.wake)     // flush what queued up during the upgrade
+	c.mu.Lock()
+	c.notifyLocked() // flush what queued up during the upgrade
 	return true
 }
 
@@ -209,31 +211,53 @@ func (c *Conn) abandonProbe(ws *websocket.Conn) {
 	}
 }
 
-// readLoop reads the session's websocket until it fails or the session
-// closes, acting on every packet in order.
-func (c *Conn) readLoop(ws *websocket.Conn) {
+// reader is the read loop's goroutine; it holds one count of c.readers.
+// After a message was handed to OnMessage the loop goes on in a fresh
+// goroutine: the layers above run deep call chains on it (a connect with
+// its token check, a broadcast), and Go does not give a grown stack back
+// while the goroutine waits in a read (it shrinks stacks at a garbage
+// collection, only when a quarter is in use, and an idle server collects
+// rarely). A fresh goroutine starts at the runtime's average stack size,
+// so an idle connection keeps a stack the size of its read, not of the
+// deepest thing it ever did. Heartbeat pongs, the common idle packet, do
+// not switch.
+func (c *Conn) reader(ws *websocket.Conn) {
+	if c.readLoop(ws) {
+		go c.reader(ws)
+		return
+	}
+	c.readers.Done()
+}
+
+// readLoop reads the session's websocket, acting on every packet in
+// order. It returns true after it handed a message to OnMessage (the
+// caller goes on reading), false when the session's reading is over.
+func (c *Conn) readLoop(ws *websocket.Conn) bool {
 	for {
 		typ, rd, err := ws.Reader(context.Background())
 		if err != nil {
 			c.readFailed(err)
-			return
+			return false
 		}
 		data, err := readMessage(rd)
 		if err != nil {
 			c.readFailed(err)
-			return
+			return false
 		}
 		if typ == websocket.MessageBinary {
 			c.deliver(data, true)
-			continue
+			return true
 		}
 		p, err := decodePacket(data)
 		if err != nil {
 			c.closeWith(ReasonParseError, err, modeClose, nil)
-			return
+			return false
 		}
 		if !c.handlePacket(p) {
-			return
+			return false
+		}
+		if p.typ == typeMessage {
+			return true
 		}
 	}
 }

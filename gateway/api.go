@@ -170,6 +170,9 @@ type emitRequest struct {
 	// without a (non-empty) selector is refused, so that a backend that
 	// computed an empty audience does not reach everyone.
 	Broadcast bool `json:"broadcast"`
+	// IdempotencyKey makes a repeat within --idempotency-window answer the
+	// first answer without delivering again (idempotency.go).
+	IdempotencyKey string `json:"idempotencyKey"`
 }
 
 func (g *Gateway) apiEmit(r *http.Request) (any, error) {
@@ -177,6 +180,45 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	if err := decodeBody(r, &req); err != nil {
 		return nil, err
 	}
+	nsp, err := g.namespace(req.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	args := make([]any, len(req.Args))
+	for i, a := range req.Args {
+		args[i] = a
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
+	defer cancel()
+	if req.IdempotencyKey == "" {
+		return g.emit(ctx, nsp, &req, args)
+	}
+	if !validIdempotencyKey(req.IdempotencyKey) {
+		return nil, badRequest("idempotencyKey: 1 to %d bytes, no spaces or control characters", maxIdempotencyKey)
+	}
+	key := "api:" + nsp.Name() + ":" + req.IdempotencyKey
+	return g.once(ctx, key, func(ctx context.Context) (map[string]any, error) {
+		return g.emit(queue.WithIdempotencyKey(ctx, key, g.cfg.IdempotencyWindow), nsp, &req, args)
+	}, g.keepEmitFailure)
+}
+
+// keepEmitFailure reports whether a failed emit's answer must stand for its
+// idempotency key: not when nothing was delivered (a refused request), nor
+// when only messages to users failed with Redis, whose appends are
+// deduplicated per user; else a repeat could deliver twice.
+func (g *Gateway) keepEmitFailure(ae *apiError) bool {
+	switch ae.status {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusRequestEntityTooLarge:
+		return false
+	}
+	_, users := ae.extra["ids"]
+	return !(users && g.rdb != nil)
+}
+
+// emit sends the message of req (its Args already decoded into args) in
+// nsp: POST /api/v1/emit, and a webhook response's emits. The answer is
+// {"ok": true} plus, for users, the durable entry IDs by user.
+func (g *Gateway) emit(ctx context.Context, nsp *socketio.Namespace, req *emitRequest, args []any) (map[string]any, error) {
 	if req.Event == "" {
 		return nil, badRequest("event is required")
 	}
@@ -192,16 +234,6 @@ func (g *Gateway) apiEmit(r *http.Request) (any, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
 	}
-	nsp, err := g.namespace(req.Namespace)
-	if err != nil {
-		return nil, err
-	}
-	args := make([]any, len(req.Args))
-	for i, a := range req.Args {
-		args[i] = a
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.APITimeout)
-	defer cancel()
 	resp := map[string]any{"ok": true}
 	if len(req.Users) > 0 {
 		// Messages to users are durable: appended to each user's queue

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -149,6 +151,51 @@ type Config struct {
 	// EventsMaxLen bounds the lifecycle event stream <prefix>:events
 	// (approximate MAXLEN). Defaults to redispresence.DefaultStreamMaxLen.
 	EventsMaxLen int64
+	// Webhook is the backend URL that client events other than the
+	// reserved ones are POSTed to (docs/HOOKS.md); its answer is the ack.
+	// Empty: such events get an unknown_event error ack.
+	Webhook string
+	// NamespaceWebhooks are "namespace=URL" pairs: a namespace's own
+	// webhook, instead of Webhook.
+	NamespaceWebhooks []string
+	// ConnectHook is the backend URL asked before a CONNECT is accepted.
+	ConnectHook string
+	// ConnectHookHeaders are the handshake headers sent to the connect hook
+	// (case-insensitive). "cookie" is sent only when named. Defaults to none.
+	ConnectHookHeaders []string
+	// PublishHooks are "pattern=URL" pairs: a client publish to a room
+	// matching the pattern is sent to URL first, which may refuse or
+	// rewrite it. The first matching pair wins.
+	PublishHooks []string
+	// HookSecret signs every hook request (HMAC-SHA256); required when a
+	// hook is set.
+	HookSecret string
+	// HookTimeout bounds one hook call, its retries included: a client
+	// event not answered by then gets an unavailable error ack. Defaults to 5s.
+	HookTimeout time.Duration
+	// HookRetries is how many times a request the backend surely did not
+	// process (connection refused, 429, 502, 503) is retried, with
+	// exponential backoff from 50ms. Defaults to 2; negative means none.
+	HookRetries int
+	// HookConcurrency bounds the hook requests in flight on this node;
+	// beyond it a client gets an unavailable error at once. Defaults to 256.
+	HookConcurrency int
+	// HookQueue bounds the events of one socket waiting for the webhook
+	// (they are sent one at a time, in order). Defaults to 32.
+	HookQueue int
+	// HookBreakerFailures is how many failed calls in a row open a hook
+	// URL's circuit breaker (its calls then fail at once until
+	// HookBreakerCooldown has passed and a probe succeeds). Defaults to 5;
+	// negative turns the breaker off.
+	HookBreakerFailures int
+	// HookBreakerCooldown is how long an open breaker refuses calls before
+	// a probe. Defaults to 10s.
+	HookBreakerCooldown time.Duration
+
+	// IdempotencyWindow is how long an idempotencyKey of POST /api/v1/emit
+	// or of a client publish is remembered: a repeat within it gets the
+	// first answer and delivers nothing. Defaults to 5 minutes.
+	IdempotencyWindow time.Duration
 
 	// DrainTimeout bounds Shutdown. Defaults to 10s.
 	DrainTimeout time.Duration
@@ -200,6 +247,12 @@ const (
 
 	defaultPresenceCoalesceAbove    = 100
 	defaultPresenceCoalesceInterval = time.Second
+	defaultHookTimeout              = 5 * time.Second
+	defaultHookRetries              = 2
+	defaultHookConcurrency          = 256
+	defaultHookQueue                = 32
+	defaultHookBreakerFailures      = 5
+	defaultHookBreakerCooldown      = 10 * time.Second
 )
 
 // DefaultConfig returns the Config New would run with when given a zero
@@ -234,6 +287,14 @@ func (c *Config) setDefaults() {
 	orInt(&c.MaxConnsPerUser, defaultMaxConnsPerUser)
 	orInt(&c.MaxConnsPerIP, defaultMaxConnsPerIP)
 	orInt(&c.MaxDurableMessage, defaultMaxDurableMessage)
+	orInt(&c.HookRetries, defaultHookRetries)
+	orInt(&c.HookBreakerFailures, defaultHookBreakerFailures)
+	if c.HookConcurrency <= 0 {
+		c.HookConcurrency = defaultHookConcurrency
+	}
+	if c.HookQueue <= 0 {
+		c.HookQueue = defaultHookQueue
+	}
 	if c.QueueMaxBytes <= 0 {
 		c.QueueMaxBytes = defaultQueueMaxBytes
 	}
@@ -266,6 +327,9 @@ func (c *Config) setDefaults() {
 		{&c.HTTPIdleTimeout, defaultHTTPIdleTimeout, true},
 		{&c.HTTPReadTimeout, defaultHTTPReadTimeout, true},
 		{&c.TokenExpiryWarning, defaultTokenExpiryWarning, true},
+		{&c.HookTimeout, defaultHookTimeout, true},
+		{&c.IdempotencyWindow, defaultIdempotencyWindow, true},
+		{&c.HookBreakerCooldown, defaultHookBreakerCooldown, true},
 		{&c.Engine.WriteTimeout, engineio.DefaultWriteTimeout, true},
 		{&c.PresenceCoalesceInterval, defaultPresenceCoalesceInterval, true},
 	} {
@@ -325,5 +389,60 @@ func (c *Config) validate() error {
 			return errors.New("gateway: namespace names start with '/'")
 		}
 	}
+	return c.validateHooks()
+}
+
+// validateHooks checks the hook URLs and pairs, and that a secret signs them.
+func (c *Config) validateHooks() error {
+	urls := []string{c.Webhook, c.ConnectHook}
+	for _, list := range []struct {
+		flag  string
+		pairs []string
+	}{{"--namespace-webhooks", c.NamespaceWebhooks}, {"--publish-hooks", c.PublishHooks}} {
+		for _, p := range list.pairs {
+			k, v, ok := strings.Cut(p, "=")
+			if !ok || k == "" || v == "" {
+				return fmt.Errorf("gateway: %s: %q is not name=URL", list.flag, p)
+			}
+			if list.flag == "--namespace-webhooks" && !slices.Contains(append([]string{"/"}, c.Namespaces...), k) {
+				return fmt.Errorf("gateway: --namespace-webhooks: %q is not a configured namespace", k)
+			}
+			urls = append(urls, v)
+		}
+	}
+	hooked := false
+	for _, u := range urls {
+		if u == "" {
+			continue
+		}
+		hooked = true
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			return fmt.Errorf("gateway: hook URL %q: want http:// or https://", u)
+		}
+	}
+	if hooked && c.HookSecret == "" {
+		return errors.New("gateway: --hook-secret is required with a hook (every hook request is signed)")
+	}
 	return nil
+}
+
+// namespaceWebhooks is NamespaceWebhooks as a map (validated).
+func (c *Config) namespaceWebhooks() map[string]string {
+	m := map[string]string{}
+	for _, p := range c.NamespaceWebhooks {
+		k, v, _ := strings.Cut(p, "=")
+		m[k] = v
+	}
+	return m
+}
+
+// publishHooks is PublishHooks as [pattern, URL] pairs (validated).
+func (c *Config) publishHooks() [][2]string {
+	var out [][2]string
+	for _, p := range c.PublishHooks {
+		k, v, _ := strings.Cut(p, "=")
+		out = append(out, [2]string{k, v})
+	}
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/queue"
@@ -33,7 +34,11 @@ func errorAck(code, message string) map[string]any {
 var okAck = map[string]any{"ok": true}
 
 func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
-	nsp.Use(g.limits.connectMiddleware(g.authenticate))
+	authenticate := g.authenticate
+	if g.hooks != nil {
+		authenticate = g.authenticateWithHooks
+	}
+	nsp.Use(g.limits.connectMiddleware(authenticate))
 	nsp.Use(g.checkMemberships)
 	nsp.OnConnection(func(s *socketio.Socket) {
 		g.onConnected(s)
@@ -48,9 +53,7 @@ func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 		s.On("leave", g.onLeave)
 		s.On("publish", g.onPublish)
 		s.On("presence", g.onPresence)
-		s.OnUnhandled(func(e *socketio.Event) {
-			reply(e, errorAck(codeUnknownEvent, "event "+quote(e.Name)+" is not handled by this gateway"))
-		})
+		s.OnUnhandled(g.onHookEvent)
 	})
 }
 
@@ -141,6 +144,28 @@ type publishRequest struct {
 	event   string
 	data    any
 	hasData bool
+	key     string          // idempotencyKey, "" without
+	answer  func(any, bool) // sends the ack; nil: reply to the event
+}
+
+// ack answers the publish: through answer when set (a keyed publish
+// records its answer), else as the event's ack.
+func (p *publishRequest) ack(e *socketio.Event, v any) {
+	if p.answer != nil {
+		p.answer(v, true)
+		return
+	}
+	reply(e, v)
+}
+
+// refuse answers a publish that was not delivered (the backend refused it
+// or could not be asked): a keyed publish releases its key.
+func (p *publishRequest) refuse(e *socketio.Event, v any) {
+	if p.answer != nil {
+		p.answer(v, false)
+		return
+	}
+	reply(e, v)
 }
 
 func parsePublish(e *socketio.Event) (publishRequest, string) {
@@ -183,6 +208,12 @@ func parsePublish(e *socketio.Event) (publishRequest, string) {
 	if p.event == "" || len(p.event) > 128 {
 		return p, "publish needs an event name (1 to 128 bytes)"
 	}
+	if k, ok := obj["idempotencyKey"]; ok {
+		p.key, _ = k.(string)
+		if !validIdempotencyKey(p.key) {
+			return p, fmt.Sprintf("idempotencyKey: 1 to %d bytes, no spaces or control characters", maxIdempotencyKey)
+		}
+	}
 	p.data, p.hasData = obj["data"]
 	return p, ""
 }
@@ -203,24 +234,9 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 	if sess.Name != "" {
 		meta["name"] = sess.Name
 	}
-	if p.user != "" {
-		if !sess.canDM(p.user, g.cfg.AllowAnonymousDM) {
-			g.metrics.LimitRefused("dm_forbidden")
-			reply(e, errorAck(codeForbidden, "not allowed to message user "+quote(p.user)))
-			return
-		}
-		// A direct message is durable: it waits in the user's queue for
-		// every device that is away. The ack goes out once it is stored,
-		// or says which quota refused it.
-		ctx, cancel := context.WithTimeout(withSender(context.Background(), sess.User), g.cfg.EventTimeout)
-		ids, err := s.Namespace().ToUser(p.user).Emit(ctx, p.event, p.data, meta)
-		cancel()
-		if err != nil {
-			code, msg := g.durableError(err)
-			reply(e, errorAck(code, msg))
-			return
-		}
-		reply(e, map[string]any{"ok": true, "id": ids[0]})
+	if p.user != "" && !sess.canDM(p.user, g.cfg.AllowAnonymousDM) {
+		g.metrics.LimitRefused("dm_forbidden")
+		reply(e, errorAck(codeForbidden, "not allowed to message user "+quote(p.user)))
 		return
 	}
 	for _, r := range p.rooms {
@@ -229,6 +245,43 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 			return
 		}
 	}
+	if p.key != "" && !g.beginKeyedPublish(e, &p) {
+		return // answered: a duplicate, in progress, or no record
+	}
+	if p.user != "" {
+		// A direct message is durable: it waits in the user's queue for
+		// every device that is away. The ack goes out once it is stored,
+		// or says which quota refused it.
+		ctx, cancel := context.WithTimeout(withSender(context.Background(), sess.User), g.cfg.EventTimeout)
+		if p.key != "" {
+			ctx = queue.WithIdempotencyKey(ctx, publishKey(s, p.key), g.cfg.IdempotencyWindow)
+		}
+		ids, err := s.Namespace().ToUser(p.user).Emit(ctx, p.event, p.data, meta)
+		cancel()
+		if err != nil {
+			code, msg := g.durableError(err)
+			p.ack(e, errorAck(code, msg))
+			return
+		}
+		p.ack(e, map[string]any{"ok": true, "id": ids[0]})
+		return
+	}
+	if t := g.hooks.publishHookOf(p.rooms); t != nil {
+		g.enqueueHook(s, hookJob{
+			deadline: time.Now().Add(g.cfg.HookTimeout),
+			run:      func(ctx context.Context) { g.checkPublish(ctx, t, e, p, meta) },
+			refuse:   func(err error) { p.refuse(e, hookErrorAck(err)) },
+		}, hookPublish)
+		return
+	}
+	g.publishToRooms(e, p, meta)
+}
+
+// publishToRooms delivers a client publish to its rooms (checked) and acks
+// once every room's relay is done.
+func (g *Gateway) publishToRooms(e *socketio.Event, p publishRequest, meta map[string]any) {
+	s := e.Socket()
+	sess := sessionOf(s)
 	// The read loop does not wait for Redis: each room's broadcast is
 	// delivered locally now and relayed through the node's ordered publish
 	// pipeline; the ack goes out once every relay is done, with the first
@@ -251,10 +304,10 @@ func (g *Gateway) onPublish(e *socketio.Event) {
 		}
 		if ferr != nil {
 			code, msg := g.durableError(ferr)
-			reply(e, errorAck(code, msg))
+			p.ack(e, errorAck(code, msg))
 			return
 		}
-		reply(e, okAck)
+		p.ack(e, okAck)
 	}
 	for _, r := range p.rooms {
 		m := map[string]any{"room": r}

@@ -48,6 +48,8 @@ type Gateway struct {
 
 	lifeMu    sync.Mutex
 	lifecycle []presence.Listener // OnLifecycle
+	hooks     *hooks              // the backend's hooks (hooks.go); nil without
+	idem      idemRecord          // answers by idempotency key (idempotency.go)
 
 	draining atomic.Bool
 
@@ -105,6 +107,15 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if g.limits, err = g.newLimits(); err != nil {
 		g.closeBackends()
 		return nil, err
+	}
+	if g.hooks, err = g.newHooks(); err != nil {
+		g.closeBackends()
+		return nil, err
+	}
+	if g.rdb != nil {
+		g.idem = &redisIdem{client: g.rdb, prefix: cfg.RedisPrefix, window: cfg.IdempotencyWindow}
+	} else {
+		g.idem = newMemoryIdem(cfg.IdempotencyWindow)
 	}
 	if cfg.DurableBudget > 0 {
 		if g.rdb != nil {
@@ -415,5 +426,6 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		}
 	}
 	g.closeBackends()
+	g.hooks.close()
 	return err
 }

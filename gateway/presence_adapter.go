@@ -66,7 +66,24 @@ type presenceAdapter struct {
 	t *presenceTracker
 }
 
-var _ adapter.AsyncBroadcaster = (*presenceAdapter)(nil)
+var (
+	_ adapter.AsyncBroadcaster = (*presenceAdapter)(nil)
+	_ adapter.LocalRunner      = (*presenceAdapter)(nil)
+)
+
+// DeliverLocalRun implements adapter.LocalRunner for the adapters that do
+// (both of Roomcast's), and delivers one message after the other for
+// others.
+func (a *presenceAdapter) DeliverLocalRun(msgs []*adapter.Message, opts adapter.Options) []int {
+	if r, ok := a.Adapter.(adapter.LocalRunner); ok {
+		return r.DeliverLocalRun(msgs, opts)
+	}
+	opts.Local = true
+	for _, m := range msgs {
+		_ = a.Adapter.Broadcast(context.Background(), m, opts)
+	}
+	return make([]int, len(msgs))
+}
 
 func (a *presenceAdapter) AddAll(s adapter.Socket, rooms ...string) error {
 	if err := a.Adapter.AddAll(s, rooms...); err != nil {

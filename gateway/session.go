@@ -19,10 +19,15 @@ type Session struct {
 	User      string `json:"user"`
 	Name      string `json:"name,omitempty"`
 	Anonymous bool   `json:"anonymous,omitempty"`
+	// Grant is the connect hook's answer (hooks_connect.go); nil without
+	// one. Kept in the recovery session, so a recovered socket keeps it.
+	Grant *connectGrant `json:"grant,omitempty"`
 
 	claims *auth.Claims
-	life   *tokenLife // the token's expiry timer (token.go); nil when anonymous
-	info   any        // the token's info claim, shown in presence (presence.go); nil when none
+	life   *tokenLife     // the token's expiry timer (token.go); nil when anonymous
+	info   any            // the token's info claim, shown in presence (presence.go); nil when none
+	hooks  *socketHooks   // the socket's queue of backend calls (hooks_events.go)
+	raw    map[string]any // the token's claims until the connect hook has seen them
 }
 
 // userRoomPrefix names the room every socket of a user is in. Clients may not
@@ -34,9 +39,9 @@ func userRoom(user string) string { return userRoomPrefix + user }
 var errTokenRequired = errors.New("auth: token required")
 
 func (g *Gateway) authenticate(s *socketio.Socket) error {
-	a := s.Handshake().Auth
+	a := s.Auth()
 	token, _ := a["token"].(string)
-	sess := &Session{}
+	sess := &Session{hooks: &socketHooks{}}
 	switch {
 	case token != "" && g.verifier != nil:
 		claims, err := g.verifier.Verify(token)
@@ -53,6 +58,7 @@ func (g *Gateway) authenticate(s *socketio.Socket) error {
 				sess.info = v
 			}
 		}
+		sess.raw = claims.Raw
 		sess.life = &tokenLife{g: g, s: s}
 	case token == "" && g.cfg.AllowAnonymous:
 		sess.Anonymous = true
@@ -101,6 +107,14 @@ func sessionOf(s *socketio.Socket) *Session {
 }
 
 func (sess *Session) canJoin(room string) bool {
+	if g := sess.Grant; g != nil {
+		if g.hasRoom(room) {
+			return true
+		}
+		if g.Join != nil {
+			return matchAny(*g.Join, room)
+		}
+	}
 	if sess.Anonymous {
 		return true
 	}
@@ -108,6 +122,9 @@ func (sess *Session) canJoin(room string) bool {
 }
 
 func (sess *Session) canPublish(room string) bool {
+	if g := sess.Grant; g != nil && g.Publish != nil {
+		return matchAny(*g.Publish, room)
+	}
 	if sess.Anonymous {
 		return true
 	}
@@ -145,6 +162,9 @@ func sessionFromInfo(data any) Session {
 		s.User, _ = d["user"].(string)
 		s.Name, _ = d["name"].(string)
 		s.Anonymous, _ = d["anonymous"].(bool)
+		if gr, ok := d["grant"]; ok {
+			s.Grant = grantFromData(gr)
+		}
 		return s
 	}
 	return Session{}

@@ -22,7 +22,70 @@ type Index[M Member] struct {
 
 type roomShard[M Member] struct {
 	mu    sync.RWMutex
-	rooms map[string]map[string]M // room -> member id -> member
+	rooms map[string]roomSet[M]
+}
+
+// roomSet is the members of one room. Most rooms of a gateway have one
+// member (every socket's own room, most users' rooms): it is held inline,
+// and a map is made for the second.
+type roomSet[M Member] struct {
+	one  M            // the only member, when many is nil
+	many map[string]M // member id -> member, when there are two or more
+}
+
+func (s roomSet[M]) len() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	return 1
+}
+
+// add returns the set with m in it.
+func (s roomSet[M]) add(id string, m M) roomSet[M] {
+	if s.many != nil {
+		s.many[id] = m
+		return s
+	}
+	if s.one.ID() == id {
+		s.one = m
+		return s
+	}
+	s.many = map[string]M{s.one.ID(): s.one, id: m}
+	var zero M
+	s.one = zero
+	return s
+}
+
+// del returns the set without member id, and false when it is empty.
+func (s roomSet[M]) del(id string) (roomSet[M], bool) {
+	if s.many == nil {
+		if s.one.ID() == id {
+			return roomSet[M]{}, false
+		}
+		return s, true
+	}
+	delete(s.many, id)
+	if len(s.many) == 1 {
+		for _, m := range s.many {
+			return roomSet[M]{one: m}, true
+		}
+	}
+	return s, len(s.many) > 0
+}
+
+// each calls fn for every member not in excluded.
+func (s roomSet[M]) each(excluded map[string]struct{}, fn func(id string, m M)) {
+	if s.many == nil {
+		if _, skip := excluded[s.one.ID()]; !skip {
+			fn(s.one.ID(), s.one)
+		}
+		return
+	}
+	for id, m := range s.many {
+		if _, skip := excluded[id]; !skip {
+			fn(id, m)
+		}
+	}
 }
 
 type memberShard[M Member] struct {
@@ -30,16 +93,40 @@ type memberShard[M Member] struct {
 	members map[string]*entry[M] // member id -> entry
 }
 
+// entry is one member and its rooms: a short list (a socket is in a few
+// rooms), searched linearly.
 type entry[M Member] struct {
 	m     M
-	rooms map[string]struct{}
+	rooms []string
+}
+
+func (e *entry[M]) in(room string) bool {
+	for _, r := range e.rooms {
+		if r == room {
+			return true
+		}
+	}
+	return false
+}
+
+func (e *entry[M]) drop(room string) bool {
+	for i, r := range e.rooms {
+		if r == room {
+			last := len(e.rooms) - 1
+			e.rooms[i] = e.rooms[last]
+			e.rooms[last] = ""
+			e.rooms = e.rooms[:last]
+			return true
+		}
+	}
+	return false
 }
 
 // New returns an empty Index.
 func New[M Member]() *Index[M] {
 	x := &Index[M]{seed: maphash.MakeSeed()}
 	for i := range x.rooms {
-		x.rooms[i].rooms = make(map[string]map[string]M)
+		x.rooms[i].rooms = make(map[string]roomSet[M])
 		x.members[i].members = make(map[string]*entry[M])
 	}
 	return x
@@ -54,7 +141,7 @@ func (x *Index[M]) Add(m M) {
 	ms := &x.members[x.shard(m.ID())]
 	ms.mu.Lock()
 	if _, ok := ms.members[m.ID()]; !ok {
-		ms.members[m.ID()] = &entry[M]{m: m, rooms: make(map[string]struct{})}
+		ms.members[m.ID()] = &entry[M]{m: m}
 	}
 	ms.mu.Unlock()
 }
@@ -68,12 +155,12 @@ func (x *Index[M]) Join(m M, rooms ...string) (created []string) {
 	ms.mu.Lock()
 	e, ok := ms.members[id]
 	if !ok {
-		e = &entry[M]{m: m, rooms: make(map[string]struct{}, len(rooms))}
+		e = &entry[M]{m: m, rooms: make([]string, 0, max(len(rooms), 2))}
 		ms.members[id] = e
 	}
 	for _, r := range rooms {
-		if _, in := e.rooms[r]; !in {
-			e.rooms[r] = struct{}{}
+		if !e.in(r) {
+			e.rooms = append(e.rooms, r)
 			added = append(added, r)
 		}
 	}
@@ -81,13 +168,13 @@ func (x *Index[M]) Join(m M, rooms ...string) (created []string) {
 	for _, r := range added {
 		rs := &x.rooms[x.shard(r)]
 		rs.mu.Lock()
-		set := rs.rooms[r]
-		if set == nil {
-			set = make(map[string]M)
-			rs.rooms[r] = set
+		set, ok := rs.rooms[r]
+		if !ok {
+			rs.rooms[r] = roomSet[M]{one: m}
 			created = append(created, r)
+		} else {
+			rs.rooms[r] = set.add(id, m)
 		}
-		set[id] = m
 		rs.mu.Unlock()
 	}
 	return created
@@ -100,8 +187,7 @@ func (x *Index[M]) Leave(m M, room string) (emptied bool) {
 	ms.mu.Lock()
 	e, ok := ms.members[id]
 	if ok {
-		_, ok = e.rooms[room]
-		delete(e.rooms, room)
+		ok = e.drop(room)
 	}
 	ms.mu.Unlock()
 	if !ok {
@@ -114,12 +200,16 @@ func (x *Index[M]) dropFromRoom(id, room string) bool {
 	rs := &x.rooms[x.shard(room)]
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	set := rs.rooms[room]
-	delete(set, id)
-	if set != nil && len(set) == 0 {
+	set, ok := rs.rooms[room]
+	if !ok {
+		return false
+	}
+	set, ok = set.del(id)
+	if !ok {
 		delete(rs.rooms, room)
 		return true
 	}
+	rs.rooms[room] = set
 	return false
 }
 
@@ -135,7 +225,7 @@ func (x *Index[M]) Remove(m M) (emptied []string) {
 	if !ok {
 		return nil
 	}
-	for r := range e.rooms {
+	for _, r := range e.rooms {
 		if x.dropFromRoom(id, r) {
 			emptied = append(emptied, r)
 		}
@@ -152,11 +242,7 @@ func (x *Index[M]) Rooms(id string) []string {
 	if !ok {
 		return nil
 	}
-	out := make([]string, 0, len(e.rooms))
-	for r := range e.rooms {
-		out = append(out, r)
-	}
-	return out
+	return append([]string(nil), e.rooms...)
 }
 
 // InRoom reports whether member id is in room.
@@ -168,8 +254,7 @@ func (x *Index[M]) InRoom(id, room string) bool {
 	if !ok {
 		return false
 	}
-	_, in := e.rooms[room]
-	return in
+	return e.in(room)
 }
 
 // Get returns the member with id.
@@ -202,7 +287,11 @@ func (x *Index[M]) RoomLen(room string) int {
 	rs := &x.rooms[x.shard(room)]
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()
-	return len(rs.rooms[room])
+	set, ok := rs.rooms[room]
+	if !ok {
+		return 0
+	}
+	return set.len()
 }
 
 // AllRooms returns every room with at least one member.
@@ -232,8 +321,8 @@ func (x *Index[M]) Each(rooms, except []string, fn func(M)) int {
 		for _, r := range except {
 			rs := &x.rooms[x.shard(r)]
 			rs.mu.RLock()
-			for id := range rs.rooms[r] {
-				excluded[id] = struct{}{}
+			if set, ok := rs.rooms[r]; ok {
+				set.each(nil, func(id string, _ M) { excluded[id] = struct{}{} })
 			}
 			rs.mu.RUnlock()
 		}
@@ -256,12 +345,21 @@ func (x *Index[M]) Each(rooms, except []string, fn func(M)) int {
 	case 1:
 		rs := &x.rooms[x.shard(rooms[0])]
 		rs.mu.RLock()
-		for id, m := range rs.rooms[rooms[0]] {
-			if _, skip := excluded[id]; skip {
-				continue
+		if set, ok := rs.rooms[rooms[0]]; ok {
+			if set.many == nil {
+				if _, skip := excluded[set.one.ID()]; !skip {
+					fn(set.one)
+					n++
+				}
+			} else {
+				for id, m := range set.many {
+					if _, skip := excluded[id]; skip {
+						continue
+					}
+					fn(m)
+					n++
+				}
 			}
-			fn(m)
-			n++
 		}
 		rs.mu.RUnlock()
 	default:
@@ -269,16 +367,15 @@ func (x *Index[M]) Each(rooms, except []string, fn func(M)) int {
 		for _, r := range rooms {
 			rs := &x.rooms[x.shard(r)]
 			rs.mu.RLock()
-			for id, m := range rs.rooms[r] {
-				if _, skip := excluded[id]; skip {
-					continue
-				}
-				if _, dup := seen[id]; dup {
-					continue
-				}
-				seen[id] = struct{}{}
-				fn(m)
-				n++
+			if set, ok := rs.rooms[r]; ok {
+				set.each(excluded, func(id string, m M) {
+					if _, dup := seen[id]; dup {
+						return
+					}
+					seen[id] = struct{}{}
+					fn(m)
+					n++
+				})
 			}
 			rs.mu.RUnlock()
 		}

@@ -117,3 +117,49 @@ func BenchmarkEachOneRoom(b *testing.B) {
 		})
 	}
 }
+
+// A room goes from one member (held inline) to many (a map) and back, and
+// every query sees the same members either way.
+func TestRoomOfOneAndOfMany(t *testing.T) {
+	t.Parallel()
+	x := New[sock]()
+	x.Join("a", "r", "a")
+	x.Join("a", "r") // again: nothing changes
+	check := func(want ...string) {
+		t.Helper()
+		if got := collect(x, []string{"r"}, nil); !slices.Equal(got, want) {
+			t.Fatalf("members %v, want %v", got, want)
+		}
+		if x.RoomLen("r") != len(want) {
+			t.Fatalf("RoomLen %d, want %d", x.RoomLen("r"), len(want))
+		}
+		for _, m := range want {
+			if !x.InRoom(m, "r") {
+				t.Fatalf("%s not InRoom", m)
+			}
+		}
+	}
+	check("a")
+	if got := collect(x, []string{"r"}, []string{"a"}); len(got) != 0 {
+		t.Fatalf("except the only member gave %v", got)
+	}
+	x.Join("b", "r", "b")
+	x.Join("c", "r")
+	check("a", "b", "c")
+	if got := collect(x, []string{"r", "a"}, []string{"b"}); !slices.Equal(got, []string{"a", "c"}) {
+		t.Fatalf("two rooms except b gave %v", got)
+	}
+	x.Leave("a", "r")
+	x.Leave("c", "r")
+	check("b") // back to one member
+	if x.Leave("c", "r") {
+		t.Fatal("a non-member's leave emptied the room")
+	}
+	rooms := x.Rooms("a")
+	if !slices.Equal(rooms, []string{"a"}) {
+		t.Fatalf("a's rooms %v", rooms)
+	}
+	if !x.Leave("b", "r") || x.RoomLen("r") != 0 {
+		t.Fatal("room not emptied by its last member")
+	}
+}

@@ -198,7 +198,9 @@ start_peer() {
 }
 
 # gateway_has FLAG: bin/gateway --help lists --FLAG.
-gateway_has() { "$GATEWAY_BIN" --help 2>&1 | grep -qE "^[[:space:]]+--?$1([[:space:]]|\$)"; }
+# Not grep -q: its early exit kills the writer (SIGPIPE) and, with pipefail,
+# fails the pipeline, so a flag present in a long help text read as absent.
+gateway_has() { "$GATEWAY_BIN" --help 2>&1 | grep -E "^[[:space:]]+--?$1([[:space:]]|\$)" >/dev/null; }
 
 # redis_flags: sets REDIS_FLAGS to the gateway flags of the Redis setups.
 redis_flags() {

@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"encoding/json"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,16 +21,16 @@ type client struct {
 	dec  parser.Decoder
 
 	mu      sync.Mutex
-	sockets map[string]*Socket // namespace -> socket
+	sockets []*Socket // one per namespace connected (a client has few)
 	closed  bool
-	timer   *time.Timer
+	timer   *time.Timer // the connect timeout; nil once a namespace connected
 
 	transport atomic.Pointer[string]
 	packets   atomic.Pointer[metrics.Transport] // the transport's counters; nil without metrics
 }
 
 func newClient(s *Server, conn *engineio.Conn) {
-	c := &client{srv: s, conn: conn, sockets: make(map[string]*Socket)}
+	c := &client{srv: s, conn: conn}
 	c.setTransport(conn.Transport())
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
 	conn.SetHandlers(engineio.Handlers{
@@ -60,8 +61,8 @@ func (c *client) onUpgrade(transport string) {
 	old := c.transportName()
 	c.setTransport(transport)
 	c.mu.Lock()
-	for name := range c.sockets {
-		c.srv.cfg.Metrics.Upgraded(old, transport, name)
+	for _, s := range c.sockets {
+		c.srv.cfg.Metrics.Upgraded(old, transport, s.nsp.name)
 	}
 	c.mu.Unlock()
 }
@@ -96,7 +97,7 @@ func (c *client) onMessage(data []byte, binary bool) {
 		return
 	}
 	c.mu.Lock()
-	s := c.sockets[p.Namespace]
+	s := c.socketLocked(p.Namespace)
 	c.mu.Unlock()
 	if s == nil {
 		// As the reference server does: a packet for a namespace the client
@@ -117,7 +118,7 @@ func (c *client) connect(p *parser.Packet) {
 		return
 	}
 	c.mu.Lock()
-	_, dup := c.sockets[p.Namespace]
+	dup := c.socketLocked(p.Namespace) != nil
 	c.mu.Unlock()
 	if dup {
 		// A second CONNECT for the same namespace is a protocol violation.
@@ -145,16 +146,33 @@ func (c *client) attach(s *Socket) bool {
 	if c.closed {
 		return false
 	}
-	c.sockets[s.nsp.name] = s
-	c.timer.Stop()
+	c.sockets = append(c.sockets, s)
+	c.stopTimerLocked()
 	return true
+}
+
+// socketLocked returns the client's socket in namespace nsp, or nil.
+func (c *client) socketLocked(nsp string) *Socket {
+	for _, s := range c.sockets {
+		if s.nsp.name == nsp {
+			return s
+		}
+	}
+	return nil
+}
+
+func (c *client) stopTimerLocked() {
+	if c.timer != nil {
+		c.timer.Stop()
+		c.timer = nil // a connected client keeps no timer
+	}
 }
 
 func (c *client) detach(s *Socket) (last bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.sockets[s.nsp.name] == s {
-		delete(c.sockets, s.nsp.name)
+	if i := slices.Index(c.sockets, s); i >= 0 {
+		c.sockets = slices.Delete(c.sockets, i, i+1)
 	}
 	return len(c.sockets) == 0
 }
@@ -171,12 +189,9 @@ func (c *client) closeWith(reason engineio.Reason) { c.conn.CloseReason(reason) 
 func (c *client) onClose(reason engineio.Reason, _ error) {
 	c.mu.Lock()
 	c.closed = true
-	c.timer.Stop()
-	socks := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		socks = append(socks, s)
-	}
-	c.sockets = map[string]*Socket{}
+	c.stopTimerLocked()
+	socks := c.sockets
+	c.sockets = nil
 	c.mu.Unlock()
 	c.srv.cfg.Metrics.ConnectionClosed(reason)
 	if len(socks) == 0 {

@@ -110,16 +110,39 @@ func (t *logTail) deliver(entries []broadcastlog.Entry, err error) {
 		}
 		return
 	}
-	for i := range entries {
-		e := &entries[i]
-		m := entryMessage(t.nsp.name, e)
-		_ = t.nsp.adapter.Broadcast(context.Background(), m, adapter.Options{Rooms: e.Rooms, Except: e.Except, Local: true})
-		if p, err := broadcastlog.ParsePosition(e.ID); err == nil {
+	// Consecutive entries to the same rooms are delivered socket by
+	// socket (adapter.Memory.DeliverLocalRun): a socket's writer gets a
+	// read's entries together, one write for them, instead of a wake-up
+	// per entry.
+	runner, _ := t.nsp.adapter.(adapter.LocalRunner)
+	for i := 0; i < len(entries); {
+		j := i + 1
+		for runner != nil && j < len(entries) && sameSelection(&entries[i], &entries[j]) {
+			j++
+		}
+		opts := adapter.Options{Rooms: entries[i].Rooms, Except: entries[i].Except, Local: true}
+		if j-i == 1 {
+			m := entryMessage(t.nsp.name, &entries[i])
+			_ = t.nsp.adapter.Broadcast(context.Background(), m, opts)
+		} else {
+			msgs := make([]*adapter.Message, 0, j-i)
+			for k := i; k < j; k++ {
+				msgs = append(msgs, entryMessage(t.nsp.name, &entries[k]))
+			}
+			runner.DeliverLocalRun(msgs, opts)
+		}
+		if p, err := broadcastlog.ParsePosition(entries[j-1].ID); err == nil {
 			t.mu.Lock()
 			t.pos = p
 			t.mu.Unlock()
 		}
+		i = j
 	}
+}
+
+// sameSelection reports whether two log entries select the same sockets.
+func sameSelection(a, b *broadcastlog.Entry) bool {
+	return slices.Equal(a.Rooms, b.Rooms) && slices.Equal(a.Except, b.Except)
 }
 
 // tailOf returns the namespace's tail, starting it at the log's end on

@@ -379,3 +379,48 @@ func TestLogRecoveryDoesNotReplayRefusedRooms(t *testing.T) {
 		t.Fatalf("DroppedRooms %v, want [revoked]", d)
 	}
 }
+
+// A read of the log whose entries go to the same rooms is delivered socket
+// by socket (each socket gets the run back to back); entries to other rooms
+// break the run. Every socket still sees its rooms' entries in log order,
+// each with its own offset, and the tail's position is the read's last.
+func TestLogTailDeliversRunsInOrder(t *testing.T) {
+	log := newMemoryLog(t, time.Minute)
+	srv, url := newLogServer(t, newMemoryStore(t, queue.MemoryConfig{}), log)
+	a, _, _ := connectWith(t, srv, url, `{"user":"a","rooms":"r"}`)
+	b, _, _ := connectWith(t, srv, url, `{"user":"b","rooms":"r,s"}`)
+	tail, err := recoveryOf(srv).tailOf(srv.Sockets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One read of six entries, as one XREAD returns them (handed to the
+	// tail directly: positions after anything the sockets were sent).
+	now := time.Now().UnixMilli() + 1000
+	var entries []broadcastlog.Entry
+	for i, room := range []string{"r", "r", "r", "s", "r", "r"} {
+		data, _ := json.Marshal([]any{"m", i})
+		entries = append(entries, broadcastlog.Entry{ID: fmt.Sprintf("%d-%d", now, i), Rooms: []string{room}, Data: data})
+	}
+	tail.deliver(entries, nil)
+	for c, want := range map[*sitest.Client][]float64{a: {0, 1, 2, 4, 5}, b: {0, 1, 2, 3, 4, 5}} {
+		var got []float64
+		var offsets []string
+		for range want {
+			_, args, off := event(t, c.Read())
+			got = append(got, args[0].(float64))
+			offsets = append(offsets, off)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("delivered %v, want %v", got, want)
+		}
+		for i := 1; i < len(offsets); i++ {
+			if offsets[i] <= offsets[i-1] {
+				t.Fatalf("offset %s after %s", offsets[i], offsets[i-1])
+			}
+		}
+	}
+	last, _ := broadcastlog.ParsePosition(entries[len(entries)-1].ID)
+	if tail.position() != last {
+		t.Fatalf("tail at %v, want %v", tail.position(), last)
+	}
+}

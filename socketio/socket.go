@@ -25,7 +25,8 @@ type Socket struct {
 	id        string
 	nsp       *Namespace
 	client    *client
-	handshake Handshake
+	auth      map[string]any // the CONNECT's auth payload
+	issued    time.Time      // when the socket connected
 	connected atomic.Bool
 	gone      atomic.Bool        // disconnected after having connected
 	ctx       context.Context    // ends when the socket disconnects
@@ -68,20 +69,18 @@ func newID() string {
 
 func newSocket(n *Namespace, c *client, auth map[string]any) *Socket {
 	s := &Socket{
-		id:       newID(),
-		nsp:      n,
-		client:   c,
-		handlers: make(map[string]func(*Event)),
-		acks:     make(map[int64]pendingAck),
+		id:     newID(),
+		nsp:    n,
+		client: c,
+		auth:   auth,
+		issued: time.Now(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.handshake = buildHandshake(c, auth)
 	return s
 }
 
-func buildHandshake(c *client, auth map[string]any) Handshake {
+func buildHandshake(c *client, auth map[string]any, now time.Time) Handshake {
 	r := c.conn.Request()
-	now := time.Now()
 	h := Handshake{
 		Headers: make(map[string]string, len(r.Header)),
 		Time:    now.UTC().Format(time.RFC1123),
@@ -113,8 +112,14 @@ func (s *Socket) ID() string { return s.id }
 // Namespace returns the socket's namespace.
 func (s *Socket) Namespace() *Namespace { return s.nsp }
 
-// Handshake returns the connection details, including the CONNECT auth payload.
-func (s *Socket) Handshake() Handshake { return s.handshake }
+// Handshake returns the connection details, including the CONNECT auth
+// payload. It is built from the handshake request on each call (an idle
+// socket does not keep a copy of the headers and query).
+func (s *Socket) Handshake() Handshake { return buildHandshake(s.client, s.auth, s.issued) }
+
+// Auth returns the CONNECT's auth payload (Handshake().Auth, without
+// building the rest).
+func (s *Socket) Auth() map[string]any { return s.auth }
 
 // Connected reports whether the socket is still connected.
 func (s *Socket) Connected() bool { return s.connected.Load() }
@@ -173,7 +178,7 @@ func (s *Socket) SetData(v any) {
 
 // Info implements adapter.Socket.
 func (s *Socket) Info() adapter.SocketInfo {
-	return adapter.SocketInfo{ID: s.id, Handshake: s.handshake, Data: s.Data()}
+	return adapter.SocketInfo{ID: s.id, Handshake: s.Handshake(), Data: s.Data()}
 }
 
 // On registers the handler of event. Handlers run one at a time on the
@@ -182,6 +187,9 @@ func (s *Socket) Info() adapter.SocketInfo {
 // wait on EmitWithAck to the same client inside a handler: start a goroutine.
 func (s *Socket) On(event string, fn func(e *Event)) {
 	s.mu.Lock()
+	if s.handlers == nil {
+		s.handlers = make(map[string]func(*Event), 8)
+	}
 	s.handlers[event] = fn
 	s.mu.Unlock()
 }
@@ -308,6 +316,9 @@ func (s *Socket) DeliverWithAck(m *adapter.Message, onAck func(args []any)) bool
 				delete(s.acks, id)
 			}
 		}
+	}
+	if s.acks == nil {
+		s.acks = make(map[int64]pendingAck)
 	}
 	s.acks[m.Packet.ID] = pendingAck{fn: onAck, deadline: m.AckDeadline}
 	s.mu.Unlock()

@@ -143,7 +143,7 @@ Roomcast gateway node. Every flag can also be set as ROOMCAST_<NAME>
 the --config YAML file (jwt-secret: ...). A flag on the command line wins over
 the environment, which wins over the file.
 `)
-	for _, g := range []string{groupNode, groupDurable, groupPresence, groupLimits, groupTimeouts} {
+	for _, g := range []string{groupNode, groupDurable, groupPresence, groupLimits, groupHooks, groupTimeouts} {
 		fmt.Fprintf(w, "\n%s:\n", groupTitles[g])
 		for _, s := range table {
 			if s.group != g {

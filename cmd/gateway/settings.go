@@ -41,6 +41,7 @@ const (
 	groupTimeouts = "timeouts"
 	groupLimits   = "limits"
 	groupPresence = "presence"
+	groupHooks    = "hooks"
 )
 
 var groupTitles = map[string]string{
@@ -49,6 +50,7 @@ var groupTitles = map[string]string{
 	groupTimeouts: "Timeouts",
 	groupLimits:   "Security and limits",
 	groupPresence: "Presence and lifecycle events",
+	groupHooks:    "Backend hooks (docs/HOOKS.md)",
 }
 
 // settings is the one table of the gateway's settings, bound onto o. Flags,
@@ -126,6 +128,8 @@ func settings(o *options) []setting {
 			help: "most often a big room's roomcast:presence count event is sent (cluster-wide)"},
 		{name: "events-maxlen", group: groupPresence, value: int64Var(&c.EventsMaxLen),
 			help: "approximate length bound of the lifecycle event stream <redis-prefix>:events (with --redis)"},
+		{name: "idempotency-window", group: groupDurable, value: durationVar(&c.IdempotencyWindow),
+			help: "how long an idempotencyKey of POST /api/v1/emit is remembered (in Redis with --redis, cluster-wide): a repeat within it gets the first answer with \"duplicate\": true and delivers nothing; messages to users are deduplicated per user in the same Redis step as their append"},
 
 		{name: "jwt-issuer", group: groupLimits, value: stringVar(&c.JWTIssuer), unset: "not checked",
 			help: "required \"iss\" of client tokens"},
@@ -151,6 +155,31 @@ func settings(o *options) []setting {
 			help: "open sockets one client IP may hold, cluster-wide; negative = off"},
 		{name: "token-expiry-warning", group: groupLimits, value: durationVar(&c.TokenExpiryWarning),
 			help: "how long before its token's exp a socket is sent roomcast:token-expiring; at exp its transport is closed unless it sent a fresh token with the auth event"},
+
+		{name: "webhook", group: groupHooks, value: stringVar(&c.Webhook), unset: "none (unknown_event error acks)",
+			help: "backend URL that client events other than join/leave/publish/presence/auth are POSTed to, signed; its answer is the ack and may join, leave, emit and disconnect"},
+		{name: "namespace-webhooks", group: groupHooks, value: listVar(&c.NamespaceWebhooks), unset: "none",
+			help: "comma-separated namespace=URL pairs: a namespace's own webhook instead of --webhook (e.g. '/chat=http://chat-backend/hook')"},
+		{name: "connect-hook", group: groupHooks, value: stringVar(&c.ConnectHook), unset: "none",
+			help: "backend URL asked before a CONNECT is accepted, with the token's claims; it accepts (optionally overriding the user, rooms, join/publish patterns, session data) or refuses with the client's connect_error message; a recovered session is not asked again"},
+		{name: "connect-hook-headers", group: groupHooks, value: listVar(&c.ConnectHookHeaders), unset: "none",
+			help: "comma-separated handshake headers sent to the connect hook (e.g. 'user-agent,origin'); cookies only when 'cookie' is named"},
+		{name: "publish-hooks", group: groupHooks, value: listVar(&c.PublishHooks), unset: "none",
+			help: "comma-separated pattern=URL pairs: a client publish to a room matching the pattern is validated, rewritten or refused by URL before delivery (the first matching pair wins)"},
+		{name: "hook-secret", group: groupHooks, value: stringVar(&c.HookSecret), unset: "none",
+			help: "HMAC-SHA256 key signing every hook request (X-Roomcast-Signature over timestamp and body); required with any hook"},
+		{name: "hook-timeout", group: groupHooks, value: durationVar(&c.HookTimeout),
+			help: "bound of one hook call, retries and the wait behind the socket's earlier events included; after it the client gets an unavailable error"},
+		{name: "hook-retries", group: groupHooks, value: intVar(&c.HookRetries),
+			help: "retries of a hook request the backend surely did not process (connection refused, 429, 502, 503), with jittered exponential backoff from 50ms; negative = none"},
+		{name: "hook-concurrency", group: groupHooks, value: intVar(&c.HookConcurrency),
+			help: "hook requests in flight on this node; beyond it a client gets an unavailable error at once (busy)"},
+		{name: "hook-queue", group: groupHooks, value: intVar(&c.HookQueue),
+			help: "events of one socket waiting for the webhook (sent one at a time, in order); beyond it, an unavailable error at once"},
+		{name: "hook-breaker-failures", group: groupHooks, value: intVar(&c.HookBreakerFailures),
+			help: "failed calls in a row that open a hook URL's circuit breaker (its calls then fail at once until a probe after the cooldown succeeds); negative = off"},
+		{name: "hook-breaker-cooldown", group: groupHooks, value: durationVar(&c.HookBreakerCooldown),
+			help: "how long an open circuit breaker refuses calls before a probe"},
 
 		{name: "api-timeout", group: groupTimeouts, value: durationVar(&c.APITimeout),
 			help: "bound of one HTTP API call's work (Redis, other nodes)"},

@@ -1,6 +1,10 @@
 package redisqueue
 
-import "github.com/redis/go-redis/v9"
+import (
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
 
 // The scripts run atomically on the node that owns the user's hash slot:
 // KEYS[1] is the stream <prefix>:stream:{<user>} and KEYS[2], when present,
@@ -46,7 +50,7 @@ end
 // ARGV: maxlen, retention ms, namespace, event, data, attachments (frames,
 // "" for none), maxbytes, size (queue.Message.Size). Returns the entry ID,
 // or false (a nil reply) when the stream is full.
-var appendScript = redis.NewScript(`
+const appendLua = `
 local maxlen, retention = tonumber(ARGV[1]), tonumber(ARGV[2])
 local maxbytes, size = tonumber(ARGV[7]), tonumber(ARGV[8])
 local len = redis.call('XLEN', KEYS[1])
@@ -95,7 +99,18 @@ redis.call('PEXPIRE', KEYS[1], retention)
 redis.call('SPUBLISH', KEYS[2], #id .. ':' .. id .. #ARGV[3] .. ':' .. ARGV[3] .. #ARGV[4] .. ':' .. ARGV[4] ..
   #ARGV[5] .. ':' .. ARGV[5] .. ARGV[6])
 return id
-`)
+`
+
+var appendScript = redis.NewScript(appendLua)
+
+// appendOnceScript is appendScript under an idempotency key KEYS[4] (in the
+// user's slot): when the key holds an entry ID, that ID is the answer and
+// nothing is appended; else the append's ID is stored under it for ARGV[9]
+// ms, in the same script run.
+var appendOnceScript = redis.NewScript(`
+local prev = redis.call('GET', KEYS[4])
+if prev then return prev end
+` + strings.Replace(appendLua, "\nreturn id\n", "\nredis.call('SET', KEYS[4], id, 'PX', tonumber(ARGV[9]))\nreturn id\n", 1))
 
 // readScript returns {0, entries} with up to ARGV[2] entries strictly after
 // the offset ARGV[1], or {1} when that would not be the complete history

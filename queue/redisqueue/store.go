@@ -131,8 +131,12 @@ func (r *Store) streamKey(user string) string   { return r.prefix + ":stream:{" 
 func (r *Store) liveChannel(user string) string { return r.prefix + ":live:{" + user + "}" }
 func (r *Store) bytesKey(user string) string    { return r.prefix + ":bytes:{" + user + "}" }
 func (r *Store) epochKey(user string) string    { return r.prefix + ":epoch:{" + user + "}" }
-func (r *Store) sessionKey(pid string) string   { return r.prefix + ":session:{" + pid + "}" }
-func (r *Store) membersKey(room string) string  { return r.prefix + ":members:{" + room + "}" }
+
+// onceKey records the entry ID appended to user's stream under an
+// idempotency key (queue.WithIdempotencyKey).
+func (r *Store) onceKey(user, key string) string { return r.prefix + ":once:{" + user + "}:" + key }
+func (r *Store) sessionKey(pid string) string    { return r.prefix + ":session:{" + pid + "}" }
+func (r *Store) membersKey(room string) string   { return r.prefix + ":members:{" + room + "}" }
 
 // memberOfKey is the set of the durable rooms a user was made a member of:
 // the reverse index that MemberOf reads. It lives in the user's slot, the
@@ -169,15 +173,22 @@ func (r *Store) Append(ctx context.Context, users []string, msg queue.Message) (
 	if atts == nil {
 		args[5] = ""
 	}
+	script, keys := appendScript, r.appendKeys
+	if key, window := queue.IdempotencyKey(ctx); key != "" {
+		// The key's record and the append are one script run.
+		script = appendOnceScript
+		args = append(args, window.Milliseconds())
+		keys = func(user string) []string { return append(r.appendKeys(user), r.onceKey(user, key)) }
+	}
 	ids := make([]string, len(uniq))
 	errs := make([]error, len(uniq))
 	start := time.Now()
 	if len(uniq) == 1 {
-		ids[0], errs[0] = appendScript.Run(ctx, r.client, r.appendKeys(uniq[0]), args...).Text()
+		ids[0], errs[0] = script.Run(ctx, r.client, keys(uniq[0]), args...).Text()
 	} else {
 		cmds, _ := r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, u := range uniq {
-				appendScript.EvalSha(ctx, p, r.appendKeys(u), args...)
+				script.EvalSha(ctx, p, keys(u), args...)
 			}
 			return nil
 		})
@@ -185,7 +196,7 @@ func (r *Store) Append(ctx context.Context, users []string, msg queue.Message) (
 			ids[i], errs[i] = c.(*redis.Cmd).Text()
 			if errs[i] != nil && redis.HasErrorPrefix(errs[i], "NOSCRIPT") {
 				// The script cache is empty (Redis restarted): EVAL loads it.
-				ids[i], errs[i] = appendScript.Eval(ctx, r.client, r.appendKeys(uniq[i]), args...).Text()
+				ids[i], errs[i] = script.Eval(ctx, r.client, keys(uniq[i]), args...).Text()
 			}
 		}
 	}

@@ -1,0 +1,80 @@
+// Idempotent publish across two nodes sharing a Redis: an emit repeated with
+// the same idempotencyKey, on either node, is delivered once and answered
+// with the first answer; while Redis is away it is refused, not delivered.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { record, signJWT, startRedis, unique, until, useGateway } from "./gateway.mjs";
+
+const API_TOKEN = "interop-idem-api";
+const JWT_SECRET = "interop-idem-jwt";
+
+describe("idempotent emit", () => {
+  let redis;
+  before(async () => {
+    redis = await startRedis({ aof: true });
+  });
+  after(async () => {
+    if (redis) await redis.stop();
+  });
+
+  const args = () => ["--redis", redis.url, "--origins", "*", "--jwt-secret", JWT_SECRET, "--api-token", API_TOKEN, "--connect-rate", "-1"];
+  const node1 = useGateway(() => ({ args: [...args(), "--node-id", "idem-1"] }));
+  const node2 = useGateway(() => ({ args: [...args(), "--node-id", "idem-2"] }));
+
+  const emit = (node, body) => node.gw.api("POST", "/api/v1/emit", { token: API_TOKEN, body });
+
+  test("a repeat with the same key on either node is delivered once, with the first answer", async () => {
+    const user = unique("ann");
+    const room = unique("room");
+    const token = signJWT({ sub: user, join: [room] }, JWT_SECRET);
+    const onUser = await node2.connect({ auth: { token } });
+    const inRoom = await node1.connect({ auth: { token } });
+    assert.deepEqual(await inRoom.timeout(5000).emitWithAck("join", room), { ok: true });
+    const toUser = record(onUser, "dm");
+    const toRoom = record(inRoom, "news");
+
+    const key = unique("order");
+    const dm = { users: [user], event: "dm", args: ["hi"], idempotencyKey: key };
+    const first = await emit(node1, dm);
+    assert.equal(first.status, 200, first.text);
+    const ids = first.json.ids;
+    assert.ok(ids[user], first.text);
+    for (const node of [node2, node1, node2]) {
+      const again = await emit(node, dm);
+      assert.equal(again.status, 200, again.text);
+      assert.deepEqual(again.json, { ok: true, ids, duplicate: true });
+    }
+    const news = { rooms: [room], event: "news", args: [1], idempotencyKey: unique("news") };
+    assert.equal((await emit(node2, news)).status, 200);
+    assert.equal((await emit(node1, news)).json.duplicate, true);
+
+    // Both of the first deliveries arrive (one per socket of the user for
+    // dm: onUser and inRoom), and no second one.
+    await until(() => toUser.events.length >= 1 && toRoom.events.length >= 1, "the first deliveries");
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(toUser.events.length, 1, JSON.stringify(toUser.events));
+    assert.equal(toRoom.events.length, 1, JSON.stringify(toRoom.events));
+  });
+
+  test("while Redis is away an emit with a key is refused and not delivered; after, it runs once", async () => {
+    const user = unique("bob");
+    const s = await node1.connect({ auth: { token: signJWT({ sub: user }, JWT_SECRET) } });
+    const got = record(s, "dm");
+    const body = { users: [user], event: "dm", args: [2], idempotencyKey: unique("k") };
+    await redis.kill();
+    const refused = await emit(node2, body);
+    assert.equal(refused.status, 503, refused.text);
+    await redis.restart();
+    let ok;
+    await until(async () => {
+      ok = await emit(node2, body);
+      return ok.status === 200;
+    }, "an emit after the restart", 15000);
+    const again = await emit(node1, body);
+    assert.equal(again.json.duplicate, true, again.text);
+    assert.deepEqual(again.json.ids, ok.json.ids);
+    await until(() => got.events.length >= 1, "the delivery", 15000).catch(() => {});
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(got.events.length <= 1, `delivered ${got.events.length} times`);
+  });
+});
