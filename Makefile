@@ -68,7 +68,8 @@ FUZZ_TARGETS := \
 	./broadcastlog/redislog:FuzzDecodeEntry \
 	./presence/redispresence:FuzzDecodeEntry \
 	./loadtest/cmd/loadgen:FuzzFrames \
-	./hook:FuzzDecodeEventResponse
+	./hook:FuzzDecodeEventResponse \
+	./hook:FuzzDecodeLifecycleRequest
 
 fuzz-short:
 	GO=$(GO) ./scripts/fuzz.sh $(FUZZTIME) $(FUZZ_TARGETS)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -31,6 +32,11 @@ type Handler struct {
 	OnEvent   func(ctx context.Context, req *EventRequest) (*EventResponse, error)
 	OnConnect func(ctx context.Context, req *ConnectRequest) (*ConnectResponse, error)
 	OnPublish func(ctx context.Context, req *PublishRequest) (*PublishResponse, error)
+	// OnLifecycle receives a batch of lifecycle events. Returning nil
+	// acknowledges the batch (200 {}); an error answers 500 and the
+	// gateway sends the batch again later. Batches arrive at least once:
+	// de-duplicate by LifecycleEvent.ID.
+	OnLifecycle func(ctx context.Context, req *LifecycleRequest) error
 
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
@@ -82,6 +88,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		resp, err = call(r.Context(), body, h.OnConnect)
 	case head.Type == TypePublish && h.OnPublish != nil:
 		resp, err = call(r.Context(), body, h.OnPublish)
+	case head.Type == TypeLifecycle && h.OnLifecycle != nil:
+		var req *LifecycleRequest
+		if req, err = DecodeLifecycleRequest(body); err != nil {
+			err = &badRequest{err}
+		} else if err = h.OnLifecycle(r.Context(), req); err == nil {
+			resp = struct{}{}
+		}
 	default:
 		http.Error(w, "no handler for type "+head.Type, http.StatusNotFound)
 		return
@@ -130,6 +143,25 @@ func DecodeConnectResponse(body []byte) (*ConnectResponse, error) {
 // DecodePublishResponse decodes a publish hook response body.
 func DecodePublishResponse(body []byte) (*PublishResponse, error) {
 	return decode[PublishResponse](body)
+}
+
+// DecodeLifecycleRequest decodes a lifecycle hook request body as Handler
+// does: its type must be "lifecycle" and every event needs an id and a
+// type; unknown fields are ignored, trailing data is an error.
+func DecodeLifecycleRequest(body []byte) (*LifecycleRequest, error) {
+	req, err := decode[LifecycleRequest](body)
+	if err != nil {
+		return nil, err
+	}
+	if req.Type != TypeLifecycle {
+		return nil, fmt.Errorf("hook: request type %q, want %q", req.Type, TypeLifecycle)
+	}
+	for i, e := range req.Events {
+		if e.ID == "" || e.Type == "" {
+			return nil, fmt.Errorf("hook: lifecycle event %d without id or type", i)
+		}
+	}
+	return req, nil
 }
 
 func decode[T any](body []byte) (*T, error) {

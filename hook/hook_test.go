@@ -144,3 +144,90 @@ func FuzzDecodeEventResponse(f *testing.F) {
 		_, _ = DecodePublishResponse(body)
 	})
 }
+
+func TestHandlerLifecycle(t *testing.T) {
+	t.Parallel()
+	var got []LifecycleEvent
+	fail := true
+	h := &Handler{
+		Secrets: [][]byte{secret},
+		OnLifecycle: func(_ context.Context, req *LifecycleRequest) error {
+			if fail {
+				fail = false
+				return errors.New("not now")
+			}
+			got = append(got, req.Events...)
+			return nil
+		},
+	}
+	post := func(body []byte) int {
+		ts := strconv.FormatInt(time.Now().Unix(), 10)
+		req := httptest.NewRequest(http.MethodPost, "/", bytes.NewReader(body))
+		req.Header.Set(HeaderTimestamp, ts)
+		req.Header.Set(HeaderSignature, Sign(secret, ts, body))
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code
+	}
+	body := []byte(`{"type":"lifecycle","id":"b1","events":[{"id":"connect-1","type":"connect","namespace":"/","socket":"s1","user":"u","node":"n","members":0,"time":1}]}`)
+	if code := post(body); code != http.StatusInternalServerError {
+		t.Fatalf("failing handler: %d", code)
+	}
+	if code := post(body); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if len(got) != 1 || got[0].ID != "connect-1" || got[0].Socket != "s1" {
+		t.Fatalf("events %+v", got)
+	}
+	if code := post([]byte(`{"type":"lifecycle","id":"b2","events":[{"type":"connect"}]}`)); code != http.StatusBadRequest {
+		t.Fatalf("event without id: %d", code)
+	}
+}
+
+func TestDecodeLifecycleRequest(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"type":"lifecycle","id":"x","events":[]}`, true},
+		{`{"type":"lifecycle","id":"x","events":[{"id":"a","type":"join","room":"r","info":{"name":"A"},"members":2}]}`, true},
+		{`{"type":"event"}`, false},
+		{``, false},
+		{`{"type":"lifecycle","events":[{"id":"a"}]}`, false},
+		{`{"type":"lifecycle","events":{}}`, false},
+		{`{"type":"lifecycle"} {}`, false},
+	} {
+		_, err := DecodeLifecycleRequest([]byte(c.body))
+		if (err == nil) != c.ok {
+			t.Errorf("%q: %v", c.body, err)
+		}
+	}
+}
+
+func FuzzDecodeLifecycleRequest(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"lifecycle","id":"x","events":[{"id":"join-1","type":"join","namespace":"/","room":"r","socket":"s","user":"u","info":{"name":"A"},"node":"n","members":2,"time":1}]}`,
+		`{"type":"lifecycle","id":"y","events":[{"id":"disconnect-1","type":"disconnect","namespace":"/chat","socket":"s","user":"u","node":"n","reason":"node lost","members":0,"time":2},{"id":"vacated-1","type":"vacated","namespace":"/","room":"r","node":"n","members":0,"time":3}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeLifecycleRequest(body)
+		if err != nil {
+			return
+		}
+		// What decodes re-encodes and decodes the same.
+		again, err := json.Marshal(req)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		req2, err := DecodeLifecycleRequest(again)
+		if err != nil {
+			t.Fatalf("re-decode %s: %v", again, err)
+		}
+		if len(req2.Events) != len(req.Events) || req2.ID != req.ID {
+			t.Fatalf("round trip %s", again)
+		}
+	})
+}

@@ -10,6 +10,18 @@ const (
 	TypeEvent   = "event"
 	TypeConnect = "connect"
 	TypePublish = "publish"
+	// TypeLifecycle is a batch of lifecycle events (--lifecycle-hook).
+	TypeLifecycle = "lifecycle"
+)
+
+// Lifecycle event types, the "type" of a LifecycleEvent.
+const (
+	LifecycleConnect    = "connect"    // a socket connected (not one that recovered)
+	LifecycleDisconnect = "disconnect" // a socket is gone for good (Reason says why)
+	LifecycleJoin       = "join"       // the first socket of a user joined a room
+	LifecycleLeave      = "leave"      // the last socket of a user left a room
+	LifecycleOccupied   = "occupied"   // a room got its first member
+	LifecycleVacated    = "vacated"    // a room lost its last member
 )
 
 // BinaryKey marks a binary value: {"$binary": "<standard base64>"}.
@@ -168,4 +180,48 @@ type PublishResponse struct {
 type Rewrite struct {
 	Event string `json:"event,omitempty"`
 	Data  any    `json:"data"`
+}
+
+// LifecycleRequest is a batch of lifecycle events, POSTed to the lifecycle
+// hook (--lifecycle-hook) at least once: a batch the backend did not
+// answer with a 2xx is sent again, and a node that died with a batch in
+// flight leaves it to another node, so the same events (and the same
+// batch ID) may arrive more than once. De-duplicate by LifecycleEvent.ID.
+// The answer's body is ignored; any 2xx acknowledges the whole batch.
+type LifecycleRequest struct {
+	Type string `json:"type"` // "lifecycle"
+	// ID identifies the batch: a hash of its events' IDs, the same on
+	// every retry of the same events.
+	ID string `json:"id"`
+	// Events are in the order they were decided on one node (with Redis,
+	// the order of the event stream); batches may interleave across nodes.
+	Events []LifecycleEvent `json:"events"`
+}
+
+// LifecycleEvent is one event of the lifecycle of sockets and rooms, as
+// in the event stream <prefix>:events (docs/PROTOCOL.md).
+type LifecycleEvent struct {
+	// ID is deterministic: whichever node decides (or re-decides, after a
+	// crash) the event gives it the same ID.
+	ID string `json:"id"`
+	// Type is one of the Lifecycle* constants.
+	Type      string `json:"type"`
+	Namespace string `json:"namespace"`
+	// Room is set for join, leave, occupied and vacated.
+	Room string `json:"room,omitempty"`
+	// Socket is set for connect and disconnect (and join and leave: the
+	// socket that made the change).
+	Socket string `json:"socket,omitempty"`
+	// User is the socket's user (connect, disconnect, join, leave).
+	User string `json:"user,omitempty"`
+	// Info is the user's public info (join, leave): {name?, info?}.
+	Info json.RawMessage `json:"info,omitempty"`
+	// Node is the node that decided the event (the sweeper, for a node lost).
+	Node string `json:"node"`
+	// Reason is a disconnect's socket.io reason, or "node lost".
+	Reason string `json:"reason,omitempty"`
+	// Members is the room's member users after the event.
+	Members int `json:"members"`
+	// Time is when the event was decided, in Unix milliseconds.
+	Time int64 `json:"time"`
 }
