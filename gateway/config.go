@@ -167,6 +167,24 @@ type Config struct {
 	// matching the pattern is sent to URL first, which may refuse or
 	// rewrite it. The first matching pair wins.
 	PublishHooks []string
+	// LifecycleHook is the backend URL that lifecycle events (connect,
+	// disconnect, join, leave, occupied, vacated) are POSTed to in signed
+	// batches, at least once (docs/HOOKS.md, "Lifecycle events"). With
+	// Redis they are read from the event stream with a consumer group, so a
+	// node's crash loses none; without, from a bounded in-memory queue.
+	LifecycleHook string
+	// LifecycleHookBatch bounds the events of one lifecycle request.
+	// Defaults to 100.
+	LifecycleHookBatch int
+	// LifecycleHookQueue bounds the events waiting for the lifecycle hook
+	// on a node without Redis; beyond it the oldest are dropped (and
+	// counted). Defaults to 10000.
+	LifecycleHookQueue int
+	// LifecycleHookClaimIdle is how long (with Redis) an event read by a
+	// node may stay unacknowledged before another node claims it (a node
+	// still retrying it keeps it). At least twice HookTimeout. Defaults
+	// to 30s.
+	LifecycleHookClaimIdle time.Duration
 	// HookSecret signs every hook request (HMAC-SHA256); required when a
 	// hook is set.
 	HookSecret string
@@ -253,6 +271,9 @@ const (
 	defaultHookQueue                = 32
 	defaultHookBreakerFailures      = 5
 	defaultHookBreakerCooldown      = 10 * time.Second
+	defaultLifecycleHookBatch       = 100
+	defaultLifecycleHookQueue       = 10000
+	defaultLifecycleHookClaimIdle   = 30 * time.Second
 )
 
 // DefaultConfig returns the Config New would run with when given a zero
@@ -295,6 +316,12 @@ func (c *Config) setDefaults() {
 	if c.HookQueue <= 0 {
 		c.HookQueue = defaultHookQueue
 	}
+	if c.LifecycleHookBatch <= 0 {
+		c.LifecycleHookBatch = defaultLifecycleHookBatch
+	}
+	if c.LifecycleHookQueue <= 0 {
+		c.LifecycleHookQueue = defaultLifecycleHookQueue
+	}
 	if c.QueueMaxBytes <= 0 {
 		c.QueueMaxBytes = defaultQueueMaxBytes
 	}
@@ -330,6 +357,7 @@ func (c *Config) setDefaults() {
 		{&c.HookTimeout, defaultHookTimeout, true},
 		{&c.IdempotencyWindow, defaultIdempotencyWindow, true},
 		{&c.HookBreakerCooldown, defaultHookBreakerCooldown, true},
+		{&c.LifecycleHookClaimIdle, defaultLifecycleHookClaimIdle, true},
 		{&c.Engine.WriteTimeout, engineio.DefaultWriteTimeout, true},
 		{&c.PresenceCoalesceInterval, defaultPresenceCoalesceInterval, true},
 	} {
@@ -394,7 +422,10 @@ func (c *Config) validate() error {
 
 // validateHooks checks the hook URLs and pairs, and that a secret signs them.
 func (c *Config) validateHooks() error {
-	urls := []string{c.Webhook, c.ConnectHook}
+	if c.LifecycleHook != "" && c.LifecycleHookClaimIdle < 2*c.HookTimeout {
+		return errors.New("gateway: --lifecycle-hook-claim-idle must be at least twice --hook-timeout (a slow delivery would be claimed by another node)")
+	}
+	urls := []string{c.Webhook, c.ConnectHook, c.LifecycleHook}
 	for _, list := range []struct {
 		flag  string
 		pairs []string

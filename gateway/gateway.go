@@ -47,9 +47,10 @@ type Gateway struct {
 	tracker  *presenceTracker // the connected sockets' rooms, into presence
 
 	lifeMu    sync.Mutex
-	lifecycle []presence.Listener // OnLifecycle
-	hooks     *hooks              // the backend's hooks (hooks.go); nil without
-	idem      idemRecord          // answers by idempotency key (idempotency.go)
+	lifecycle []presence.Listener  // OnLifecycle
+	hooks     *hooks               // the backend's hooks (hooks.go); nil without
+	lifeHook  *lifecycleDispatcher // --lifecycle-hook (lifecycle_hook.go); nil without
+	idem      idemRecord           // answers by idempotency key (idempotency.go)
 
 	draining atomic.Bool
 
@@ -111,6 +112,10 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if g.hooks, err = g.newHooks(); err != nil {
 		g.closeBackends()
 		return nil, err
+	}
+	if err := g.startLifecycleHook(); err != nil {
+		g.closeBackends()
+		return nil, fmt.Errorf("gateway: lifecycle hook: %w", err)
 	}
 	if g.rdb != nil {
 		g.idem = &redisIdem{client: g.rdb, prefix: cfg.RedisPrefix, window: cfg.IdempotencyWindow}

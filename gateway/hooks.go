@@ -3,7 +3,8 @@ package gateway
 // The backend's side of the gateway (docs/HOOKS.md): client events go to
 // the webhook (hooks_events.go), a CONNECT to the connect hook
 // (hooks_connect.go), a publish to its room pattern's publish hook
-// (hooks_publish.go). This file is the one HTTP client they share: it signs
+// (hooks_publish.go), lifecycle events in batches to the lifecycle hook
+// (lifecycle_hook.go). This file is the one HTTP client they share: it signs
 // every request (hook.Sign with --hook-secret), bounds it by --hook-timeout,
 // retries what the backend surely did not process (a refused connection, a
 // 429/502/503) with backoff, holds at most --hook-concurrency requests in
@@ -34,9 +35,10 @@ import (
 
 // Hook names: the hook label of the hook metrics.
 const (
-	hookEvent   = "event"
-	hookConnect = "connect"
-	hookPublish = "publish"
+	hookEvent     = "event"
+	hookConnect   = "connect"
+	hookPublish   = "publish"
+	hookLifecycle = "lifecycle"
 )
 
 // Results of a hook call: the result label of roomcast_hook_requests_total.
@@ -102,7 +104,7 @@ func newHookMetrics(reg prometheus.Registerer) (*hookMetrics, error) {
 	m := &hookMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomcast_hook_requests_total",
-			Help: "Hook calls (docs/HOOKS.md) by hook (event, connect, publish) and result (ok, error, timeout, busy, breaker_open, queue_full; retried counts retries).",
+			Help: "Hook calls (docs/HOOKS.md) by hook (event, connect, publish, lifecycle) and result (ok, error, timeout, busy, breaker_open, queue_full; retried counts retries).",
 		}, []string{"hook", "result"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "roomcast_hook_duration_seconds",
@@ -123,7 +125,7 @@ func newHookMetrics(reg prometheus.Registerer) (*hookMetrics, error) {
 			return nil, err
 		}
 	}
-	for _, h := range []string{hookEvent, hookConnect, hookPublish} {
+	for _, h := range []string{hookEvent, hookConnect, hookPublish, hookLifecycle} {
 		for _, r := range hookResults {
 			m.requests.WithLabelValues(h, r)
 		}
@@ -143,6 +145,9 @@ type hooks struct {
 	webhook map[string]*hookURL // by namespace ("" for --webhook)
 	connect *hookURL
 	publish []publishHook // in configuration order; the first match wins
+	// lifecycle is --lifecycle-hook: batches of lifecycle events
+	// (lifecycle_hook.go), sent by the node's dispatcher.
+	lifecycle *hookURL
 }
 
 // hookURL is one backend URL of one hook, with its circuit breaker.
@@ -159,7 +164,7 @@ type publishHook struct {
 
 func (g *Gateway) newHooks() (*hooks, error) {
 	cfg := g.cfg
-	if cfg.Webhook == "" && len(cfg.NamespaceWebhooks) == 0 && cfg.ConnectHook == "" && len(cfg.PublishHooks) == 0 {
+	if cfg.Webhook == "" && len(cfg.NamespaceWebhooks) == 0 && cfg.ConnectHook == "" && len(cfg.PublishHooks) == 0 && cfg.LifecycleHook == "" {
 		return nil, nil
 	}
 	m, err := newHookMetrics(g.registry)
@@ -192,6 +197,9 @@ func (g *Gateway) newHooks() (*hooks, error) {
 	}
 	if cfg.ConnectHook != "" {
 		h.connect = target(hookConnect, cfg.ConnectHook)
+	}
+	if cfg.LifecycleHook != "" {
+		h.lifecycle = target(hookLifecycle, cfg.LifecycleHook)
 	}
 	for _, ph := range cfg.publishHooks() {
 		h.publish = append(h.publish, publishHook{pattern: ph[0], target: target(hookPublish, ph[1])})
@@ -278,6 +286,7 @@ func (h *hooks) openBreakers(hook string) int {
 		count(t)
 	}
 	count(h.connect)
+	count(h.lifecycle)
 	for _, p := range h.publish {
 		count(p.target)
 	}

@@ -61,6 +61,7 @@ func (g *Gateway) ready(ctx context.Context) error {
 }
 
 func (g *Gateway) closeBackends() {
+	g.lifeHook.close() // before the Redis client: it reads the event stream
 	if g.tracker != nil {
 		g.tracker.close()
 	}
