@@ -98,8 +98,8 @@ func (s *redisLifecycleSource) next(ctx context.Context, max int) (lifecycleBatc
 	if s.own {
 		id, block = "0", -1
 	}
-	if block <= 0 && !s.own {
-		block = time.Millisecond
+	if block < time.Millisecond && !s.own {
+		block = time.Millisecond // BLOCK 0 would wait for ever
 	}
 	res, err := s.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: lifecycleGroup, Consumer: s.consumer, Streams: []string{s.stream, id}, Count: int64(max), Block: block,
