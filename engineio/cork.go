@@ -44,7 +44,6 @@ type corkConn struct {
 	mu     sync.Mutex
 	corked bool
 	out    *[]byte // held writes; nil when none
-
 }
 
 // Write implements io.Writer.
