@@ -89,7 +89,8 @@ type Config struct {
 
 	// Engine configures the Engine.IO layer: heartbeats (PingInterval,
 	// PingTimeout), UpgradeTimeout, MaxPayload (which also bounds HTTP API
-	// bodies) and MaxQueueBytes. Zero fields default as in engineio; a
+	// bodies), MaxQueueBytes and Transports (--transports; defaults to
+	// polling and websocket). Zero fields default as in engineio; a
 	// MaxPayload below zero means the default too. The gateway sets
 	// CheckOrigin (from Origins), OnConnection and, when nil, Logger.
 	Engine engineio.Config
@@ -281,6 +282,9 @@ func (c *Config) setDefaults() {
 	if c.DurableBudget == 0 {
 		c.DurableBudget = defaultDurableBudget
 	}
+	if len(c.Engine.Transports) == 0 {
+		c.Engine.Transports = []string{"polling", "websocket"}
+	}
 	if c.Engine.MaxPayload <= 0 {
 		c.Engine.MaxPayload = engineio.DefaultMaxPayload
 	}
@@ -352,6 +356,11 @@ func (c *Config) validate() error {
 	for _, p := range c.DurableRooms {
 		if strings.HasPrefix(p, userRoomPrefix) {
 			return fmt.Errorf("gateway: --durable-rooms: %q: %q rooms are not durable rooms (users have their own queues)", p, userRoomPrefix)
+		}
+	}
+	for _, tr := range c.Engine.Transports {
+		if tr != "polling" && tr != "websocket" {
+			return fmt.Errorf("gateway: --transports: %q is not polling or websocket", tr)
 		}
 	}
 	for _, ns := range c.Namespaces {

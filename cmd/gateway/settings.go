@@ -89,6 +89,8 @@ func settings(o *options) []setting {
 			help: "largest accepted message or HTTP body, in bytes; bigger websocket messages close the connection, bigger POSTs get 413"},
 		{name: "max-queue-bytes", group: groupNode, value: intVar(&c.Engine.MaxQueueBytes),
 			help: "per-connection send queue cap in bytes; a client over it is disconnected as a slow consumer"},
+		{name: "transports", group: groupNode, value: listVar(&c.Engine.Transports),
+			help: "comma-separated Engine.IO transports clients may use: polling, websocket or both; websocket alone needs no session forwarding between nodes (and no stickiness)"},
 		{name: "ping-interval", group: groupNode, value: durationVar(&c.Engine.PingInterval),
 			help: "Engine.IO heartbeat interval"},
 		{name: "ping-timeout", group: groupNode, value: durationVar(&c.Engine.PingTimeout),
