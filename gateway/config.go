@@ -95,6 +95,16 @@ type Config struct {
 	// CheckOrigin (from Origins), OnConnection and, when nil, Logger.
 	Engine engineio.Config
 
+	// ClusterURL is where the other nodes reach this node's Addr, to forward
+	// the requests of the polling sessions it owns (http://host:port).
+	// Defaults to http:// plus Addr's host (the hostname when Addr has
+	// none) and port. Used with Redis and the polling transport.
+	ClusterURL string
+	// ClusterSecret authenticates forwarded requests between nodes. Empty:
+	// the nodes share a random one through Redis (whoever can read Redis
+	// is trusted by the nodes anyway).
+	ClusterSecret string
+
 	// Redis is the Redis to scale out through: a redis:// or rediss:// URL,
 	// comma-separated Cluster addresses, or a redis-sentinel:// URL (see
 	// redisOptions). Empty runs a single node with the in-memory adapter.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +45,7 @@ type Gateway struct {
 	budget   durableBudget    // --durable-budget; nil when off
 	hooks    *hooks           // the backend's hooks (hooks.go); nil without
 	idem     idemRecord       // answers by idempotency key (idempotency.go)
+	fwd      *forwarder       // polling sessions' owners (forward.go); nil without
 
 	draining atomic.Bool
 
@@ -113,6 +115,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	ecfg := cfg.Engine
 	ecfg.CheckOrigin = g.checkOrigin
 	ecfg.AllowRequest = g.limits.allowHandshake
+	if g.rdb != nil && slices.Contains(cfg.Engine.Transports, "polling") {
+		if g.fwd, err = g.newForwarder(); err != nil {
+			g.closeBackends()
+			return nil, err
+		}
+		ecfg.OnOpen = g.fwd.opened
+	}
 	g.sio, err = socketio.New(socketio.Config{
 		Recovery: &socketio.Recovery{
 			Store:       g.store,
@@ -270,6 +279,10 @@ func (g *Gateway) bodyDeadline(w http.ResponseWriter, r *http.Request) {
 // Handler returns the client-facing handler: /socket.io/, /api/v1/ and the demo.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
+	var engine http.Handler = g.sio
+	if g.fwd != nil {
+		engine = g.fwd.handler(engine)
+	}
 	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
 		g.bodyDeadline(w, r)
 		switch r.URL.Path {
@@ -277,7 +290,7 @@ func (g *Gateway) Handler() http.Handler {
 			g.serveClientScript(w, r)
 			return
 		}
-		g.sio.ServeHTTP(w, r)
+		engine.ServeHTTP(w, r)
 	})
 	api := g.apiHandler()
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -349,6 +362,9 @@ func (g *Gateway) Listen() (addr, admin net.Addr, err error) {
 	g.mu.Lock()
 	g.listeners = []net.Listener{ln, aln}
 	g.mu.Unlock()
+	if g.fwd != nil {
+		g.fwd.listening(ln.Addr())
+	}
 	return ln.Addr(), aln.Addr(), nil
 }
 
@@ -403,6 +419,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	defer cancel()
 	g.log.Info("roomcast gateway draining", "connections", g.sio.ConnCount())
 	err := g.sio.Shutdown(ctx)
+	// Requests forwarded to other nodes (and websockets proxied to them)
+	// are cut like this node's own clients: they reconnect elsewhere.
+	g.fwd.close()
 	g.mu.Lock()
 	srvs := g.servers
 	g.mu.Unlock()

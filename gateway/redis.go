@@ -61,6 +61,7 @@ func (g *Gateway) ready(ctx context.Context) error {
 }
 
 func (g *Gateway) closeBackends() {
+	g.fwd.close()
 	g.limits.close()
 	if g.keySet != nil {
 		_ = g.keySet.Close()
