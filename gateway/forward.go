@@ -130,6 +130,7 @@ func (g *Gateway) newForwarder() (*forwarder, error) {
 		// Polling payloads are whole responses; flush them as they come.
 		FlushInterval: -1,
 		ErrorHandler:  f.proxyError,
+		BufferPool:    proxyBuffers{},
 	}
 	f.wg.Add(1)
 	go f.loop()
@@ -387,6 +388,15 @@ func (f *forwarder) close() {
 		_ = c.Conn.Close()
 	}
 }
+
+// proxyBuffers recycles the proxy's copy buffers (32 KiB each, one per
+// forwarded request otherwise).
+type proxyBuffers struct{}
+
+var proxyBufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (proxyBuffers) Get() []byte  { return proxyBufferPool.Get().(*[32 << 10]byte)[:] }
+func (proxyBuffers) Put(b []byte) { proxyBufferPool.Put((*[32 << 10]byte)(b)) }
 
 // trackedConn is a connection to another node, remembered until closed.
 type trackedConn struct {

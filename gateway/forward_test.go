@@ -73,6 +73,12 @@ func (p *pollClient) handshake(base string) {
 // startForwarding starts n nodes sharing one Redis, polling allowed.
 func startForwarding(t *testing.T, n int) []*node {
 	t.Helper()
+	return startForwardingCfg(t, n, Config{})
+}
+
+// startForwardingCfg is startForwarding with cfg's other settings.
+func startForwardingCfg(t testing.TB, n int, cfg Config) []*node {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts redis-server")
 	}
@@ -80,7 +86,9 @@ func startForwarding(t *testing.T, n int) []*node {
 	rs := redistest.Start(t)
 	nodes := make([]*node, n)
 	for i := range nodes {
-		nodes[i] = start(t, Config{Redis: rs.URL(), Origins: []string{"*"}, AllowAnonymous: true})
+		c := cfg
+		c.Redis, c.Origins, c.AllowAnonymous = rs.URL(), []string{"*"}, true
+		nodes[i] = start(t, c)
 	}
 	return nodes
 }
