@@ -46,6 +46,7 @@ type Gateway struct {
 	hooks    *hooks           // the backend's hooks (hooks.go); nil without
 	idem     idemRecord       // answers by idempotency key (idempotency.go)
 	fwd      *forwarder       // polling sessions' owners (forward.go); nil without
+	sse      *sseHub          // GET /sse streams (sse.go)
 
 	draining atomic.Bool
 
@@ -143,6 +144,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	g.sse = newSSEHub(g)
 	for _, name := range append([]string{"/"}, cfg.Namespaces...) {
 		nsp, err := g.sio.Of(name)
 		if err != nil {
@@ -292,6 +294,7 @@ func (g *Gateway) Handler() http.Handler {
 		}
 		engine.ServeHTTP(w, r)
 	})
+	mux.HandleFunc("/sse", g.serveSSE)
 	api := g.apiHandler()
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.bodyDeadline(w, r)
@@ -418,6 +421,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.DrainTimeout)
 	defer cancel()
 	g.log.Info("roomcast gateway draining", "connections", g.sio.ConnCount())
+	g.sse.close() // streams end; EventSource reconnects elsewhere and resumes
 	err := g.sio.Shutdown(ctx)
 	// Requests forwarded to other nodes (and websockets proxied to them)
 	// are cut like this node's own clients: they reconnect elsewhere.
