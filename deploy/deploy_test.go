@@ -182,6 +182,12 @@ func TestComposeServices(t *testing.T) {
 			if env["ROOMCAST_NODE_ID"] != name {
 				t.Errorf("ROOMCAST_NODE_ID = %q, want %q", env["ROOMCAST_NODE_ID"], name)
 			}
+			// HAProxy is round-robin: a node forwards polling requests to
+			// the session's node at that node's cluster URL.
+			cu, err := url.Parse(interpolate(env["ROOMCAST_CLUSTER_URL"]))
+			if err != nil || cu.Scheme != "http" || cu.Hostname() != name || cu.Port() != strings.TrimPrefix(interpolate(env["ROOMCAST_ADDR"]), ":") {
+				t.Errorf("ROOMCAST_CLUSTER_URL = %q, want http://%s plus the port of ROOMCAST_ADDR", env["ROOMCAST_CLUSTER_URL"], name)
+			}
 			u, err := url.Parse(interpolate(env["ROOMCAST_REDIS"]))
 			if err != nil || u.Scheme != "redis" || u.Hostname() != "redis" {
 				t.Errorf("ROOMCAST_REDIS = %q, want redis://redis:6379", env["ROOMCAST_REDIS"])
@@ -629,9 +635,8 @@ func TestHAProxyConfigRouting(t *testing.T) {
 	fe := strings.Join(s["frontend clients"], "\n")
 	for _, want := range []string{
 		"acl has_sid url_param(sid) -m found",
-		"acl polling url_param(transport) -m str polling",
-		"use_backend gateways_session if engineio has_sid",
-		"use_backend gateways_session if engineio polling",
+		"acl websocket url_param(transport) -m str websocket",
+		"use_backend gateways_ws if engineio websocket !has_sid",
 		"default_backend gateways",
 	} {
 		if !strings.Contains(fe, want) {
@@ -639,14 +644,19 @@ func TestHAProxyConfigRouting(t *testing.T) {
 		}
 	}
 	free := s["backend gateways"]
-	sticky := s["backend gateways_session"]
-	if slices.ContainsFunc(free, func(l string) bool { return strings.HasPrefix(l, "stick") || l == "balance source" }) {
-		t.Error("backend gateways (plain WebSocket) must not be sticky")
-	}
-	for _, want := range []string{"balance source", "stick on url_param(sid)"} {
-		if !slices.Contains(sticky, want) {
-			t.Errorf("backend gateways_session lacks %q", want)
+	ws := s["backend gateways_ws"]
+	// The gateways forward polling requests to their session's node: no
+	// backend is sticky (stickiness is an optional optimisation).
+	for name, lines := range map[string][]string{"gateways": free, "gateways_ws": ws} {
+		if slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, "stick") || l == "balance source" }) {
+			t.Errorf("backend %s is sticky", name)
 		}
+	}
+	if !slices.Contains(free, "balance roundrobin") {
+		t.Error("backend gateways is not round-robin")
+	}
+	if !slices.Contains(ws, "balance leastconn") {
+		t.Error("backend gateways_ws (direct WebSockets) is not leastconn")
 	}
 	if !slices.Contains(free, "http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host roomcast") {
 		t.Error("backend gateways does not health-check GET /readyz")
@@ -662,8 +672,8 @@ func TestHAProxyConfigRouting(t *testing.T) {
 	if got := servers(free); !slices.Equal(got, gatewayServices) {
 		t.Errorf("backend gateways servers %v, want %v", got, gatewayServices)
 	}
-	if got := servers(sticky); !slices.Equal(got, gatewayServices) {
-		t.Errorf("backend gateways_session servers %v, want %v", got, gatewayServices)
+	if got := servers(ws); !slices.Equal(got, gatewayServices) {
+		t.Errorf("backend gateways_ws servers %v, want %v", got, gatewayServices)
 	}
 }
 

@@ -52,6 +52,13 @@ type Config struct {
 	// messages is delivered. It must install handlers with Conn.SetHandlers.
 	// Required.
 	OnConnection func(c *Conn)
+	// OnOpen, when set, observes each new session: it is called on the
+	// handshake's goroutine once the session is indexed, before
+	// OnConnection and before the handshake is answered, so that what it
+	// records (the gateway: which node owns a polling session) exists
+	// before the client can send a request with the sid. The handshake
+	// waits for it. Optional.
+	OnOpen func(c *Conn)
 	// Logger receives connection-level diagnostics. Defaults to slog.Default().
 	Logger *slog.Logger
 }

@@ -44,11 +44,6 @@ type corkConn struct {
 	mu     sync.Mutex
 	corked bool
 	out    *[]byte // held writes; nil when none
-
-	in            *[]byte // unread bytes in[r:w]; nil when none
-	inR, inW      int
-	inErr         error // the error that came with the last bytes read
-	inReadsDirect int   // reads big enough to skip the chunk (stats for tests)
 }
 
 // Write implements io.Writer.

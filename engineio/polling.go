@@ -20,6 +20,9 @@ func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 		writeError(w, CodeShuttingDown)
 		return
 	}
+	if s.cfg.OnOpen != nil {
+		s.cfg.OnOpen(c)
+	}
 	s.cfg.OnConnection(c)
 	c.start()
 

@@ -90,6 +90,9 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.readers.Add(1)
+	if s.cfg.OnOpen != nil {
+		s.cfg.OnOpen(c)
+	}
 	s.cfg.OnConnection(c)
 	c.start() // writes OPEN and whatever OnConnection queued
 	go c.reader(ws)

@@ -90,10 +90,21 @@ type Config struct {
 
 	// Engine configures the Engine.IO layer: heartbeats (PingInterval,
 	// PingTimeout), UpgradeTimeout, MaxPayload (which also bounds HTTP API
-	// bodies) and MaxQueueBytes. Zero fields default as in engineio; a
+	// bodies), MaxQueueBytes and Transports (--transports; defaults to
+	// polling and websocket). Zero fields default as in engineio; a
 	// MaxPayload below zero means the default too. The gateway sets
 	// CheckOrigin (from Origins), OnConnection and, when nil, Logger.
 	Engine engineio.Config
+
+	// ClusterURL is where the other nodes reach this node's Addr, to forward
+	// the requests of the polling sessions it owns (http://host:port).
+	// Defaults to http:// plus Addr's host (the hostname when Addr has
+	// none) and port. Used with Redis and the polling transport.
+	ClusterURL string
+	// ClusterSecret authenticates forwarded requests between nodes. Empty:
+	// the nodes share a random one through Redis (whoever can read Redis
+	// is trusted by the nodes anyway).
+	ClusterSecret string
 
 	// Redis is the Redis to scale out through: a redis:// or rediss:// URL,
 	// comma-separated Cluster addresses, or a redis-sentinel:// URL (see
@@ -328,6 +339,9 @@ func (c *Config) setDefaults() {
 	if c.DurableBudget == 0 {
 		c.DurableBudget = defaultDurableBudget
 	}
+	if len(c.Engine.Transports) == 0 {
+		c.Engine.Transports = []string{"polling", "websocket"}
+	}
 	if c.Engine.MaxPayload <= 0 {
 		c.Engine.MaxPayload = engineio.DefaultMaxPayload
 	}
@@ -410,6 +424,11 @@ func (c *Config) validate() error {
 	for _, p := range c.DurableRooms {
 		if strings.HasPrefix(p, userRoomPrefix) {
 			return fmt.Errorf("gateway: --durable-rooms: %q: %q rooms are not durable rooms (users have their own queues)", p, userRoomPrefix)
+		}
+	}
+	for _, tr := range c.Engine.Transports {
+		if tr != "polling" && tr != "websocket" {
+			return fmt.Errorf("gateway: --transports: %q is not polling or websocket", tr)
 		}
 	}
 	for _, ns := range c.Namespaces {

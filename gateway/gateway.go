@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,6 +52,8 @@ type Gateway struct {
 	hooks     *hooks               // the backend's hooks (hooks.go); nil without
 	lifeHook  *lifecycleDispatcher // --lifecycle-hook (lifecycle_hook.go); nil without
 	idem      idemRecord           // answers by idempotency key (idempotency.go)
+	fwd       *forwarder           // polling sessions' owners (forward.go); nil without
+	sse       *sseHub              // GET /sse streams (sse.go)
 
 	draining atomic.Bool
 
@@ -132,6 +135,13 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	ecfg := cfg.Engine
 	ecfg.CheckOrigin = g.checkOrigin
 	ecfg.AllowRequest = g.limits.allowHandshake
+	if g.rdb != nil && slices.Contains(cfg.Engine.Transports, "polling") {
+		if g.fwd, err = g.newForwarder(); err != nil {
+			g.closeBackends()
+			return nil, err
+		}
+		ecfg.OnOpen = g.fwd.opened
+	}
 	g.sio, err = socketio.New(socketio.Config{
 		Recovery: &socketio.Recovery{
 			Store:       g.store,
@@ -153,6 +163,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	g.sse = newSSEHub(g)
 	for _, name := range append([]string{"/"}, cfg.Namespaces...) {
 		nsp, err := g.sio.Of(name)
 		if err != nil {
@@ -289,6 +300,10 @@ func (g *Gateway) bodyDeadline(w http.ResponseWriter, r *http.Request) {
 // Handler returns the client-facing handler: /socket.io/, /api/v1/ and the demo.
 func (g *Gateway) Handler() http.Handler {
 	mux := http.NewServeMux()
+	var engine http.Handler = g.sio
+	if g.fwd != nil {
+		engine = g.fwd.handler(engine)
+	}
 	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
 		g.bodyDeadline(w, r)
 		switch r.URL.Path {
@@ -296,8 +311,9 @@ func (g *Gateway) Handler() http.Handler {
 			g.serveClientScript(w, r)
 			return
 		}
-		g.sio.ServeHTTP(w, r)
+		engine.ServeHTTP(w, r)
 	})
+	mux.HandleFunc("/sse", g.serveSSE)
 	api := g.apiHandler()
 	mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.bodyDeadline(w, r)
@@ -368,6 +384,9 @@ func (g *Gateway) Listen() (addr, admin net.Addr, err error) {
 	g.mu.Lock()
 	g.listeners = []net.Listener{ln, aln}
 	g.mu.Unlock()
+	if g.fwd != nil {
+		g.fwd.listening(ln.Addr())
+	}
 	return ln.Addr(), aln.Addr(), nil
 }
 
@@ -421,7 +440,11 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.DrainTimeout)
 	defer cancel()
 	g.log.Info("roomcast gateway draining", "connections", g.sio.ConnCount())
+	g.sse.close() // streams end; EventSource reconnects elsewhere and resumes
 	err := g.sio.Shutdown(ctx)
+	// Requests forwarded to other nodes (and websockets proxied to them)
+	// are cut like this node's own clients: they reconnect elsewhere.
+	g.fwd.close()
 	g.mu.Lock()
 	srvs := g.servers
 	g.mu.Unlock()

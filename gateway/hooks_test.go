@@ -177,7 +177,13 @@ func TestWebhookFailures(t *testing.T) {
 			`432[{"error":{"code":"unavailable","message":"backend: backend did not answer in time"}}]`,
 			`433[{"error":{"code":"unavailable","message":"backend: backend did not answer in time"}}]`,
 		} {
-			if got := c.Read(); got != want {
+			got := c.Read()
+			// z is refused at once instead when x's and y's calls both
+			// failed before its turn: the breaker (2 failures) is open.
+			if i == 2 && got == `433[{"error":{"code":"unavailable","message":"backend: backend unavailable: circuit breaker open"}}]` {
+				continue
+			}
+			if got != want {
 				t.Fatalf("%d: got %s", i, got)
 			}
 		}

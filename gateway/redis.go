@@ -68,6 +68,7 @@ func (g *Gateway) closeBackends() {
 	if g.presence != nil {
 		_ = g.presence.Close()
 	}
+	g.fwd.close()
 	if g.limits != nil {
 		g.limits.close()
 	}

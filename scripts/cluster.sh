@@ -7,7 +7,9 @@
 #                  --redis, --demo, --jwt-secret $JWT_SECRET, --api-token $API_TOKEN and
 #                  --trusted-proxies $CLUSTER_HOST (HAProxy, whose X-Forwarded-For names the
 #                  client), as production runs: clients need a JWT (no --allow-anonymous)
-#   haproxy        deploy/haproxy.cfg on 127.0.0.1:8080, stats page on 8404
+#   haproxy        deploy/haproxy.cfg on 127.0.0.1:8080, stats page on 8404: round-robin, no
+#                  stickiness (each gateway forwards polling requests to their session's node,
+#                  at its --cluster-url, http://127.0.0.1:808N by default)
 #   prometheus     (if installed) on 127.0.0.1:9099, scraping the three admin ports, with
 #                  deploy/alerts.yml loaded
 #
