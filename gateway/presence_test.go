@@ -224,3 +224,59 @@ func TestPresenceCoalescedAndMoved(t *testing.T) {
 		t.Fatalf("presence after the API's leave %v", body)
 	}
 }
+
+// TestPresenceLeaveWaitsForTheRecoveryWindow: a socket whose transport
+// closes (it may recover) stays present until the recovery window ends;
+// then its leave is announced. An explicit disconnect leaves at once.
+func TestPresenceLeaveWaitsForTheRecoveryWindow(t *testing.T) {
+	t.Parallel()
+	const window = 600 * time.Millisecond
+	n := start(t, Config{PresenceRooms: []string{"*"}, RecoveryWindow: window, APIToken: "api"})
+	dial := func(sub string) *sitest.Client {
+		c := sitest.Dial(t, n.wsURL)
+		c.Connect("/", authPayload(token(t, map[string]any{"sub": sub, "join": []string{"*"}})))
+		c.Send(`421["join","r"]`)
+		for {
+			if got := c.Read(); got == `431[{"ok":true}]` {
+				return c
+			}
+		}
+	}
+	a := dial("a")
+	b := dial("b")
+	if got, _ := readEvent(t, a); got != `42["roomcast:join",{"members":2,"room":"r","user":"b"}]` {
+		t.Fatalf("a got %s", got)
+	}
+	_ = b.Conn.CloseNow() // a cut transport
+	closed := time.Now()
+	count := func() string {
+		_, body := do(t, "GET", n.base+"/api/v1/presence?room=r", "api", "")
+		return fmt.Sprint(body["count"])
+	}
+	time.Sleep(window / 3)
+	if got := count(); got != "2" {
+		t.Fatalf("b left presence before the recovery window ended: count %s", got)
+	}
+	if got, _ := readEvent(t, a); got != `42["roomcast:leave",{"members":1,"room":"r","user":"b"}]` {
+		t.Fatalf("a got %s", got)
+	}
+	if d := time.Since(closed); d < window {
+		t.Fatalf("the leave came %v after the close, before the window (%v)", d, window)
+	}
+	if got := count(); got != "1" {
+		t.Fatalf("count after the window %s", got)
+	}
+	// An explicit disconnect: no wait.
+	c := dial("c")
+	if got, _ := readEvent(t, a); !strings.Contains(got, `"user":"c"`) {
+		t.Fatalf("a got %s", got)
+	}
+	c.Send("41")
+	start := time.Now()
+	if got, _ := readEvent(t, a); got != `42["roomcast:leave",{"members":1,"room":"r","user":"c"}]` {
+		t.Fatalf("a got %s", got)
+	}
+	if d := time.Since(start); d > window/2 {
+		t.Fatalf("an explicit disconnect left after %v", d)
+	}
+}
