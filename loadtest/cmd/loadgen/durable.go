@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,10 +53,11 @@ type durableConfig struct {
 	// Defaults to 16.
 	BacklogConcurrency int
 	// RedisURL, when set, is the Redis the gateway stores its queues in:
-	// its INFO memory used_memory_dataset (used_memory less the server's
-	// overhead: client buffers, replication backlog...) is read before and
-	// after the backlog, so connections that other phases close meanwhile do
-	// not count.
+	// the MEMORY USAGE of the replay user's stream (found by SCAN) is read
+	// before and after the backlog. (The whole dataset's growth was read
+	// before: other keys the gateway writes and expires meanwhile —
+	// presence, sessions, the broadcast log's trim — made it noisy, even
+	// negative.)
 	RedisURL string
 	// SetupTimeout bounds opening every subscriber. Defaults to 60s.
 	SetupTimeout time.Duration
@@ -185,8 +185,9 @@ type replayResult struct {
 	ReplayPerS float64 `json:"replay_msgs_per_s"`
 }
 
-// memoryResult is Redis's memory growth over the backlog.
+// memoryResult is the growth of the replay user's stream over the backlog.
 type memoryResult struct {
+	Key             string  `json:"key"`
 	UsedBefore      int64   `json:"used_memory_before"`
 	UsedAfter       int64   `json:"used_memory_after"`
 	Messages        int     `json:"messages"`
@@ -783,11 +784,15 @@ func (d *durable) replay(ctx context.Context, dl *dialer, endpoint, api string) 
 		}
 		rdb = redis.NewClient(opts)
 		defer rdb.Close()
-		before, err := usedMemory(ctx, rdb)
+		key, err := streamKeyOf(ctx, rdb, user)
 		if err != nil {
 			return r, nil, err
 		}
-		mem = &memoryResult{UsedBefore: before, Messages: cfg.Backlog}
+		before, err := memoryUsage(ctx, rdb, key)
+		if err != nil {
+			return r, nil, err
+		}
+		mem = &memoryResult{Key: key, UsedBefore: before, Messages: cfg.Backlog}
 	}
 
 	ids := make([]entryID, cfg.Backlog)
@@ -819,7 +824,7 @@ func (d *durable) replay(ctx context.Context, dl *dialer, endpoint, api string) 
 		return r, mem, fmt.Errorf("replay: %d of %d backlog appends failed: %s", failed, cfg.Backlog, es.first())
 	}
 	if rdb != nil {
-		after, err := usedMemory(ctx, rdb)
+		after, err := memoryUsage(ctx, rdb, mem.Key)
 		if err != nil {
 			return r, mem, err
 		}
@@ -889,17 +894,31 @@ func (d *durable) replay(ctx context.Context, dl *dialer, endpoint, api string) 
 	return r, mem, nil
 }
 
-// usedMemory reads used_memory_dataset from INFO memory: the bytes of the
-// data, without the client buffers whose size moves with every connection.
-func usedMemory(ctx context.Context, c *redis.Client) (int64, error) {
-	info, err := c.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, fmt.Errorf("redis INFO memory: %w", err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory_dataset:"); ok {
-			return strconv.ParseInt(v, 10, 64)
+// streamKeyOf finds the queue stream of user (<prefix>:stream:{user}, the
+// prefix being the gateway's): the marker appended before the backlog made
+// it.
+func streamKeyOf(ctx context.Context, c *redis.Client, user string) (string, error) {
+	pattern := "*:stream:{" + user + "}"
+	var cursor uint64
+	for {
+		keys, next, err := c.Scan(ctx, cursor, pattern, 1000).Result()
+		if err != nil {
+			return "", fmt.Errorf("redis SCAN %s: %w", pattern, err)
+		}
+		if len(keys) > 0 {
+			return keys[0], nil
+		}
+		if cursor = next; cursor == 0 {
+			return "", fmt.Errorf("redis: no key matches %s (is -redis-url the gateway's Redis?)", pattern)
 		}
 	}
-	return 0, errors.New("redis INFO memory: no used_memory_dataset")
+}
+
+// memoryUsage is MEMORY USAGE of key, every element counted (SAMPLES 0).
+func memoryUsage(ctx context.Context, c *redis.Client, key string) (int64, error) {
+	n, err := c.MemoryUsage(ctx, key, 0).Result()
+	if err != nil {
+		return 0, fmt.Errorf("redis MEMORY USAGE %s: %w", key, err)
+	}
+	return n, nil
 }

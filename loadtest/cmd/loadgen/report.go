@@ -466,7 +466,8 @@ func renderDurable(b *strings.Builder, recs []*reportRecord) {
 	w("the event's arguments (taken before the emit was posted) to the socket's read. Replay: a backlog appended\n")
 	w("to a fresh user after a marker message, then a new connection with `auth.offset` = the marker, timed from\n")
 	w("its CONNECT to the CONNECT reply, which comes after exactly the backlog, in order. Redis bytes per message\n")
-	w("is the growth of `used_memory_dataset` (data only, without client buffers) over the backlog.\n\n")
+	w("is the growth of the replay user's stream (`MEMORY USAGE`, every element) over the backlog; runs before\n")
+	w("2026-11-29 14:00 measured the whole dataset's growth, which other keys' writes and expiries skewed.\n\n")
 	w("| Setup | Load | Stored user-msgs/s | Per node | Deliveries/s | Lost | Store p50 / p99 ms | Delivery p50 / p99 ms | Replay | Replay msgs/s | Redis B/msg | Server CPU µs/msg | Note | Command |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range recs {
