@@ -60,6 +60,16 @@ func (e *Entry) Selects(rooms []string) bool {
 	return false
 }
 
+// AsyncAppender is a Log that can append without its caller waiting:
+// appends queued while one round trip is in flight go together in the
+// next, in the order they were queued (so one publisher's broadcasts keep
+// their order). done is called once, from the log's own goroutine, with
+// the entry's position or the error Append would have returned; it must
+// not block.
+type AsyncAppender interface {
+	AppendAsync(nsp string, e Entry, done func(id string, err error))
+}
+
 // Log is a per-namespace broadcast log.
 type Log interface {
 	// Append adds e at the end of namespace nsp's log and returns its

@@ -203,8 +203,7 @@ func (b BroadcastOperator) EmitAsync(done func(error), event string, args ...any
 		done(err)
 		return
 	}
-	if handled, err := b.nsp.srv.ext.broadcast(context.Background(), b, event, args); handled {
-		done(err)
+	if b.nsp.srv.ext.broadcastAsync(b, event, args, done) {
 		return
 	}
 	m, err := adapter.NewMessage(b.nsp.name, event, args)

@@ -19,6 +19,9 @@ type extension interface {
 	// broadcast takes an emit that the extension delivers itself (to
 	// durable rooms); handled false leaves it to the adapter.
 	broadcast(ctx context.Context, b BroadcastOperator, event string, args []any) (handled bool, err error)
+	// broadcastAsync is broadcast for EmitAsync: when handled, done is
+	// called once (maybe later, from another goroutine) with its outcome.
+	broadcastAsync(b BroadcastOperator, event string, args []any, done func(error)) (handled bool)
 	// socketsJoin and socketsLeave run before the adapter moves the
 	// selected sockets, wherever they are (durable membership of their
 	// users); an error stops the move.
@@ -71,6 +74,8 @@ func (plain) socket(s *Socket, _ map[string]any) socketHooks { return (*plainSoc
 func (plain) broadcast(context.Context, BroadcastOperator, string, []any) (bool, error) {
 	return false, nil
 }
+
+func (plain) broadcastAsync(BroadcastOperator, string, []any, func(error)) bool { return false }
 
 func (plain) socketsJoin(context.Context, BroadcastOperator, []string) error  { return nil }
 func (plain) socketsLeave(context.Context, BroadcastOperator, []string) error { return nil }

@@ -358,6 +358,29 @@ func (r *recovery) broadcast(ctx context.Context, b BroadcastOperator, event str
 	return true, r.emitDurable(ctx, b, event, args)
 }
 
+// broadcastAsync implements extension: broadcast for EmitAsync. A logged
+// broadcast does not hold the caller (a client's read loop) for the
+// append's round trip when the log appends asynchronously: done is called
+// once it is logged, or not.
+func (r *recovery) broadcastAsync(b BroadcastOperator, event string, args []any, done func(error)) bool {
+	durable, err := r.durableRooms(b)
+	if err != nil {
+		done(err)
+		return true
+	}
+	if !durable && r.logged(b) {
+		if aa, ok := r.Log.(broadcastlog.AsyncAppender); ok {
+			r.logBroadcastAsync(aa, b, event, args, done)
+			return true
+		}
+	}
+	handled, err := r.broadcast(context.Background(), b, event, args)
+	if handled {
+		done(err)
+	}
+	return handled
+}
+
 // durableRooms reports whether the selection is made of durable rooms.
 func (r *recovery) durableRooms(b BroadcastOperator) (bool, error) {
 	if r.DurableRoom == nil || len(b.opts.Rooms) == 0 {

@@ -242,6 +242,51 @@ func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event 
 	return nil
 }
 
+// logBroadcastAsync is logBroadcast through the log's asynchronous append
+// (queued appends share a round trip): done is called from the log's
+// goroutine once the broadcast is logged (the relay for socket.io servers
+// of a mixed fleet goes through the adapter's ordered publish pipeline
+// without being waited for), or with the error.
+func (r *recovery) logBroadcastAsync(aa broadcastlog.AsyncAppender, b BroadcastOperator, event string, args []any, done func(error)) {
+	if _, err := r.tailOf(b.nsp); err != nil {
+		done(err)
+		return
+	}
+	data, atts, typ, err := parser.MarshalArgs(event, args, false)
+	if err != nil {
+		done(err)
+		return
+	}
+	opts := b.Options()
+	aa.AppendAsync(b.nsp.name, broadcastlog.Entry{Rooms: opts.Rooms, Except: opts.Except, Data: data, Attachments: atts}, func(id string, err error) {
+		m := &adapter.Message{
+			Packet:    parser.Packet{Type: typ, Namespace: b.nsp.name, ID: parser.NoID, Data: data, Attachments: atts},
+			Published: time.Now(),
+		}
+		if err != nil {
+			// Not logged: this node's sockets get it live only, as in
+			// logBroadcast.
+			local := opts
+			local.Local = true
+			_ = b.adapter().Broadcast(context.Background(), m, local)
+			done(logError(err))
+			return
+		}
+		opts.Log = id
+		relayed := func(err error) {
+			if err != nil {
+				r.srv.log.Debug("socketio: relaying a logged broadcast failed", "nsp", b.nsp.name, "err", err)
+			}
+		}
+		if ab, ok := b.adapter().(adapter.AsyncBroadcaster); ok {
+			ab.BroadcastAsync(m, opts, relayed)
+		} else {
+			relayed(b.adapter().Broadcast(context.Background(), m, opts))
+		}
+		done(nil)
+	})
+}
+
 // History returns up to limit (100 when <= 0) broadcasts to room (not
 // those to the whole namespace) logged after the offset since (an offset
 // as clients hold it, or a bare log position), oldest first. With since ""

@@ -55,6 +55,18 @@ type Log struct {
 	ctx           context.Context
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
+
+	// AppendAsync's queue: a goroutine (flushAppends) exists while it is
+	// not empty, sending what is queued as one pipeline per round trip.
+	appendMu  sync.Mutex
+	queued    []queuedAppend
+	appending bool
+}
+
+type queuedAppend struct {
+	key  string
+	args []any
+	done func(string, error)
 }
 
 // New returns a Log on cfg.Client.
@@ -154,6 +166,14 @@ func (l *Log) Append(ctx context.Context, nsp string, e broadcastlog.Entry) (str
 	if l.ctx.Err() != nil {
 		return "", broadcastlog.ErrClosed
 	}
+	id, err := appendScript.Run(ctx, l.appender, []string{l.key(nsp)}, l.appendArgs(e)...).Text()
+	if err != nil {
+		return "", unavailable(err)
+	}
+	return id, nil
+}
+
+func (l *Log) appendArgs(e broadcastlog.Entry) []any {
 	rooms, _ := json.Marshal(nonNil(e.Rooms))
 	except, _ := json.Marshal(nonNil(e.Except))
 	args := []any{l.ttl(), l.cfg.Retention.Milliseconds(), l.cfg.MaxLen,
@@ -161,11 +181,90 @@ func (l *Log) Append(ctx context.Context, nsp string, e broadcastlog.Entry) (str
 	for i, a := range e.Attachments {
 		args = append(args, "a"+strconv.Itoa(i), a)
 	}
-	id, err := appendScript.Run(ctx, l.appender, []string{l.key(nsp)}, args...).Text()
-	if err != nil {
-		return "", unavailable(err)
+	return args
+}
+
+// Bounds of AppendAsync: the appends of one round trip, and its time.
+const (
+	maxAppendBatch = 512
+	appendTimeout  = 5 * time.Second
+)
+
+// AppendAsync implements broadcastlog.AsyncAppender: the appends queued
+// while a round trip is in flight go in the next one, as one pipeline of
+// the append script (one round trip for many publishes instead of one
+// each), in queue order. Like Append, an append is never retried: one
+// whose reply was lost is reported unavailable (it may have been logged).
+func (l *Log) AppendAsync(nsp string, e broadcastlog.Entry, done func(string, error)) {
+	args := l.appendArgs(e)
+	l.appendMu.Lock()
+	if l.ctx.Err() != nil {
+		l.appendMu.Unlock()
+		done("", broadcastlog.ErrClosed)
+		return
 	}
-	return id, nil
+	l.queued = append(l.queued, queuedAppend{key: l.key(nsp), args: args, done: done})
+	start := !l.appending
+	l.appending = true
+	if start {
+		l.wg.Add(1)
+	}
+	l.appendMu.Unlock()
+	if start {
+		go l.flushAppends()
+	}
+}
+
+// flushAppends sends the queued appends, a pipeline per round trip, until
+// the queue is empty.
+func (l *Log) flushAppends() {
+	defer l.wg.Done()
+	var batch []queuedAppend
+	for {
+		l.appendMu.Lock()
+		n := min(len(l.queued), maxAppendBatch)
+		if n == 0 {
+			l.appending = false
+			l.appendMu.Unlock()
+			return
+		}
+		batch = append(batch[:0], l.queued[:n]...)
+		clear(l.queued[:n])
+		l.queued = l.queued[n:]
+		if len(l.queued) == 0 {
+			l.queued = nil
+		}
+		l.appendMu.Unlock()
+		l.sendAppends(batch)
+		clear(batch)
+	}
+}
+
+func (l *Log) sendAppends(batch []queuedAppend) {
+	ctx, cancel := context.WithTimeout(l.ctx, appendTimeout)
+	defer cancel()
+	pipe := l.appender.Pipeline()
+	cmds := make([]*redis.Cmd, len(batch))
+	for i, a := range batch {
+		cmds[i] = appendScript.EvalSha(ctx, pipe, []string{a.key}, a.args...)
+	}
+	_, _ = pipe.Exec(ctx) // each command's own error is read below
+	for i, a := range batch {
+		id, err := cmds[i].Text()
+		if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// Not run (Redis lost its scripts): loading and running it
+			// once is safe.
+			id, err = appendScript.Run(ctx, l.appender, []string{a.key}, a.args...).Text()
+		}
+		if err != nil {
+			if l.ctx.Err() != nil {
+				err = broadcastlog.ErrClosed
+			}
+			a.done("", unavailable(err))
+			continue
+		}
+		a.done(id, nil)
+	}
 }
 
 func nonNil(s []string) []string {
@@ -399,7 +498,9 @@ func (l *Log) sleep(ctx context.Context, backoff *time.Duration) {
 
 // Close implements broadcastlog.Log: it ends every tail.
 func (l *Log) Close() error {
+	l.appendMu.Lock() // no AppendAsync starts a flush after this
 	l.cancel()
+	l.appendMu.Unlock()
 	l.wg.Wait()
 	return l.closeAppender()
 }

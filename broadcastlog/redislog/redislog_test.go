@@ -1,6 +1,8 @@
 package redislog_test
 
 import (
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,5 +118,66 @@ func TestTailRedisRestart(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tail reported nothing after Redis lost the stream")
+	}
+}
+
+// AppendAsync: appends queued together share round trips, keep their queue
+// order in the log, and each done gets its entry's position; after
+// SCRIPT FLUSH (Redis lost its scripts) they still go in; after Close,
+// ErrClosed.
+func TestAppendAsync(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	l := newLog(t, rdb, time.Minute)
+	ctx := t.Context()
+	last, err := l.Last(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := range n {
+		if i == n/2 {
+			if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		l.AppendAsync("/", broadcastlog.Entry{Rooms: []string{"r"}, Data: []byte(`["m",` + strconv.Itoa(i) + `]`)}, func(id string, err error) {
+			defer wg.Done()
+			if err != nil {
+				t.Errorf("append %d: %v", i, err)
+			}
+			ids[i] = id
+		})
+	}
+	wg.Wait()
+	var got []broadcastlog.Entry
+	for after := last; ; {
+		page, err := l.Read(ctx, "/", after, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page...)
+		after = page[len(page)-1].ID
+	}
+	if len(got) != n {
+		t.Fatalf("%d entries logged, want %d", len(got), n)
+	}
+	for i, e := range got {
+		if string(e.Data) != `["m",`+strconv.Itoa(i)+`]` || e.ID != ids[i] {
+			t.Fatalf("entry %d: %s at %s, done was told %s", i, e.Data, e.ID, ids[i])
+		}
+	}
+	_ = l.Close()
+	done := make(chan error, 1)
+	l.AppendAsync("/", broadcastlog.Entry{Data: []byte(`["late"]`)}, func(_ string, err error) { done <- err })
+	if err := <-done; err != broadcastlog.ErrClosed {
+		t.Fatalf("after Close: %v", err)
 	}
 }
