@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/engineio"
 )
@@ -72,7 +73,18 @@ type forwarder struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	wg       sync.WaitGroup
+
+	// requests counts this node's part in forwarding, by result.
+	requests *prometheus.CounterVec
 }
+
+// Results of roomcast_forwarded_requests_total.
+const (
+	fwdSent      = "sent"       // a request for another node's session, proxied to it
+	fwdReceived  = "received"   // a request another node forwarded here
+	fwdForbidden = "forbidden"  // a forwarding header with the wrong secret
+	fwdOwnerGone = "owner_gone" // the owner did not answer: the client is told its session is unknown
+)
 
 // owner is where a session lives, as its record says.
 type owner struct {
@@ -89,6 +101,16 @@ func (g *Gateway) newForwarder() (*forwarder, error) {
 		log: g.log, rdb: g.rdb, prefix: g.cfg.RedisPrefix + ":owner:", node: g.cfg.NodeID,
 		secret: g.cfg.ClusterSecret, timeout: g.cfg.ReadyTimeout,
 		conns: make(map[*trackedConn]struct{}), stop: make(chan struct{}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_forwarded_requests_total",
+			Help: "Polling requests and upgrades for sessions another node holds, by result: sent (proxied to the owner), received (forwarded here), forbidden (wrong cluster secret), owner_gone (the owner did not answer).",
+		}, []string{"result"}),
+	}
+	if err := g.registry.Register(f.requests); err != nil {
+		return nil, err
+	}
+	for _, r := range []string{fwdSent, fwdReceived, fwdForbidden, fwdOwnerGone} {
+		f.requests.WithLabelValues(r)
 	}
 	if f.secret == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), g.cfg.RedisConnectTimeout)
@@ -210,10 +232,12 @@ func (f *forwarder) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if v, ok := r.Header[forwardHeader]; ok {
 			if len(v) != 1 || subtle.ConstantTimeCompare([]byte(v[0]), []byte(f.secret)) != 1 {
+				f.requests.WithLabelValues(fwdForbidden).Inc()
 				writeEngineError(w, engineio.CodeForbidden)
 				return
 			}
 			// Forwarded here: served here, whatever the records say.
+			f.requests.WithLabelValues(fwdReceived).Inc()
 			r.Header.Del(forwardHeader)
 			next.ServeHTTP(w, r)
 			return
@@ -232,6 +256,7 @@ func (f *forwarder) handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r) // unknown: the engine says so
 			return
 		}
+		f.requests.WithLabelValues(fwdSent).Inc()
 		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, o)))
 	})
 }
@@ -287,6 +312,7 @@ func (f *forwarder) proxyError(w http.ResponseWriter, r *http.Request, err error
 		f.owners.Delete(sid)
 	}
 	f.log.Debug("roomcast gateway: forwarding failed", "url", r.URL.String(), "err", err)
+	f.requests.WithLabelValues(fwdOwnerGone).Inc()
 	writeEngineError(w, engineio.CodeUnknownSID)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/internal/redistest"
 )
@@ -134,6 +135,10 @@ func TestForwardPollingToOwner(t *testing.T) {
 	if b.g.sio.ConnCount()+c.g.sio.ConnCount() != 0 {
 		t.Fatal("a forwarding node opened a session")
 	}
+	sent := testutil.ToFloat64(b.g.fwd.requests.WithLabelValues(fwdSent)) + testutil.ToFloat64(c.g.fwd.requests.WithLabelValues(fwdSent))
+	if received := testutil.ToFloat64(a.g.fwd.requests.WithLabelValues(fwdReceived)); sent != 4 || received != 4 {
+		t.Fatalf("forwarded requests: %v sent by b and c, %v received by a; want 4 and 4", sent, received)
+	}
 }
 
 // TestForwardUpgrade: the websocket upgrade of a polling session, landing
@@ -194,6 +199,9 @@ func TestForwardRefusesForgedHeader(t *testing.T) {
 	if code != http.StatusForbidden || !strings.Contains(body, `"code":4`) {
 		t.Fatalf("forged forward: %d %q, want 403 code 4", code, body)
 	}
+	if n := testutil.ToFloat64(nodes[1].g.fwd.requests.WithLabelValues(fwdForbidden)); n != 1 {
+		t.Fatalf("forbidden forwards counted %v, want 1", n)
+	}
 }
 
 // TestForwardOwnerGone: once the owner is gone its sessions are unknown
@@ -210,6 +218,9 @@ func TestForwardOwnerGone(t *testing.T) {
 	code, body := p.do(http.MethodGet, b.base, "", nil)
 	if code != http.StatusBadRequest || !strings.Contains(body, `"code":1`) {
 		t.Fatalf("GET after the owner left: %d %q, want 400 Session ID unknown", code, body)
+	}
+	if n := testutil.ToFloat64(b.g.fwd.requests.WithLabelValues(fwdOwnerGone)); n != 1 {
+		t.Fatalf("owner_gone counted %v, want 1", n)
 	}
 }
 
