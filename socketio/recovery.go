@@ -341,21 +341,21 @@ func (r *recovery) socketsMembership(ctx context.Context, b BroadcastOperator, r
 }
 
 // broadcast implements extension: a broadcast to durable rooms is appended
-// to the members' queues instead of going through the adapter.
+// to the members' queues instead of going through the adapter; any other
+// non-volatile one goes through the broadcast log.
 func (r *recovery) broadcast(ctx context.Context, b BroadcastOperator, event string, args []any) (bool, error) {
 	durable, err := r.durableRooms(b)
-	if err != nil {
+	switch {
+	case err != nil:
 		return true, err
-	}
-	if !durable {
-		if !r.logged(b) {
-			return false, nil
-		}
+	case durable:
+		ctx, cancel := r.bound(ctx)
+		defer cancel()
+		return true, r.emitDurable(ctx, b, event, args)
+	case r.logged(b):
 		return true, r.logBroadcast(ctx, b, event, args)
 	}
-	ctx, cancel := r.bound(ctx)
-	defer cancel()
-	return true, r.emitDurable(ctx, b, event, args)
+	return false, nil
 }
 
 // broadcastAsync implements extension: broadcast for EmitAsync. A logged
@@ -363,22 +363,26 @@ func (r *recovery) broadcast(ctx context.Context, b BroadcastOperator, event str
 // append's round trip when the log appends asynchronously: done is called
 // once it is logged, or not.
 func (r *recovery) broadcastAsync(b BroadcastOperator, event string, args []any, done func(error)) bool {
-	durable, err := r.durableRooms(b)
-	if err != nil {
-		done(err)
-		return true
-	}
-	if !durable && r.logged(b) {
-		if aa, ok := r.Log.(broadcastlog.AsyncAppender); ok {
-			r.logBroadcastAsync(aa, b, event, args, done)
-			return true
+	aa, async := r.Log.(broadcastlog.AsyncAppender)
+	if !async || !r.logged(b) {
+		handled, err := r.broadcast(context.Background(), b, event, args)
+		if handled {
+			done(err)
 		}
+		return handled
 	}
-	handled, err := r.broadcast(context.Background(), b, event, args)
-	if handled {
+	durable, err := r.durableRooms(b)
+	switch {
+	case err != nil:
 		done(err)
+	case durable:
+		ctx, cancel := r.bound(context.Background())
+		done(r.emitDurable(ctx, b, event, args))
+		cancel()
+	default:
+		r.logBroadcastAsync(aa, b, event, args, done)
 	}
-	return handled
+	return true
 }
 
 // durableRooms reports whether the selection is made of durable rooms.

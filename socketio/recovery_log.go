@@ -207,39 +207,16 @@ func (r *recovery) logged(b BroadcastOperator) bool {
 // with its position for the nodes that do not read the log (a mixed
 // fleet); this node's and the other Roomcast nodes' tails deliver it.
 func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event string, args []any) error {
-	if _, err := r.tailOf(b.nsp); err != nil {
-		return err
-	}
-	data, atts, typ, err := parser.MarshalArgs(event, args, false)
+	lb, err := r.prepareLog(b, event, args)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := r.bound(ctx)
 	defer cancel()
-	id, err := r.Log.Append(ctx, b.nsp.name, broadcastlog.Entry{
-		Rooms: b.opts.Rooms, Except: b.opts.Except, Data: data, Attachments: atts,
+	id, err := r.Log.Append(ctx, b.nsp.name, lb.entry)
+	return lb.appended(id, err, func(m *adapter.Message, opts adapter.Options) error {
+		return b.adapter().Broadcast(ctx, m, opts)
 	})
-	m := &adapter.Message{
-		Packet:    parser.Packet{Type: typ, Namespace: b.nsp.name, ID: parser.NoID, Data: data, Attachments: atts},
-		Published: time.Now(),
-	}
-	if err != nil {
-		// Not logged: the caller is told, and this node's sockets get it,
-		// live only (as without a log); no relay waits on a Redis that the
-		// log could not reach.
-		local := b.Options()
-		local.Local = true
-		_ = b.adapter().Broadcast(ctx, m, local)
-		return logError(err)
-	}
-	opts := b.Options()
-	opts.Log = id
-	if err := b.adapter().Broadcast(ctx, m, opts); err != nil {
-		// The broadcast is in the log: Roomcast nodes deliver it. Only
-		// socket.io servers of a mixed fleet miss it.
-		r.srv.log.Debug("socketio: relaying a logged broadcast failed", "nsp", b.nsp.name, "err", err)
-	}
-	return nil
 }
 
 // logBroadcastAsync is logBroadcast through the log's asynchronous append
@@ -248,43 +225,71 @@ func (r *recovery) logBroadcast(ctx context.Context, b BroadcastOperator, event 
 // of a mixed fleet goes through the adapter's ordered publish pipeline
 // without being waited for), or with the error.
 func (r *recovery) logBroadcastAsync(aa broadcastlog.AsyncAppender, b BroadcastOperator, event string, args []any, done func(error)) {
-	if _, err := r.tailOf(b.nsp); err != nil {
-		done(err)
-		return
-	}
-	data, atts, typ, err := parser.MarshalArgs(event, args, false)
+	lb, err := r.prepareLog(b, event, args)
 	if err != nil {
 		done(err)
 		return
 	}
-	opts := b.Options()
-	aa.AppendAsync(b.nsp.name, broadcastlog.Entry{Rooms: opts.Rooms, Except: opts.Except, Data: data, Attachments: atts}, func(id string, err error) {
-		m := &adapter.Message{
-			Packet:    parser.Packet{Type: typ, Namespace: b.nsp.name, ID: parser.NoID, Data: data, Attachments: atts},
-			Published: time.Now(),
-		}
-		if err != nil {
-			// Not logged: this node's sockets get it live only, as in
-			// logBroadcast.
-			local := opts
-			local.Local = true
-			_ = b.adapter().Broadcast(context.Background(), m, local)
-			done(logError(err))
-			return
-		}
-		opts.Log = id
-		relayed := func(err error) {
-			if err != nil {
-				r.srv.log.Debug("socketio: relaying a logged broadcast failed", "nsp", b.nsp.name, "err", err)
+	aa.AppendAsync(b.nsp.name, lb.entry, func(id string, err error) {
+		done(lb.appended(id, err, func(m *adapter.Message, opts adapter.Options) error {
+			if ab, ok := b.adapter().(adapter.AsyncBroadcaster); ok {
+				ab.BroadcastAsync(m, opts, lb.relayed)
+				return nil
 			}
-		}
-		if ab, ok := b.adapter().(adapter.AsyncBroadcaster); ok {
-			ab.BroadcastAsync(m, opts, relayed)
-		} else {
-			relayed(b.adapter().Broadcast(context.Background(), m, opts))
-		}
-		done(nil)
+			return b.adapter().Broadcast(context.Background(), m, opts)
+		}))
 	})
+}
+
+// pendingLog is a broadcast on its way into the log.
+type pendingLog struct {
+	r     *recovery
+	b     BroadcastOperator
+	typ   parser.Type
+	entry broadcastlog.Entry
+}
+
+// prepareLog starts the namespace's tail (so that this node delivers the
+// entry) and encodes the broadcast as a log entry.
+func (r *recovery) prepareLog(b BroadcastOperator, event string, args []any) (*pendingLog, error) {
+	if _, err := r.tailOf(b.nsp); err != nil {
+		return nil, err
+	}
+	data, atts, typ, err := parser.MarshalArgs(event, args, false)
+	if err != nil {
+		return nil, err
+	}
+	e := broadcastlog.Entry{Rooms: b.opts.Rooms, Except: b.opts.Except, Data: data, Attachments: atts}
+	return &pendingLog{r: r, b: b, typ: typ, entry: e}, nil
+}
+
+// appended finishes a broadcast once its append returned. Logged: it is
+// relayed with its position (Options.Log) through relay, for socket.io
+// servers of a mixed fleet (Roomcast nodes take it from the log; a relay
+// error only means those servers miss it). Not logged: the caller is told,
+// and this node's sockets get it live only (as without a log); no relay
+// waits on a Redis that the log could not reach.
+func (p *pendingLog) appended(id string, err error, relay func(*adapter.Message, adapter.Options) error) error {
+	m := &adapter.Message{
+		Packet: parser.Packet{Type: p.typ, Namespace: p.b.nsp.name, ID: parser.NoID,
+			Data: p.entry.Data, Attachments: p.entry.Attachments},
+		Published: time.Now(),
+	}
+	opts := p.b.Options()
+	if err != nil {
+		opts.Local = true
+		_ = p.b.adapter().Broadcast(context.Background(), m, opts)
+		return logError(err)
+	}
+	opts.Log = id
+	p.relayed(relay(m, opts))
+	return nil
+}
+
+func (p *pendingLog) relayed(err error) {
+	if err != nil {
+		p.r.srv.log.Debug("socketio: relaying a logged broadcast failed", "nsp", p.b.nsp.name, "err", err)
+	}
 }
 
 // History returns up to limit (100 when <= 0) broadcasts to room (not
