@@ -168,22 +168,17 @@ type recordedAnswer struct {
 // (something may have been delivered: a repeat must not run again) or the
 // key is released for a retry.
 func (g *Gateway) once(ctx context.Context, key string, do func(context.Context) (map[string]any, error), keep func(*apiError) bool) (map[string]any, error) {
-	prev, err := g.idem.begin(ctx, key)
+	prev, err := g.beginKey(ctx, key)
 	switch {
 	case errors.Is(err, errInProgress):
 		return nil, &apiError{status: http.StatusConflict, code: codeInProgress, message: "a request with this idempotencyKey is in progress, or its outcome is unknown: retry later"}
 	case err != nil:
-		return nil, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: "idempotency record unavailable: not delivered"}
+		return nil, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: err.Error()}
 	case prev != nil:
-		var rec recordedAnswer
-		if err := json.Unmarshal(prev, &rec); err != nil || rec.Body == nil {
-			return nil, &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, message: "idempotency record unreadable: not delivered"}
+		if prev.Status != http.StatusOK {
+			return nil, answerError(*prev)
 		}
-		rec.Body["duplicate"] = true
-		if rec.Status != http.StatusOK {
-			return nil, answerError(rec)
-		}
-		return rec.Body, nil
+		return prev.Body, nil
 	}
 	resp, err := do(ctx)
 	rec := recordedAnswer{Status: http.StatusOK, Body: resp}
@@ -202,17 +197,43 @@ func (g *Gateway) once(ctx context.Context, key string, do func(context.Context)
 		}
 		rec = recordedAnswer{Status: ae.status, Body: body}
 	}
-	raw, merr := json.Marshal(rec)
-	if merr == nil {
-		merr = g.idem.finish(context.WithoutCancel(ctx), key, raw)
-	}
-	if merr != nil {
-		// Delivered, but the answer is not recorded: the key stays
-		// pending until the window ends, so a repeat is told in_progress
-		// rather than delivered twice.
-		g.log.Warn("roomcast gateway: idempotency answer not recorded", "err", merr)
-	}
+	g.recordKey(context.WithoutCancel(ctx), key, rec)
 	return resp, err
+}
+
+// beginKey reserves key: nil, nil when the caller now holds it (and must
+// record or abandon it); the recorded answer of an earlier request with it
+// (its body with "duplicate": true); errInProgress; or an error whose
+// message the caller can show (nothing was delivered).
+func (g *Gateway) beginKey(ctx context.Context, key string) (*recordedAnswer, error) {
+	prev, err := g.idem.begin(ctx, key)
+	switch {
+	case errors.Is(err, errInProgress):
+		return nil, err
+	case err != nil:
+		return nil, errors.New("idempotency record unavailable: not delivered")
+	case prev == nil:
+		return nil, nil
+	}
+	var rec recordedAnswer
+	if err := json.Unmarshal(prev, &rec); err != nil || rec.Body == nil {
+		return nil, errors.New("idempotency record unreadable: not delivered")
+	}
+	rec.Body["duplicate"] = true
+	return &rec, nil
+}
+
+// recordKey records the answer of a held key. When it cannot, the key
+// stays pending until the window ends, so a repeat is told in_progress
+// rather than delivered twice.
+func (g *Gateway) recordKey(ctx context.Context, key string, rec recordedAnswer) {
+	raw, err := json.Marshal(rec)
+	if err == nil {
+		err = g.idem.finish(ctx, key, raw)
+	}
+	if err != nil {
+		g.log.Warn("roomcast gateway: idempotency answer not recorded", "err", err)
+	}
 }
 
 // answerError rebuilds the apiError of a recorded failure.
@@ -250,23 +271,17 @@ func publishKey(s *socketio.Socket, key string) string {
 func (g *Gateway) beginKeyedPublish(e *socketio.Event, p *publishRequest) bool {
 	key := publishKey(e.Socket(), p.key)
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.EventTimeout)
-	prev, err := g.idem.begin(ctx, key)
+	prev, err := g.beginKey(ctx, key)
 	cancel()
 	switch {
 	case errors.Is(err, errInProgress):
 		reply(e, errorAck(codeInProgress, "a publish with this idempotencyKey is in progress, or its outcome is unknown: retry later"))
 		return false
 	case err != nil:
-		reply(e, errorAck(codeUnavailable, "idempotency record unavailable: not delivered"))
+		reply(e, errorAck(codeUnavailable, err.Error()))
 		return false
 	case prev != nil:
-		var rec recordedAnswer
-		if err := json.Unmarshal(prev, &rec); err != nil || rec.Body == nil {
-			reply(e, errorAck(codeUnavailable, "idempotency record unreadable: not delivered"))
-			return false
-		}
-		rec.Body["duplicate"] = true
-		reply(e, rec.Body)
+		reply(e, prev.Body)
 		return false
 	}
 	direct := p.user != ""
@@ -279,16 +294,7 @@ func (g *Gateway) beginKeyedPublish(e *socketio.Event, p *publishRequest) bool {
 			if _, failed := body["error"]; failed {
 				rec.Status = http.StatusServiceUnavailable
 			}
-			raw, err := json.Marshal(rec)
-			if err == nil {
-				err = g.idem.finish(ctx, key, raw)
-			}
-			if err != nil {
-				// Delivered, answer not recorded: the key stays pending
-				// for the window, so a repeat hears in_progress rather
-				// than delivering twice.
-				g.log.Warn("roomcast gateway: idempotency answer not recorded", "err", err)
-			}
+			g.recordKey(ctx, key, rec)
 		} else {
 			g.idem.abandon(ctx, key)
 		}
