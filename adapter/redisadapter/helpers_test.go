@@ -299,6 +299,16 @@ func remoteBroadcasts(n *node) float64 {
 	return testutil.ToFloat64(n.metrics.Broadcasts.WithLabelValues("remote"))
 }
 
+// remoteBroadcastsSince returns how many remote broadcasts n has counted
+// since base, once it has counted at least want: the adapter counts a
+// broadcast after handing it to its sockets, so a client can have it before
+// the counter moves.
+func remoteBroadcastsSince(t testing.TB, n *node, base, want float64) float64 {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("%v remote broadcasts counted", want), func() bool { return remoteBroadcasts(n)-base >= want })
+	return remoteBroadcasts(n) - base
+}
+
 func redisErrors(n *node, op string) float64 {
 	return testutil.ToFloat64(n.metrics.RedisErrors.WithLabelValues(op))
 }
