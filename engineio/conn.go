@@ -29,6 +29,13 @@ type Handlers struct {
 	// transport is closed and its readers returned. No OnMessage runs
 	// concurrently with or after it.
 	OnClose func(reason Reason, err error)
+	// OnHandover, when set, lets the session move to another node
+	// (Conn.Handover): it is called with the client paused, and must call
+	// stop, which ends the session's sending (every later Send fails)
+	// and keeps what was queued for the new node, then return what the
+	// layer above needs to go on there. OnClose follows with
+	// ReasonHandover. An error before stop leaves the session as it was.
+	OnHandover func(ctx context.Context, stop func() error) ([]byte, error)
 }
 
 type transportKind uint8
@@ -102,6 +109,9 @@ type Conn struct {
 	probeWS   *websocket.Conn // the probe websocket until upgrade completes
 	probeNet  net.Conn
 	probeCork *corkConn
+
+	handover *time.Timer // a handover began (BeginHandover); ends it unless taken
+	adopted  []byte      // the layer above's state, for a session handed over here
 
 	created      time.Time   // the heartbeat's origin
 	hb           *time.Timer // the heartbeat (time.AfterFunc(..., c.heartbeat)), set by run
@@ -541,6 +551,13 @@ func (c *Conn) closeWithCancel(reason Reason, err error, mode closeMode, ctx con
 		c.mu.Unlock()
 		return false
 	}
+	c.closeLocked(reason, err, mode, ctx, cancel)
+	return true
+}
+
+// closeLocked is closeWithCancel on an open session with c.mu held; it
+// unlocks c.mu.
+func (c *Conn) closeLocked(reason Reason, err error, mode closeMode, ctx context.Context, cancel context.CancelFunc) {
 	c.state = stateClosing
 	c.reason, c.closeErr, c.mode = reason, err, mode
 	if mode != modeFlush {
@@ -572,7 +589,6 @@ func (c *Conn) closeWithCancel(reason Reason, err error, mode closeMode, ctx con
 		closeNet(nc)
 		closeNet(pnc)
 	}
-	return true
 }
 
 // forceClose cuts the network connections under the session's websockets.

@@ -32,6 +32,14 @@ var (
 	ErrBinaryPost = errors.New("engineio: binary polling body")
 	// ErrHeartbeatDirection: the client sent a ping; in v4 only the server pings.
 	ErrHeartbeatDirection = errors.New("engineio: invalid heartbeat direction")
+	// ErrHandoverRefused: the session cannot be handed over now (it is not
+	// a polling session, an upgrade is under way, its layer above cannot
+	// move, or it ended).
+	ErrHandoverRefused = errors.New("engineio: session cannot be handed over")
+	// ErrHandoverUnsupported is what a HandoverSource's Begin returns when
+	// the node that holds the session does not hand sessions over: the
+	// upgrade can still be forwarded to it.
+	ErrHandoverUnsupported = errors.New("engineio: the session's node does not hand sessions over")
 )
 
 // Reason says why a session, or a socket on it, ended: the disconnect
@@ -60,6 +68,11 @@ const (
 	// because the token of a socket on it expired (the gateway closes it at
 	// the token's "exp" so that the client reconnects with a fresh one).
 	ReasonTokenExpired Reason = "token expired"
+
+	// ReasonHandover is a Roomcast extension: the session moved to the
+	// node that received its websocket upgrade (Conn.Handover). The client
+	// is not disconnected: its sockets go on there, recovered.
+	ReasonHandover Reason = "transport handover"
 )
 
 // Reasons lists every Reason, in the order metrics initialise their labels.
@@ -68,7 +81,7 @@ func Reasons() []Reason {
 		ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, ReasonParseError,
 		ReasonForcedClose, ReasonServerShutdown, ReasonSlowConsumer,
 		ReasonClientNamespaceDisconnect, ReasonServerNamespaceDisconnect, ReasonForcedServerClose,
-		ReasonTokenExpired,
+		ReasonTokenExpired, ReasonHandover,
 	}
 }
 

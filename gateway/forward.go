@@ -61,8 +61,12 @@ type forwarder struct {
 	urlMu sync.RWMutex
 	url   string // this node's cluster URL, known once it listens
 
-	proxy *httputil.ReverseProxy
-	tr    *http.Transport
+	proxy  *httputil.ReverseProxy
+	tr     *http.Transport
+	client *http.Client // handover calls to owners, over tr
+
+	takeover handoverServer // serves upgrades of other nodes' sessions here
+	maxQueue int            // the engine's MaxQueueBytes
 
 	local  sync.Map // sid -> *engineio.Conn: polling sessions held here
 	owners sync.Map // sid -> *owner: owners of other nodes' sessions
@@ -84,7 +88,13 @@ const (
 	fwdReceived  = "received"   // a request another node forwarded here
 	fwdForbidden = "forbidden"  // a forwarding header with the wrong secret
 	fwdOwnerGone = "owner_gone" // the owner did not answer: the client is told its session is unknown
+	fwdHandover  = "handover"   // a websocket upgrade for another node's session, taken over here (handover.go)
 )
+
+// handoverServer takes sessions over (socketio.Server.ServeHandover).
+type handoverServer interface {
+	ServeHandover(w http.ResponseWriter, r *http.Request, sid string, src engineio.HandoverSource) bool
+}
 
 // owner is where a session lives, as its record says.
 type owner struct {
@@ -103,13 +113,13 @@ func (g *Gateway) newForwarder() (*forwarder, error) {
 		conns: make(map[*trackedConn]struct{}), stop: make(chan struct{}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "roomcast_forwarded_requests_total",
-			Help: "Polling requests and upgrades for sessions another node holds, by result: sent (proxied to the owner), received (forwarded here), forbidden (wrong cluster secret), owner_gone (the owner did not answer).",
+			Help: "Polling requests and upgrades for sessions another node holds, by result: sent (proxied to the owner), received (forwarded here), handover (an upgrade taking the session over from its owner), forbidden (wrong cluster secret), owner_gone (the owner did not answer).",
 		}, []string{"result"}),
 	}
 	if err := g.registry.Register(f.requests); err != nil {
 		return nil, err
 	}
-	for _, r := range []string{fwdSent, fwdReceived, fwdForbidden, fwdOwnerGone} {
+	for _, r := range []string{fwdSent, fwdReceived, fwdHandover, fwdForbidden, fwdOwnerGone} {
 		f.requests.WithLabelValues(r)
 	}
 	if f.secret == "" {
@@ -140,6 +150,11 @@ func (g *Gateway) newForwarder() (*forwarder, error) {
 		// at the latest); anything slower is a dead owner.
 		ResponseHeaderTimeout: g.cfg.Engine.PingInterval + g.cfg.Engine.PingTimeout,
 		DisableCompression:    true,
+	}
+	f.client = &http.Client{Transport: f.tr}
+	f.maxQueue = g.cfg.Engine.MaxQueueBytes
+	if f.maxQueue <= 0 {
+		f.maxQueue = engineio.DefaultMaxQueueBytes
 	}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -255,6 +270,14 @@ func (f *forwarder) handler(next http.Handler) http.Handler {
 		if o == nil || o.node == f.node {
 			next.ServeHTTP(w, r) // unknown: the engine says so
 			return
+		}
+		if f.takeover != nil && r.Method == http.MethodGet && strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			// The client ends up where its websocket is: the session moves
+			// here, unless its node does not hand sessions over.
+			src := &handoverSource{f: f, o: o, sid: sid, maxBytes: f.maxQueue}
+			if f.takeover.ServeHandover(w, r, sid, src) {
+				return
+			}
 		}
 		f.requests.WithLabelValues(fwdSent).Inc()
 		f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ownerKey{}, o)))

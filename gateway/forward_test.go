@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/go-redis/v9"
 	"github.com/roomcast/roomcast/internal/redistest"
@@ -138,54 +137,6 @@ func TestForwardPollingToOwner(t *testing.T) {
 	sent := testutil.ToFloat64(b.g.fwd.requests.WithLabelValues(fwdSent)) + testutil.ToFloat64(c.g.fwd.requests.WithLabelValues(fwdSent))
 	if received := testutil.ToFloat64(a.g.fwd.requests.WithLabelValues(fwdReceived)); sent != 4 || received != 4 {
 		t.Fatalf("forwarded requests: %v sent by b and c, %v received by a; want 4 and 4", sent, received)
-	}
-}
-
-// TestForwardUpgrade: the websocket upgrade of a polling session, landing
-// on another node, is proxied to the owner: probe, upgrade, then packets.
-func TestForwardUpgrade(t *testing.T) {
-	nodes := startForwarding(t, 2)
-	a, b := nodes[0], nodes[1]
-	p := newPollClient(t)
-	p.handshake(a.base)
-	p.do(http.MethodPost, b.base, "40", nil)
-	p.do(http.MethodGet, b.base, "", nil) // the CONNECT reply
-
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(b.base, "http")+"/socket.io/?EIO=4&transport=websocket&sid="+p.sid, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.CloseNow()
-	write := func(s string) {
-		if err := ws.Write(ctx, websocket.MessageText, []byte(s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read := func() string {
-		for {
-			_, m, err := ws.Read(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if string(m) != "2" { // a ping
-				return string(m)
-			}
-			write("3")
-		}
-	}
-	write("2probe")
-	if m := read(); m != "3probe" {
-		t.Fatalf("probe answered %q", m)
-	}
-	write("5")
-	write(`421["join","r"]`)
-	if m := read(); !strings.HasPrefix(m, `431[{"ok":true`) {
-		t.Fatalf("after the upgrade: %q, want the join ack", m)
-	}
-	if a.g.sio.ConnCount() != 1 || b.g.sio.ConnCount() != 0 {
-		t.Fatalf("sessions a=%d b=%d, want the owner's only", a.g.sio.ConnCount(), b.g.sio.ConnCount())
 	}
 }
 

@@ -163,6 +163,9 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 		g.closeBackends()
 		return nil, err
 	}
+	if g.fwd != nil {
+		g.fwd.takeover = g.sio
+	}
 	g.sse = newSSEHub(g)
 	for _, name := range append([]string{"/"}, cfg.Namespaces...) {
 		nsp, err := g.sio.Of(name)
@@ -303,6 +306,7 @@ func (g *Gateway) Handler() http.Handler {
 	var engine http.Handler = g.sio
 	if g.fwd != nil {
 		engine = g.fwd.handler(engine)
+		mux.HandleFunc(handoverPath, g.fwd.serveHandover)
 	}
 	mux.HandleFunc("/socket.io/", func(w http.ResponseWriter, r *http.Request) {
 		g.bodyDeadline(w, r)

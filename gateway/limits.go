@@ -221,7 +221,7 @@ func (l *limits) connectMiddleware(auth socketio.Middleware) socketio.Middleware
 	return func(s *socketio.Socket) error {
 		ip := l.clientIP(s.Request())
 		ckey := "connect-ip:" + ip
-		if l.connects != nil {
+		if l.connects != nil && !s.HandedOver() { // the client did not connect again
 			if ok, retry := l.connects.Allow(ckey, 1); !ok {
 				l.g.metrics.LimitRefused("connect_rate")
 				return rateLimitedConnect(retry)

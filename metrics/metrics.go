@@ -38,6 +38,7 @@ type Metrics struct {
 	QueueAppends           prometheus.Counter
 	QueueReplayed          prometheus.Counter
 	Recoveries             *prometheus.CounterVec // result
+	Handovers              *prometheus.CounterVec // direction: in, out
 	SlowConsumerDisconnect prometheus.Counter
 	Nodes                  prometheus.Gauge
 	DroppedVolatile        prometheus.Counter
@@ -131,6 +132,10 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 			Name: "roomcast_recoveries_total",
 			Help: "Connection state recovery attempts by result.",
 		}, []string{"result"}),
+		Handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "roomcast_handovers_total",
+			Help: "Polling sessions moved between nodes with their websocket upgrade, by direction (in: taken over here, out: given to another node).",
+		}, []string{"direction"}),
 		SlowConsumerDisconnect: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "roomcast_slow_consumer_disconnects_total",
 			Help: "Connections closed because their send queue exceeded its byte cap.",
@@ -156,7 +161,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 		m.Connections, m.Connects, m.ConnectErrors, m.Disconnects, m.PacketsReceived,
 		m.PacketsSent, m.Broadcasts, m.Deliveries, m.BroadcastLatency,
 		m.RedisCommandDuration, m.RedisErrors, m.QueueAppends, m.QueueReplayed,
-		m.Recoveries, m.SlowConsumerDisconnect, m.Nodes, m.DroppedVolatile, m.APIRequests, m.LimitRefusals,
+		m.Recoveries, m.Handovers, m.SlowConsumerDisconnect, m.Nodes, m.DroppedVolatile, m.APIRequests, m.LimitRefusals,
 	}
 	if opts.ProcessCollectors {
 		cs = append(cs,
@@ -183,7 +188,7 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	for _, r := range engineio.Reasons() {
 		m.Disconnects.WithLabelValues(string(r))
 	}
-	for _, r := range []string{"auth", "middleware", "invalid namespace", "timeout", "queue"} {
+	for _, r := range []string{"auth", "middleware", "invalid namespace", "timeout", "queue", "handover"} {
 		m.ConnectErrors.WithLabelValues(r)
 	}
 	for i, s := range []string{"local", "remote"} {
@@ -194,6 +199,9 @@ func New(reg prometheus.Registerer, opts Options) (*Metrics, error) {
 	}
 	for _, r := range RecoveryResults {
 		m.Recoveries.WithLabelValues(r)
+	}
+	for _, d := range []string{"in", "out"} {
+		m.Handovers.WithLabelValues(d)
 	}
 	for _, c := range []string{"publish", "subscribe", "request", "xadd", "xrange"} {
 		m.RedisCommandDuration.WithLabelValues(c)

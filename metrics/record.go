@@ -74,6 +74,19 @@ func (m *Metrics) Recovery(result string) {
 	m.Recoveries.WithLabelValues(result).Inc()
 }
 
+// HandedOver counts a polling session moved with its websocket upgrade:
+// in when this node took it over, out when it gave it away.
+func (m *Metrics) HandedOver(in bool) {
+	if m == nil {
+		return
+	}
+	d := "out"
+	if in {
+		d = "in"
+	}
+	m.Handovers.WithLabelValues(d).Inc()
+}
+
 // APIRequest counts an HTTP API request by route and status code.
 func (m *Metrics) APIRequest(route string, code int) {
 	if m == nil {

@@ -33,11 +33,18 @@ func newClient(s *Server, conn *engineio.Conn) {
 	c := &client{srv: s, conn: conn}
 	c.setTransport(conn.Transport())
 	c.timer = time.AfterFunc(s.cfg.ConnectTimeout, c.onConnectTimeout)
-	conn.SetHandlers(engineio.Handlers{
+	h := engineio.Handlers{
 		OnMessage: c.onMessage,
 		OnUpgrade: c.onUpgrade,
 		OnClose:   c.onClose,
-	})
+	}
+	if _, ok := s.ext.(*recovery); ok {
+		h.OnHandover = c.onHandover // the sockets' sessions make it possible
+	}
+	conn.SetHandlers(h)
+	if state := conn.Adopted(); state != nil {
+		c.adopt(state)
+	}
 }
 
 func (c *client) setTransport(t string) {

@@ -104,8 +104,15 @@ func (n *Namespace) LocalSockets() []*Socket {
 	return out
 }
 
-func (n *Namespace) connect(c *client, auth map[string]any) {
+func (n *Namespace) connect(c *client, auth map[string]any) { n.connectAs(c, auth, false) }
+
+// connectAs connects a socket of client c with the CONNECT's auth payload.
+// adopted is a socket handed over from another node (handover.go): it is
+// recovered without a word to the client, or the connection closes. It
+// reports whether the socket connected.
+func (n *Namespace) connectAs(c *client, auth map[string]any, adopted bool) bool {
 	s := newSocket(n, c, auth)
+	s.adopted = adopted
 	s.ext = n.srv.ext.socket(s, auth)
 	n.mu.RLock()
 	mws := n.middleware
@@ -118,6 +125,13 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 				reason = "middleware"
 			}
 			n.srv.cfg.Metrics.ConnectRefused(reason)
+			if adopted {
+				n.adapter.DelAll(s)
+				s.cancel()
+				n.srv.log.Info("socketio: a handed-over socket was refused; closing so the client reconnects", "sid", s.id, "reason", reason)
+				c.closeWith(engineio.ReasonTransportError)
+				return false
+			}
 			body := map[string]any{"message": ce.Message}
 			if ce.Data != nil {
 				body["data"] = ce.Data
@@ -129,7 +143,7 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 			if ce.Close {
 				c.closeWith(engineio.ReasonForcedServerClose)
 			}
-			return
+			return false
 		}
 	}
 	if err := s.ext.connecting(); err != nil {
@@ -138,13 +152,23 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 		s.cancel()
 		n.srv.cfg.Metrics.ConnectRefused("queue")
 		c.closeWith(engineio.ReasonTransportError)
-		return
+		return false
+	}
+	if adopted && !s.Recovered() {
+		// The client believes it is connected: a fresh socket would be a
+		// silent gap. It reconnects and is told it was not recovered.
+		s.ext.disconnected(engineio.ReasonTransportError)
+		n.adapter.DelAll(s)
+		s.cancel()
+		n.srv.cfg.Metrics.ConnectRefused("handover")
+		c.closeWith(engineio.ReasonTransportError)
+		return false
 	}
 	if !c.attach(s) {
 		s.ext.disconnected(engineio.ReasonTransportClose)
 		n.adapter.DelAll(s)
 		s.cancel()
-		return
+		return false
 	}
 	n.mu.Lock()
 	n.sockets[s.id] = s
@@ -158,14 +182,16 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 		for k, v := range extra {
 			reply[k] = v
 		}
-		data, _ := json.Marshal(reply)
-		c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: data})
+		if !adopted { // the client has had its reply
+			data, _ := json.Marshal(reply)
+			c.sendPacket(&parser.Packet{Type: parser.Connect, Namespace: n.name, ID: parser.NoID, Data: data})
+		}
 		n.srv.cfg.Metrics.Connected(c.transportName(), n.name)
 	})
 	if err != nil {
 		n.srv.log.Warn("socketio: storing the session failed; closing so the client retries", "sid", s.id, "err", err)
 		c.closeWith(engineio.ReasonTransportError)
-		return
+		return false
 	}
 	n.mu.RLock()
 	fns := n.onConnection
@@ -173,6 +199,7 @@ func (n *Namespace) connect(c *client, auth map[string]any) {
 	for _, fn := range fns {
 		fn(s)
 	}
+	return true
 }
 
 func (n *Namespace) remove(s *Socket) {

@@ -100,6 +100,14 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// ServeHandover serves a websocket upgrade for polling session sid, which
+// another node holds, by taking the session and its sockets over from it
+// (engineio.Server.ServeHandover; handover.go). It reports false, having
+// written nothing, when that node does not hand sessions over.
+func (s *Server) ServeHandover(w http.ResponseWriter, r *http.Request, sid string, src engineio.HandoverSource) bool {
+	return s.engine.ServeHandover(w, r, sid, src)
+}
+
 // ServeHTTP serves the Engine.IO endpoint; mount it at "/socket.io/".
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.engine.ServeHTTP(w, r)

@@ -29,6 +29,8 @@ type Socket struct {
 	issued    time.Time      // when the socket connected
 	connected atomic.Bool
 	gone      atomic.Bool        // disconnected after having connected
+	adopted   bool               // handed over from another node (HandedOver)
+	working   atomic.Int32       // Socket.Go goroutines running
 	ctx       context.Context    // ends when the socket disconnects
 	cancel    context.CancelFunc // ends ctx
 
@@ -148,8 +150,10 @@ func (s *Socket) Go(fn func(ctx context.Context)) bool {
 	}
 	srv := s.nsp.srv
 	srv.wg.Add(1)
+	s.working.Add(1)
 	go func() {
 		defer srv.wg.Done()
+		defer s.working.Add(-1)
 		fn(s.ctx)
 	}()
 	return true
