@@ -1,9 +1,10 @@
 // The official client through HAProxy round-robin (deploy/haproxy.cfg as
 // shipped: no stickiness) over three gateways sharing Redis: a polling
 // request that lands on a node other than its session's is forwarded to the
-// owner. Polling-only and default transports (polling, then the upgrade);
-// connect, acks, binary, rooms, 1000 messages in order, and a node killed
-// mid-session.
+// owner, and a websocket upgrade that lands there takes the session over.
+// Polling-only and default transports (polling, then the upgrade);
+// connect, acks, binary, rooms, the upgrade moving sessions with nothing
+// lost, 1000 messages in order, and a node killed mid-session.
 
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -110,6 +111,18 @@ async function nodeOf(sid) {
 
 const ok = (ack) => assert.equal(ack?.ok, true, JSON.stringify(ack));
 
+/** Sessions taken over on upgrade, summed over the nodes still up (roomcast_handovers_total{direction="in"}). */
+async function handoversIn() {
+  let sum = 0;
+  for (const n of nodes) {
+    if (n.child.exitCode !== null || n.child.signalCode !== null) continue;
+    const text = await (await fetch(`${n.adminUrl}/metrics`)).text();
+    const m = text.match(/^roomcast_handovers_total\{direction="in"\} (\d+)/m);
+    sum += m ? Number(m[1]) : 0;
+  }
+  return sum;
+}
+
 for (const [name, transports] of [["polling only", ["polling"]], ["default transports", null]]) {
   describe(`round-robin, ${name}`, () => {
     test("connect, acks, rooms and binary across nodes", async () => {
@@ -129,20 +142,58 @@ for (const [name, transports] of [["polling only", ["polling"]], ["default trans
     });
 
     if (!transports) {
-      test("the upgrade to websocket goes through whichever node receives it", async () => {
-        const s = await connect(transports);
-        if (s.io.engine.transport.name !== "websocket") {
-          await new Promise((resolve, reject) => {
-            const timer = setTimeout(() => reject(new Error("no upgrade")), TIMEOUT);
-            s.io.engine.once("upgrade", () => {
-              clearTimeout(timer);
-              resolve();
-            });
-          });
+      test("the upgrade moves the session to the node that holds its websocket, losing nothing", async (t) => {
+        const room = unique("moving");
+        const before = await handoversIn();
+        // A polling-only publisher publishes all along, one message every
+        // few milliseconds, while the receivers connect, join (their join
+        // goes with the CONNECT, before the upgrade probe) and upgrade.
+        const tx = await connect(["polling"]);
+        let published = 0;
+        let publishing = true;
+        const pub = (async () => {
+          while (publishing) {
+            ok(await request(tx, "publish", { room, event: "n", data: published }));
+            published++;
+            await sleep(2);
+          }
+        })();
+        const rxs = [];
+        for (let i = 0; i < 9; i++) {
+          const s = client(null, { autoConnect: false });
+          const r = { s, seen: [], drops: [] };
+          s.on("n", (...args) => r.seen.push(payload(s, args)[0]));
+          s.on("disconnect", (reason) => r.drops.push(reason));
+          const joined = request(s, "join", room); // buffered until connected
+          await connected(s);
+          r.id = s.id;
+          ok(await joined);
+          // Every message published from here on is due (the one in
+          // flight now may have been handled before the join).
+          r.from = published + 1;
+          rxs.push(r);
         }
-        assert.equal(s.io.engine.transport.name, "websocket");
-        ok(await request(s, "join", unique("after-upgrade")));
-        s.disconnect();
+        await until(() => rxs.every((r) => r.s.io.engine.transport.name === "websocket"), "every receiver upgraded", 10000);
+        await sleep(200);
+        publishing = false;
+        await pub;
+        const last = published - 1;
+        await until(() => rxs.every((r) => r.seen.at(-1) === last), "the last message everywhere", 20000);
+        const moved = (await handoversIn()) - before;
+        for (const r of rxs) {
+          const first = r.seen[0];
+          assert.ok(first <= r.from, `first message ${first}, but ${r.from} was published after the join`);
+          assert.deepEqual(r.seen, Array.from({ length: last - first + 1 }, (_, i) => first + i), "every message once, in order");
+          assert.deepEqual(r.drops, [], "no disconnect while the session moved");
+          assert.equal(r.s.id, r.id, "the socket keeps its id");
+          ok(await request(r.s, "join", unique("after-upgrade")));
+          r.s.disconnect();
+        }
+        // Round-robin over three nodes: about two upgrades in three land on
+        // a node that does not hold the session, which takes it over.
+        assert.ok(moved >= 1, `sessions taken over: ${moved} of ${rxs.length}`);
+        t.diagnostic(`sessions taken over: ${moved} of ${rxs.length}; ${published} messages published`);
+        tx.disconnect();
       });
     }
 
