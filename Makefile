@@ -50,6 +50,7 @@ unit: $(CLIENT_JS)
 FUZZ_TARGETS := \
 	./engineio:FuzzDecodePacket \
 	./engineio:FuzzDecodePayload \
+	./engineio:FuzzDecodeHandover \
 	./internal/parser:FuzzDecoder \
 	./internal/auth:FuzzVerify \
 	./internal/auth:FuzzVerifyClaims \
@@ -65,6 +66,7 @@ FUZZ_TARGETS := \
 	./queue:FuzzParseOffset \
 	./queue:FuzzReplayHandoff \
 	./socketio:FuzzParseOffset \
+	./socketio:FuzzDecodeHandoverState \
 	./broadcastlog/redislog:FuzzDecodeEntry \
 	./presence/redispresence:FuzzDecodeEntry \
 	./loadtest/cmd/loadgen:FuzzFrames \

@@ -9,6 +9,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/roomcast/roomcast/hook"
 )
 
 // wsProbe is a raw Engine.IO websocket upgrade of p's session through
@@ -143,4 +144,34 @@ func TestHandoverOnUpgrade(t *testing.T) {
 	if code, _ := p.do(http.MethodGet, a.base, "", nil); code != http.StatusBadRequest {
 		t.Fatalf("polling the handed-over session on a: %d, want 400", code)
 	}
+}
+
+// TestHandoverCarriesPendingAcks: an event the backend is still answering
+// when the upgrade lands on another node: the handover waits for the
+// answer, and its ack reaches the client on the websocket.
+func TestHandoverCarriesPendingAcks(t *testing.T) {
+	release := make(chan struct{})
+	url := backend(t, &hook.Handler{OnEvent: func(_ context.Context, req *hook.EventRequest) (*hook.EventResponse, error) {
+		<-release
+		return &hook.EventResponse{Ack: []any{"answered"}}, nil
+	}})
+	nodes := startForwardingCfg(t, 2, Config{Webhook: url, HookSecret: hookSecret})
+	a, b := nodes[0], nodes[1]
+	p := newPollClient(t)
+	p.handshake(a.base)
+	p.do(http.MethodPost, a.base, "40", nil)
+	p.do(http.MethodGet, a.base, "", nil) // the CONNECT reply
+	p.do(http.MethodPost, a.base, `427["slow"]`, nil)
+
+	w := dialUpgrade(t, b.base, p.sid)
+	w.write("2probe")
+	if m := w.read(); m != "3probe" {
+		t.Fatalf("probe answered %q", m)
+	}
+	w.write("5")
+	time.AfterFunc(200*time.Millisecond, func() { close(release) })
+	if m := w.read(); m != `437["answered"]` {
+		t.Fatalf("got %q, want the webhook's ack", m)
+	}
+	waitFor(t, "the session on b", func() bool { return a.g.sio.ConnCount() == 0 && b.g.sio.ConnCount() == 1 })
 }
