@@ -175,3 +175,36 @@ func TestHandoverCarriesPendingAcks(t *testing.T) {
 	}
 	waitFor(t, "the session on b", func() bool { return a.g.sio.ConnCount() == 0 && b.g.sio.ConnCount() == 1 })
 }
+
+// TestHandoverEndpointNeedsTheSecret: only a node can ask for a session:
+// without the cluster secret (or with a wrong one) the owner refuses, and
+// the session goes on.
+func TestHandoverEndpointNeedsTheSecret(t *testing.T) {
+	nodes := startForwarding(t, 1)
+	a := nodes[0]
+	p := newPollClient(t)
+	p.handshake(a.base)
+	p.do(http.MethodPost, a.base, "40", nil)
+	for _, phase := range []string{"begin", "take"} {
+		for _, h := range []http.Header{nil, {forwardHeader: {"guess"}}} {
+			req, _ := http.NewRequest(http.MethodPost, a.base+handoverPath+"?phase="+phase+"&sid="+p.sid, nil)
+			for k, v := range h {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("%s with header %v: %d, want 403", phase, h, resp.StatusCode)
+			}
+		}
+	}
+	if n := testutil.ToFloat64(a.g.fwd.requests.WithLabelValues(fwdForbidden)); n != 4 {
+		t.Fatalf("forbidden counted %v, want 4", n)
+	}
+	if code, body := p.do(http.MethodGet, a.base, "", nil); code != http.StatusOK || !strings.HasPrefix(body, "40{") {
+		t.Fatalf("the session after the attempts: %d %q", code, body)
+	}
+}

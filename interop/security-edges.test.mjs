@@ -198,3 +198,33 @@ describe("cluster requests carry no credentials", () => {
     }
   });
 });
+
+describe("session handover between nodes", () => {
+  test("a client cannot take a polling session over through the nodes' handover endpoint", async () => {
+    const redis = await startRedis();
+    const a = await startGateway({ args: ["--jwt-secret", SECRET, "--redis", redis.url, "--origins", "*"] });
+    try {
+      const token = signJWT({ sub: unique("victim") }, SECRET);
+      const handshake = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling`);
+      const sid = JSON.parse((await handshake.text()).slice(1)).sid;
+      const post = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, {
+        method: "POST", body: `40${JSON.stringify({ token })}`, headers: { "content-type": "text/plain;charset=UTF-8" },
+      });
+      assert.equal(await post.text(), "ok");
+      for (const phase of ["begin", "take"]) {
+        for (const headers of [{}, { "x-roomcast-forward": "guess" }]) {
+          const res = await fetch(`${a.url}/roomcast/v1/handover?phase=${phase}&sid=${sid}`, { method: "POST", headers });
+          const body = await res.text();
+          assert.equal(res.status, 403, `${phase} ${JSON.stringify(headers)}: ${res.status} ${body}`);
+          assert.ok(!body.includes(token), "the session's token leaked");
+        }
+      }
+      // The session is untouched: its CONNECT reply is still there to fetch.
+      const poll = await fetch(`${a.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+      assert.match(await poll.text(), /^40\{.*"sid"/);
+    } finally {
+      await a.stop();
+      await redis.stop();
+    }
+  });
+});
