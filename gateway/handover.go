@@ -67,7 +67,7 @@ func (f *forwarder) serveHandover(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, err.Error(), http.StatusConflict)
 			return
 		}
-		f.local.Delete(c.ID())
+		// The session is closing: the refresh loop deletes its record.
 		body, err := h.MarshalJSON()
 		if err != nil { // the client reconnects and recovers
 			http.Error(w, err.Error(), http.StatusInternalServerError)
