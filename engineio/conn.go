@@ -138,9 +138,10 @@ type Conn struct {
 	writerDone  chan struct{} // closed when writing ends, if teardown waits
 	writerEnded time.Time     // when the last writer ended
 
-	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered
+	pollWake chan struct{} // wakes the pending GET (polling); 1-buffered; nil on a websocket-only session
 	closing  chan struct{} // closed when close is requested
-	done     chan struct{} // closed when the session has ended
+	done     chan struct{} // closed when the session has ended; made by the first Done
+	ended    bool          // the session has ended (done, if made, is closed)
 	readers  sync.WaitGroup
 }
 
@@ -151,9 +152,10 @@ func newConn(s *Server, r *http.Request, kind transportKind) *Conn {
 		id:        newSID(),
 		req:       cloneRequest(r),
 		transport: kind,
-		pollWake:  make(chan struct{}, 1),
 		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+	}
+	if kind == kindPolling {
+		c.pollWake = make(chan struct{}, 1)
 	}
 	open := s.openFrame(c.id, kind)
 	c.queue = append(make([]Frame, 0, 4), open)
@@ -195,7 +197,17 @@ func (c *Conn) Transport() string {
 
 // Done returns a channel closed when the session has ended (after OnClose
 // returned).
-func (c *Conn) Done() <-chan struct{} { return c.done }
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.ended {
+			close(c.done)
+		}
+	}
+	return c.done
+}
 
 // Send enqueues frames atomically (all or none) without blocking. It returns
 // ErrClosed if the conn is closed. If the queue would exceed MaxQueueBytes
@@ -772,7 +784,12 @@ func (c *Conn) teardown() {
 		h.OnClose(reason, err)
 	}
 	c.deliverMu.Unlock()
-	close(c.done)
+	c.mu.Lock()
+	c.ended = true
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
 }
 
 // awaitsFinalPoll reports whether a lingering polling session should wait

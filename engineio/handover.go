@@ -286,8 +286,7 @@ func (s *Server) ServeHandover(w http.ResponseWriter, r *http.Request, sid strin
 	}
 	c := &Conn{
 		srv: s, created: time.Now(), id: sid, req: cloneRequest(r), transport: kindWebSocket,
-		pollWake: make(chan struct{}, 1), closing: make(chan struct{}), done: make(chan struct{}),
-		adopted: h.State,
+		closing: make(chan struct{}), adopted: h.State,
 	}
 	c.ws, c.netConn, c.cork = ws, nc, cork
 	if len(h.Frames) > 0 {

@@ -40,20 +40,23 @@ func (g *Gateway) setupNamespace(nsp *socketio.Namespace) {
 	}
 	nsp.Use(g.limits.connectMiddleware(authenticate))
 	nsp.Use(g.checkMemberships)
+	// The event handlers are the namespace's, not copied onto each socket
+	// (an idle connection keeps no handler table).
+	nsp.UseEvent(g.limits.limitEvent)
+	nsp.OnEvent(authEvent, g.onAuth)
+	nsp.OnEvent("join", g.onJoin)
+	nsp.OnEvent("leave", g.onLeave)
+	nsp.OnEvent("publish", g.onPublish)
+	nsp.OnEvent("presence", g.onPresence)
+	nsp.OnUnhandledEvent(g.onHookEvent)
 	nsp.OnConnection(func(s *socketio.Socket) {
+		g.limits.eventKeys(s)
 		g.onConnected(s)
 		g.tracker.connected(s)
 		s.OnDisconnect(func(reason string) { g.tracker.disconnected(s, reason) })
 		if !s.Connected() {
 			g.tracker.disconnected(s, string(engineio.ReasonTransportClose)) // gone before OnDisconnect was registered
 		}
-		s.Use(g.limits.eventMiddleware(s))
-		s.On(authEvent, g.onAuth)
-		s.On("join", g.onJoin)
-		s.On("leave", g.onLeave)
-		s.On("publish", g.onPublish)
-		s.On("presence", g.onPresence)
-		s.OnUnhandled(g.onHookEvent)
 	})
 }
 

@@ -302,28 +302,36 @@ func (l *limits) acquireConns(s *socketio.Socket, ip string) error {
 }
 
 // eventMiddleware limits a socket's events by its user and its client IP.
-func (l *limits) eventMiddleware(s *socketio.Socket) func(*socketio.Event) error {
-	var userKey string
-	if sess := sessionOf(s); !sess.Anonymous && sess.User != "" && l.events != nil {
-		userKey = userRoom(sess.User)
+// eventKeys names the buckets a connected socket's events are counted in
+// (limitEvent): its user's and its client IP's, kept on its session.
+func (l *limits) eventKeys(s *socketio.Socket) {
+	sess, _ := s.Data().(*Session)
+	if sess == nil {
+		return
 	}
-	var ipKey string
+	if !sess.Anonymous && sess.User != "" && l.events != nil {
+		sess.userKey = userRoom(sess.User)
+	}
 	if l.ipEvents != nil {
-		ipKey = "ip:" + l.clientIP(s.Request())
+		sess.ipKey = "ip:" + l.clientIP(s.Request())
 	}
-	return func(e *socketio.Event) error {
-		if userKey != "" {
-			if ok, retry := l.events.Allow(userKey, 1); !ok {
-				return l.refuseEvent(e, "event_rate", retry)
-			}
+}
+
+// limitEvent is the namespaces' event middleware: the event rates per user
+// and per client IP.
+func (l *limits) limitEvent(e *socketio.Event) error {
+	sess := sessionOf(e.Socket())
+	if sess.userKey != "" {
+		if ok, retry := l.events.Allow(sess.userKey, 1); !ok {
+			return l.refuseEvent(e, "event_rate", retry)
 		}
-		if ipKey != "" {
-			if ok, retry := l.ipEvents.Allow(ipKey, 1); !ok {
-				return l.refuseEvent(e, "ip_event_rate", retry)
-			}
-		}
-		return nil
 	}
+	if sess.ipKey != "" {
+		if ok, retry := l.ipEvents.Allow(sess.ipKey, 1); !ok {
+			return l.refuseEvent(e, "ip_event_rate", retry)
+		}
+	}
+	return nil
 }
 
 var errRateLimited = errors.New("gateway: rate limited")

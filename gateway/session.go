@@ -28,6 +28,8 @@ type Session struct {
 	info   any            // the token's info claim, shown in presence (presence.go); nil when none
 	hooks  *socketHooks   // the socket's queue of backend calls (hooks_events.go)
 	raw    map[string]any // the token's claims until the connect hook has seen them
+
+	userKey, ipKey string // the event-rate buckets (limits.eventKeys); "" when not limited
 }
 
 // userRoomPrefix names the room every socket of a user is in. Clients may not

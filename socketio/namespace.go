@@ -24,6 +24,10 @@ type Namespace struct {
 	adapter adapter.Adapter
 	ids     atomic.Int64 // ack ids, shared by the namespace's sockets as in socket.io
 
+	// events are the handlers every socket of the namespace has (OnEvent):
+	// copied on write, read without a lock for each incoming event.
+	events atomic.Pointer[eventHandlers]
+
 	mu           sync.RWMutex
 	middleware   []Middleware
 	onConnection []func(*Socket)
@@ -75,6 +79,52 @@ func (n *Namespace) Use(mw Middleware) {
 	n.mu.Lock()
 	n.middleware = append(n.middleware, mw)
 	n.mu.Unlock()
+}
+
+// eventHandlers are a namespace's handlers for its sockets' events.
+type eventHandlers struct {
+	handlers   map[string]func(*Event)
+	fallback   func(*Event)
+	middleware []func(*Event) error
+}
+
+// setEvents replaces the namespace's event handlers with edit's change to a
+// copy of them.
+func (n *Namespace) setEvents(edit func(h *eventHandlers)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := eventHandlers{handlers: map[string]func(*Event){}}
+	if old := n.events.Load(); old != nil {
+		for k, v := range old.handlers {
+			h.handlers[k] = v
+		}
+		h.fallback = old.fallback
+		h.middleware = append([]func(*Event) error(nil), old.middleware...)
+	}
+	edit(&h)
+	n.events.Store(&h)
+}
+
+// OnEvent registers the handler of event for every socket of the namespace,
+// present and future: the same as calling Socket.On on each, without a
+// handler table per socket. A socket's own handler (Socket.On) takes
+// precedence, then this one, then the socket's OnUnhandled, then the
+// namespace's.
+func (n *Namespace) OnEvent(event string, fn func(e *Event)) {
+	n.setEvents(func(h *eventHandlers) { h.handlers[event] = fn })
+}
+
+// OnUnhandledEvent registers fn for the events of the namespace's sockets
+// that no handler takes.
+func (n *Namespace) OnUnhandledEvent(fn func(e *Event)) {
+	n.setEvents(func(h *eventHandlers) { h.fallback = fn })
+}
+
+// UseEvent adds a middleware run for every incoming event of every socket
+// of the namespace, before the socket's own (Socket.Use) and the handler;
+// an error drops the event (the middleware may answer its ack itself).
+func (n *Namespace) UseEvent(mw func(e *Event) error) {
+	n.setEvents(func(h *eventHandlers) { h.middleware = append(h.middleware, mw) })
 }
 
 // OnConnection registers fn to run for each new socket. It runs on the

@@ -415,7 +415,9 @@ type socketLog struct {
 func (rs *recoverySocket) formatTail(pos broadcastlog.Position, user string) []byte {
 	need := len(user) + 4 + 2*20 + 2
 	if cap(rs.log.slab)-len(rs.log.slab) < need {
-		size := min(max(2*cap(rs.log.slab), 256), 4096)
+		// The first slab fits a few tails (an idle socket keeps one);
+		// a busy socket's grow to 4 KiB.
+		size := min(max(2*cap(rs.log.slab), 128), 4096)
 		rs.log.slab = make([]byte, 0, max(size, need))
 	}
 	start := len(rs.log.slab)

@@ -422,3 +422,52 @@ func TestUnansweredAcksAreSwept(t *testing.T) {
 		t.Fatalf("%d pending acks kept for answers nobody waits for", n)
 	}
 }
+
+// TestNamespaceEventHandlers: handlers registered once on the namespace
+// serve every socket; a socket's own handler wins over them, then the
+// namespace's, then the socket's catch-all, then the namespace's; the
+// namespace's middlewares run first and can drop an event.
+func TestNamespaceEventHandlers(t *testing.T) {
+	t.Parallel()
+	_, url := newTestServer(t, func(srv *Server) {
+		n := srv.Sockets()
+		n.UseEvent(func(e *Event) error {
+			if e.Name == "blocked" {
+				_ = e.Ack("blocked by the namespace")
+				return errors.New("blocked")
+			}
+			return nil
+		})
+		n.OnEvent("shared", func(e *Event) { _ = e.Ack("namespace") })
+		n.OnEvent("mine", func(e *Event) { _ = e.Ack("namespace") })
+		n.OnUnhandledEvent(func(e *Event) { _ = e.Ack("namespace catch-all") })
+		n.OnConnection(func(s *Socket) {
+			if s.Handshake().Auth["own"] == true {
+				s.On("mine", func(e *Event) { _ = e.Ack("socket") })
+				s.OnUnhandled(func(e *Event) { _ = e.Ack("socket catch-all") })
+			}
+		})
+	})
+	plain := sitest.Dial(t, url)
+	plain.Connect("/", `{}`)
+	own := sitest.Dial(t, url)
+	own.Connect("/", `{"own":true}`)
+	for _, tc := range []struct {
+		c          *sitest.Client
+		event, ack string
+	}{
+		{plain, "shared", "namespace"},
+		{plain, "mine", "namespace"},
+		{plain, "other", "namespace catch-all"},
+		{plain, "blocked", "blocked by the namespace"},
+		{own, "shared", "namespace"},
+		{own, "mine", "socket"},
+		{own, "other", "socket catch-all"},
+		{own, "blocked", "blocked by the namespace"},
+	} {
+		tc.c.Send(`421["` + tc.event + `"]`)
+		if got, want := tc.c.Read(), `431["`+tc.ack+`"]`; got != want {
+			t.Errorf("%s: got %s, want %s", tc.event, got, want)
+		}
+	}
+}

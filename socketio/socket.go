@@ -458,10 +458,25 @@ func (s *Socket) onEvent(p *parser.Packet) {
 	s.mu.Lock()
 	mws := s.middleware
 	fn := s.handlers[name]
-	if fn == nil {
-		fn = s.fallback
-	}
+	fallback := s.fallback
 	s.mu.Unlock()
+	nh := s.nsp.events.Load()
+	if nh != nil {
+		for _, mw := range nh.middleware {
+			if mw(e) != nil {
+				return
+			}
+		}
+		if fn == nil {
+			fn = nh.handlers[name]
+		}
+	}
+	if fn == nil {
+		fn = fallback
+	}
+	if fn == nil && nh != nil {
+		fn = nh.fallback
+	}
 	for _, mw := range mws {
 		if mw(e) != nil {
 			return
