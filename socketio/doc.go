@@ -10,6 +10,11 @@
 //	})
 //	http.Handle("/socket.io/", srv)
 //
+// Handlers that every socket of a namespace shares can be registered once
+// on the namespace (Namespace.OnEvent, OnUnhandledEvent, UseEvent) rather
+// than on each socket in OnConnection: an idle connection then keeps no
+// handler table of its own (the gateway does this).
+//
 // # Connection state recovery and durable delivery
 //
 // With Config.Recovery (a queue.Store: Redis Streams for a cluster, memory
