@@ -138,13 +138,34 @@ end
 `
 
 // appendScript: ARGV = ttl ms, retention ms, maxlen, fields...
+//
+// Redis counts the entries XDEL removes in the stream's
+// max-deleted-entry-id, not those trimming removes (XADD MINID, XTRIM; seen
+// on 7.0): after a trim the script moves it to just before the oldest
+// entry left, so that Read and the tails, which compare positions with it,
+// see what was trimmed. Approximate trimming drops whole stream nodes, so
+// this runs about once per hundred appends.
 var appendScript = redis.NewScript(ensure + `
+local before = redis.call('XLEN', key)
 local minid = (now - tonumber(ARGV[2])) .. '-0'
 local args = {'XADD', key, 'MINID', '~', minid, '*'}
 for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
 local id = redis.call(unpack(args))
-if redis.call('XLEN', key) > tonumber(ARGV[3]) then
+local len = redis.call('XLEN', key)
+if len > tonumber(ARGV[3]) then
   redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[3])
+  len = redis.call('XLEN', key)
+end
+if len <= before then
+  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1][1]
+  local ms, seq = string.match(first, '^(%d+)-(%d+)$')
+  local floor
+  if seq ~= '0' then
+    floor = ms .. '-' .. tostring(tonumber(seq) - 1)
+  else
+    floor = tostring(tonumber(ms) - 1) .. '-18446744073709551615'
+  end
+  redis.call('XSETID', key, id, 'MAXDELETEDID', floor)
 end
 redis.call('PEXPIRE', key, ARGV[1])
 return id

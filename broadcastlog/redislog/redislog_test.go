@@ -1,6 +1,7 @@
 package redislog_test
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -179,5 +180,46 @@ func TestAppendAsync(t *testing.T) {
 	l.AppendAsync("/", broadcastlog.Entry{Data: []byte(`["late"]`)}, func(_ string, err error) { done <- err })
 	if err := <-done; err != broadcastlog.ErrClosed {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// Entries trimmed by the log's own cap (MaxLen) make a read from before
+// them expired: Redis does not count trimmed entries in the stream's
+// max-deleted-entry-id, the append keeps it up to date.
+func TestReadTrimmedByMaxLenIsExpired(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	l, err := redislog.New(redislog.Config{Client: rdb, Prefix: t.Name(), MaxLen: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	ctx := t.Context()
+	start, err := l.Last(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 400 { // approximate trimming drops whole stream nodes (100 entries)
+		id, err := l.Append(ctx, "/", broadcastlog.Entry{Data: []byte(`["m",` + strconv.Itoa(i) + `]`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	first, err := l.Read(ctx, "/", "", 1)
+	if err != nil || len(first) != 1 || first[0].ID == ids[0] {
+		t.Fatalf("oldest entry after 400 appends with MaxLen 100: %v, %v; want the first ones trimmed", first, err)
+	}
+	for _, after := range []string{start, ids[0], ids[50]} {
+		if got, err := l.Read(ctx, "/", after, 0); err != broadcastlog.ErrExpired {
+			t.Fatalf("read after %s (trimmed since) = %d entries from %s, %v; want ErrExpired", after, len(got), got[0].ID, err)
+		}
+	}
+	// After the oldest entry left, nothing is missing.
+	k := slices.Index(ids, first[0].ID)
+	if got, err := l.Read(ctx, "/", first[0].ID, 1000); err != nil || len(got) != len(ids)-k-1 {
+		t.Fatalf("read after the oldest entry left = %d entries, %v; want %d", len(got), err, len(ids)-k-1)
 	}
 }
