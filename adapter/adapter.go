@@ -206,11 +206,27 @@ func (c *Collector) Wait(ctx context.Context, nodes int) ([][]any, error) {
 	}
 }
 
-// LocalRunner is an adapter that delivers several messages with the same
-// selection to its local sockets socket by socket (Memory, and the Redis
+// LocalRunner is an adapter that delivers several messages to the same
+// rooms to its local sockets socket by socket (Memory, and the Redis
 // adapters that embed it): the broadcast log's tail uses it so that a
 // socket's writer sends a read's entries in one write. Wrappers of an
 // adapter pass it through.
 type LocalRunner interface {
-	DeliverLocalRun(msgs []*Message, opts Options) []int
+	// DeliverLocalRun delivers msgs, in order, to the local sockets in
+	// any of rooms (every socket when rooms is empty); message i skips
+	// the sockets in any of except[i] (except may be shorter than msgs,
+	// or nil: no exceptions). None is volatile or has an ack id. It
+	// returns how many sockets were sent each message.
+	DeliverLocalRun(msgs []*Message, rooms []string, except [][]string) []int
+}
+
+// RunSocket is a Socket that takes several messages in one hand-off
+// (DeliverRun): its writer is woken once for all of them, not per message.
+// Memory.DeliverLocalRun uses it when a socket has it.
+type RunSocket interface {
+	Socket
+	// DeliverRun queues msgs (none volatile, none with an ack id) for the
+	// client, in order, without blocking. It reports false when they were
+	// dropped (the socket is closed).
+	DeliverRun(msgs []*Message) bool
 }

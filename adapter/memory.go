@@ -2,6 +2,7 @@ package adapter
 
 import (
 	"context"
+	"slices"
 
 	"github.com/roomcast/roomcast/metrics"
 	"github.com/roomcast/roomcast/room"
@@ -119,21 +120,57 @@ func (a *Memory) DeliverLocal(m *Message, opts Options, remote bool) int {
 	return n
 }
 
-// DeliverLocalRun fans several messages with the same selection out to the
-// selected local sockets, socket by socket: each socket is handed all of
-// them back to back, so that its writer finds them queued together and
-// sends them in one write, rather than waking once per message (what
+// DeliverLocalRun implements LocalRunner: it fans several messages to the
+// same rooms out to the selected local sockets, socket by socket. Each
+// socket is handed all of its messages back to back, in one DeliverRun
+// when it is a RunSocket, so that its writer finds them queued together
+// and sends them in one write, rather than waking once per message (what
 // delivering them one after the other, each to every socket, does). The
-// broadcast log's tail delivers a read's entries this way. It returns how
-// many sockets were sent each message.
-func (a *Memory) DeliverLocalRun(msgs []*Message, opts Options) []int {
+// messages may have different exceptions (a room's messages from several
+// publishers, each sent to the room except its own socket): a socket gets
+// those that do not except it. The broadcast log's tail delivers a read's
+// entries this way.
+func (a *Memory) DeliverLocalRun(msgs []*Message, rooms []string, except [][]string) []int {
 	for _, m := range msgs {
 		m.Frames() // encode before taking any lock
 	}
 	n := make([]int, len(msgs))
-	a.index.Each(opts.Rooms, opts.Except, func(s Socket) {
+	skip := a.runExclusions(except)
+	skipped := func(i int, id string) bool { return i < len(skip) && skip[i].has(id) }
+	var (
+		mine []*Message // the messages one socket gets, reused
+		idx  []int      // their indexes in msgs
+	)
+	if skip != nil {
+		mine, idx = make([]*Message, 0, len(msgs)), make([]int, 0, len(msgs))
+	}
+	a.index.Each(rooms, nil, func(s Socket) {
+		rs, run := s.(RunSocket)
+		if !run {
+			for i, m := range msgs {
+				if !skipped(i, s.ID()) && s.Deliver(m, false) {
+					n[i]++
+				}
+			}
+			return
+		}
+		if skip == nil {
+			if rs.DeliverRun(msgs) {
+				for i := range n {
+					n[i]++
+				}
+			}
+			return
+		}
+		id := s.ID()
+		mine, idx = mine[:0], idx[:0]
 		for i, m := range msgs {
-			if s.Deliver(m, opts.Volatile) {
+			if !skipped(i, id) {
+				mine, idx = append(mine, m), append(idx, i)
+			}
+		}
+		if len(mine) > 0 && rs.DeliverRun(mine) {
+			for _, i := range idx {
 				n[i]++
 			}
 		}
@@ -142,6 +179,83 @@ func (a *Memory) DeliverLocalRun(msgs []*Message, opts Options) []int {
 		a.observe(m, n[i], false)
 	}
 	return n
+}
+
+// memberSet is the members of some rooms, by id: a short list searched
+// linearly (a publisher's own socket, the usual exception), or a map.
+type memberSet struct {
+	ids []string
+	m   map[string]struct{}
+}
+
+const memberSetLinear = 8
+
+func (s *memberSet) has(id string) bool {
+	if s == nil {
+		return false
+	}
+	if s.m != nil {
+		_, ok := s.m[id]
+		return ok
+	}
+	for _, x := range s.ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// runExclusions returns, for each message of a run, the local sockets its
+// exceptions exclude (nil when no message has any). Equal exception lists
+// among the last few distinct ones share one set.
+func (a *Memory) runExclusions(except [][]string) []*memberSet {
+	if !slices.ContainsFunc(except, func(x []string) bool { return len(x) > 0 }) {
+		return nil
+	}
+	type seen struct {
+		except []string
+		set    *memberSet
+	}
+	var recent [4]seen
+	nrecent := 0
+	out := make([]*memberSet, len(except))
+	for i, x := range except {
+		if len(x) == 0 {
+			continue
+		}
+		for _, r := range recent[:nrecent] {
+			if slices.Equal(r.except, x) {
+				out[i] = r.set
+				break
+			}
+		}
+		if out[i] != nil {
+			continue
+		}
+		set := &memberSet{}
+		a.index.Each(x, nil, func(s Socket) {
+			id := s.ID()
+			switch {
+			case set.m != nil:
+				set.m[id] = struct{}{}
+			case len(set.ids) < memberSetLinear:
+				set.ids = append(set.ids, id)
+			default:
+				set.m = make(map[string]struct{}, 2*memberSetLinear)
+				for _, y := range set.ids {
+					set.m[y] = struct{}{}
+				}
+				set.m[id] = struct{}{}
+				set.ids = nil
+			}
+		})
+		out[i] = set
+		copy(recent[1:], recent[:len(recent)-1])
+		recent[0] = seen{except: x, set: set}
+		nrecent = min(nrecent+1, len(recent))
+	}
+	return out
 }
 
 func (a *Memory) observe(m *Message, n int, remote bool) {

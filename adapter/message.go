@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/roomcast/roomcast/broadcastlog"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/parser"
 )
@@ -28,6 +29,10 @@ type Message struct {
 	// delivered from the log ("" otherwise): a socket with connection
 	// state recovery puts it in the offset it attaches.
 	Log string
+	// LogPosition is Log parsed, set with it by whoever builds the
+	// message (the broadcast log's tail), so that no delivery parses it;
+	// the zero position means "parse Log".
+	LogPosition broadcastlog.Position
 
 	once   sync.Once
 	frames []engineio.Frame

@@ -74,12 +74,15 @@ var (
 // DeliverLocalRun implements adapter.LocalRunner for the adapters that do
 // (both of Roomcast's), and delivers one message after the other for
 // others.
-func (a *presenceAdapter) DeliverLocalRun(msgs []*adapter.Message, opts adapter.Options) []int {
+func (a *presenceAdapter) DeliverLocalRun(msgs []*adapter.Message, rooms []string, except [][]string) []int {
 	if r, ok := a.Adapter.(adapter.LocalRunner); ok {
-		return r.DeliverLocalRun(msgs, opts)
+		return r.DeliverLocalRun(msgs, rooms, except)
 	}
-	opts.Local = true
-	for _, m := range msgs {
+	for i, m := range msgs {
+		opts := adapter.Options{Rooms: rooms, Local: true}
+		if i < len(except) {
+			opts.Except = except[i]
+		}
 		_ = a.Adapter.Broadcast(context.Background(), m, opts)
 	}
 	return make([]int, len(msgs))

@@ -64,6 +64,9 @@ type socketHooks interface {
 	// recovery adds the socket's offset as the last argument; m.Log is the
 	// broadcast's log position when it comes from the broadcast log).
 	sendEvent(m *adapter.Message) bool
+	// sendEvents is sendEvent for several messages, handed to the
+	// connection together where it can.
+	sendEvents(ms []*adapter.Message) bool
 }
 
 // plain is the extension of a server without Recovery: no hooks.
@@ -105,4 +108,12 @@ func (*plainSocket) disconnected(engineio.Reason) {}
 
 func (p *plainSocket) sendEvent(m *adapter.Message) bool {
 	return (*client)(p).send(m.Frames())
+}
+
+func (p *plainSocket) sendEvents(ms []*adapter.Message) bool {
+	ok := true
+	for _, m := range ms {
+		ok = p.sendEvent(m) && ok
+	}
+	return ok
 }

@@ -94,9 +94,19 @@ func entryMessage(nsp string, e *broadcastlog.Entry) *adapter.Message {
 		LogEnd: append([]byte(e.ID), '"', ']'),
 	}
 	if p, err := broadcastlog.ParsePosition(e.ID); err == nil {
+		m.LogPosition = p
 		m.Published = time.UnixMilli(int64(p.Ms)) // appended then
 	}
 	return m
+}
+
+// logPosition is m's position in the log: parsed once by entryMessage,
+// else from m.Log.
+func logPosition(m *adapter.Message) (broadcastlog.Position, error) {
+	if m.LogPosition != (broadcastlog.Position{}) {
+		return m.LogPosition, nil
+	}
+	return broadcastlog.ParsePosition(m.Log)
 }
 
 func (t *logTail) deliver(entries []broadcastlog.Entry, err error) {
@@ -111,25 +121,32 @@ func (t *logTail) deliver(entries []broadcastlog.Entry, err error) {
 		return
 	}
 	// Consecutive entries to the same rooms are delivered socket by
-	// socket (adapter.Memory.DeliverLocalRun): a socket's writer gets a
-	// read's entries together, one write for them, instead of a wake-up
-	// per entry.
+	// socket (adapter.Memory.DeliverLocalRun), whatever their exceptions
+	// (a room's publishers each except their own socket): a socket's
+	// writer gets a read's entries together, in one hand-off and one
+	// write, instead of a wake-up per entry.
 	runner, _ := t.nsp.adapter.(adapter.LocalRunner)
 	for i := 0; i < len(entries); {
 		j := i + 1
-		for runner != nil && j < len(entries) && sameSelection(&entries[i], &entries[j]) {
-			j++
-		}
-		opts := adapter.Options{Rooms: entries[i].Rooms, Except: entries[i].Except, Local: true}
-		if j-i == 1 {
-			m := entryMessage(t.nsp.name, &entries[i])
-			_ = t.nsp.adapter.Broadcast(context.Background(), m, opts)
+		if runner == nil {
+			opts := adapter.Options{Rooms: entries[i].Rooms, Except: entries[i].Except, Local: true}
+			_ = t.nsp.adapter.Broadcast(context.Background(), entryMessage(t.nsp.name, &entries[i]), opts)
 		} else {
-			msgs := make([]*adapter.Message, 0, j-i)
-			for k := i; k < j; k++ {
-				msgs = append(msgs, entryMessage(t.nsp.name, &entries[k]))
+			for j < len(entries) && slices.Equal(entries[i].Rooms, entries[j].Rooms) {
+				j++
 			}
-			runner.DeliverLocalRun(msgs, opts)
+			msgs := make([]*adapter.Message, j-i)
+			var except [][]string
+			for k := i; k < j; k++ {
+				msgs[k-i] = entryMessage(t.nsp.name, &entries[k])
+				if len(entries[k].Except) > 0 {
+					if except == nil {
+						except = make([][]string, j-i)
+					}
+					except[k-i] = entries[k].Except
+				}
+			}
+			runner.DeliverLocalRun(msgs, entries[i].Rooms, except)
 		}
 		if p, err := broadcastlog.ParsePosition(entries[j-1].ID); err == nil {
 			t.mu.Lock()
@@ -138,11 +155,6 @@ func (t *logTail) deliver(entries []broadcastlog.Entry, err error) {
 		}
 		i = j
 	}
-}
-
-// sameSelection reports whether two log entries select the same sockets.
-func sameSelection(a, b *broadcastlog.Entry) bool {
-	return slices.Equal(a.Rooms, b.Rooms) && slices.Equal(a.Except, b.Except)
 }
 
 // tailOf returns the namespace's tail, starting it at the log's end on
@@ -612,7 +624,7 @@ func (rs *recoverySocket) sendLogged(m *adapter.Message) bool { return rs.sendLo
 // sendLog sends a logged broadcast unless the socket was sent it (or a
 // later one) already; live ones wait while a recovery reads the log.
 func (rs *recoverySocket) sendLog(m *adapter.Message, replay bool) bool {
-	pos, err := broadcastlog.ParsePosition(m.Log)
+	pos, err := logPosition(m)
 	if err != nil {
 		return false
 	}
@@ -633,10 +645,25 @@ func (rs *recoverySocket) sendLogLocked(m *adapter.Message, pos broadcastlog.Pos
 	if !rs.log.pos.Less(pos) {
 		return true // sent already
 	}
+	var one [1]engineio.Frame
+	out, ok := rs.appendLogFrames(one[:0], m, pos)
+	if !ok || !rs.s.client.send(out) {
+		return false
+	}
+	// The offset moved: the tail of other events is rebuilt when one
+	// needs it (sendEvent).
+	rs.log.pos, rs.tail = pos, nil
+	return true
+}
+
+// appendLogFrames appends the frames of the logged broadcast m at
+// position pos, carrying the socket's offset, to out; false when m is not
+// an event an offset can be added to. tailMu is held.
+func (rs *recoverySocket) appendLogFrames(out []engineio.Frame, m *adapter.Message, pos broadcastlog.Position) ([]engineio.Frame, bool) {
 	frames := m.Frames()
 	first := frames[0]
 	if n := len(first.Data); n == 0 || first.Data[n-1] != ']' {
-		return false
+		return out, false
 	}
 	first.Data = first.Data[:len(first.Data)-1]
 	if m.LogEnd != nil {
@@ -644,22 +671,61 @@ func (rs *recoverySocket) sendLogLocked(m *adapter.Message, pos broadcastlog.Pos
 	} else {
 		first.Tail = rs.formatTail(pos, rs.offset) // a message not made by entryMessage
 	}
-	var ok bool
-	if len(frames) == 1 {
-		one := [1]engineio.Frame{first}
-		ok = rs.s.client.send(one[:])
-	} else {
-		out := make([]engineio.Frame, len(frames))
-		copy(out, frames)
-		out[0] = first
-		ok = rs.s.client.send(out)
+	out = append(out, first)
+	return append(out, frames[1:]...), true
+}
+
+// runFrames bounds the frames a run of logged broadcasts hands to the
+// connection at once (they are gathered on the stack).
+const runFrames = 32
+
+// sendLoggedRun is sendLogged for a run of one tail read's broadcasts:
+// their frames go to the connection in one hand-off (one wake-up of its
+// writer, one write), up to runFrames at a time. Live ones wait while a
+// recovery reads the log.
+func (rs *recoverySocket) sendLoggedRun(ms []*adapter.Message) bool {
+	rs.tailMu.Lock()
+	defer rs.tailMu.Unlock()
+	if rs.log.catching {
+		rs.log.held = append(rs.log.held, ms...)
+		return true
 	}
-	if ok {
-		// The offset moved: the tail of other events is rebuilt when
-		// one needs it (sendEvent).
+	var buf [runFrames]engineio.Frame
+	out, pos := buf[:0], rs.log.pos
+	flush := func() bool {
+		if len(out) == 0 {
+			return true
+		}
+		if !rs.s.client.send(out) {
+			return false
+		}
 		rs.log.pos, rs.tail = pos, nil
+		out = out[:0]
+		return true
 	}
-	return ok
+	for _, m := range ms {
+		p, err := logPosition(m)
+		if err != nil || !pos.Less(p) {
+			continue // sent already
+		}
+		if len(out)+len(m.Frames()) > cap(out) {
+			if !flush() {
+				return false
+			}
+			if len(m.Frames()) > cap(out) { // many attachments: on its own
+				if !rs.sendLogLocked(m, p) {
+					return false
+				}
+				pos = p
+				continue
+			}
+		}
+		var ok bool
+		if out, ok = rs.appendLogFrames(out, m, p); ok {
+			pos = p
+		}
+	}
+	return flush()
 }
 
 // headFor returns the socket's part of a logged broadcast's offset,

@@ -3,6 +3,7 @@ package socketio
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,79 @@ func BenchmarkDeliverLogged(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
+		})
+	}
+}
+
+// BenchmarkDeliverLoggedRun is BenchmarkDeliverLogged for the tail's runs:
+// one op hands a run of 8 logged broadcasts to a room, from two publishers
+// excepting their own sockets (not in the room), socket by socket
+// (adapter.Memory.DeliverLocalRun): each socket gets the 8 in one
+// hand-off. Its allocations are per run, none per delivery.
+func BenchmarkDeliverLoggedRun(b *testing.B) {
+	const run = 8
+	for _, n := range []int{1, 100, 10_000} {
+		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
+			st, err := queue.NewMemory(queue.MemoryConfig{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			log := broadcastlog.NewMemory(broadcastlog.MemoryConfig{})
+			defer log.Close()
+			srv, err := New(Config{
+				Engine:   engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 1 << 30},
+				Recovery: &Recovery{Store: st, Log: log},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv.Sockets().OnConnection(func(s *Socket) { _ = s.Join("room") })
+			sessions := make([]*pollingSession, n)
+			for i := range sessions {
+				sessions[i] = openPolling(b, srv)
+			}
+			defer srv.Shutdown(b.Context())
+			mem := srv.Sockets().Adapter().(*adapter.Memory)
+			proto, err := adapter.NewMessage("/", "message", []any{"hello"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			base := uint64(time.Now().Add(time.Hour).UnixMilli())
+			runs := make([][]*adapter.Message, b.N)
+			for i := range runs {
+				for j := range run {
+					p := broadcastlog.Position{Ms: base, Seq: uint64(i*run + j)}
+					m := &adapter.Message{Packet: parser.Packet{
+						Type: proto.Packet.Type, Namespace: "/", ID: parser.NoID, Data: proto.Packet.Data,
+					}, Log: p.String(), LogPosition: p}
+					m.LogEnd = append([]byte(m.Log), '"', ']')
+					m.Frames()
+					runs[i] = append(runs[i], m)
+				}
+			}
+			except := make([][]string, run)
+			for j := range except {
+				except[j] = []string{"publisher-" + strconv.Itoa(j%2)}
+			}
+			rooms := []string{"room"}
+			const drainEvery = 4
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if got := mem.DeliverLocalRun(runs[i], rooms, except); got[run-1] != n {
+					b.Fatalf("delivered to %d, want %d", got[run-1], n)
+				}
+				if i%drainEvery == drainEvery-1 {
+					b.StopTimer()
+					for _, p := range sessions {
+						p.do(b, http.MethodGet, "")
+					}
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(n)*run*float64(b.N)/b.Elapsed().Seconds(), "deliveries/s")
 		})
 	}
 }

@@ -424,3 +424,43 @@ func TestLogTailDeliversRunsInOrder(t *testing.T) {
 		t.Fatalf("tail at %v, want %v", tail.position(), last)
 	}
 }
+
+// A read's entries to the same rooms are one run whatever their
+// exceptions (two publishers in a room, each excepting its own socket):
+// every socket gets, in log order, the entries that do not except it (an
+// entry it should not get would come before the last one, which is for all).
+func TestLogTailDeliversRunsWithExceptions(t *testing.T) {
+	log := newMemoryLog(t, time.Minute)
+	srv, url := newLogServer(t, newMemoryStore(t, queue.MemoryConfig{}), log)
+	a, ra, _ := connectWith(t, srv, url, `{"user":"a","rooms":"r"}`)
+	b, rb, _ := connectWith(t, srv, url, `{"user":"b","rooms":"r"}`)
+	c, _, _ := connectWith(t, srv, url, `{"user":"c","rooms":"r"}`)
+	tail, err := recoveryOf(srv).tailOf(srv.Sockets())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli() + 1000
+	var entries []broadcastlog.Entry
+	for i, except := range [][]string{{ra.SID}, {rb.SID}, {ra.SID}, nil, {rb.SID}, {ra.SID, rb.SID}, nil} {
+		data, _ := json.Marshal([]any{"m", i})
+		entries = append(entries, broadcastlog.Entry{ID: fmt.Sprintf("%d-%d", now, i), Rooms: []string{"r"}, Except: except, Data: data})
+	}
+	tail.deliver(entries, nil)
+	for c, want := range map[*sitest.Client][]float64{a: {1, 3, 4, 6}, b: {0, 2, 3, 6}, c: {0, 1, 2, 3, 4, 5, 6}} {
+		var got []float64
+		var offsets []string
+		for range want {
+			_, args, off := event(t, c.Read())
+			got = append(got, args[0].(float64))
+			offsets = append(offsets, off)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("delivered %v, want %v", got, want)
+		}
+		for i := 1; i < len(offsets); i++ {
+			if offsets[i] <= offsets[i-1] {
+				t.Fatalf("offset %s after %s", offsets[i], offsets[i-1])
+			}
+		}
+	}
+}

@@ -331,6 +331,19 @@ func (rs *recoverySocket) deliverDurable(m queue.Message) error {
 	return nil
 }
 
+// sendEvents implements socketHooks: the broadcast log's runs go to the
+// connection together (sendLoggedRun).
+func (rs *recoverySocket) sendEvents(ms []*adapter.Message) bool {
+	if rs.r.Log != nil && !slices.ContainsFunc(ms, func(m *adapter.Message) bool { return m.Log == "" }) {
+		return rs.sendLoggedRun(ms)
+	}
+	ok := true
+	for _, m := range ms {
+		ok = rs.sendEvent(m) && ok
+	}
+	return ok
+}
+
 // sendEvent implements socketHooks, the frame tail: it sends the shared
 // frames of a live-only EVENT with the socket's offset as its last
 // argument. Reading the offset and queueing the frames happen under one

@@ -61,7 +61,7 @@ type pendingAck struct {
 // first drops those whose sender gave up.
 const maxPendingBeforeSweep = 64
 
-var _ adapter.Socket = (*Socket)(nil)
+var _ adapter.RunSocket = (*Socket)(nil)
 
 func newID() string {
 	var b [15]byte
@@ -308,6 +308,24 @@ func (s *Socket) Deliver(m *adapter.Message, volatile bool) bool {
 		return s.ext.sendEvent(m)
 	}
 	return s.client.send(m.Frames())
+}
+
+// DeliverRun implements adapter.RunSocket: msgs are handed to the
+// connection together (one wake-up of its writer).
+func (s *Socket) DeliverRun(msgs []*adapter.Message) bool {
+	if !s.connected.Load() {
+		return false
+	}
+	for _, m := range msgs {
+		if m.Packet.ID != parser.NoID || (m.Packet.Type != parser.Event && m.Packet.Type != parser.BinaryEvent) {
+			ok := true
+			for _, m := range msgs {
+				ok = s.Deliver(m, false) && ok
+			}
+			return ok
+		}
+	}
+	return s.ext.sendEvents(msgs)
 }
 
 // DeliverWithAck implements adapter.Socket.

@@ -44,6 +44,16 @@ type Config struct {
 	// pipeline, read with the Client's ReadTimeout: keep it below that.
 	// Defaults to 1 second.
 	Block time.Duration
+	// Linger is the least time between the starts of two reads of a busy
+	// tail, one whose last read returned at least BusyBatch entries: the
+	// entries that arrive meanwhile are read and delivered together, so
+	// that a socket's writer sends them in one write instead of waking
+	// once per read. A tail that keeps up (reads of fewer entries) reads
+	// again at once. Defaults to 20ms; negative: never wait.
+	Linger time.Duration
+	// BusyBatch is the size of a read from which a tail lingers before
+	// the next. Defaults to 8.
+	BusyBatch int
 }
 
 // Log is the broadcast log in Redis Streams.
@@ -85,6 +95,12 @@ func New(cfg Config) (*Log, error) {
 	}
 	if cfg.Block <= 0 {
 		cfg.Block = time.Second
+	}
+	if cfg.Linger == 0 {
+		cfg.Linger = defaultLinger
+	}
+	if cfg.BusyBatch <= 0 {
+		cfg.BusyBatch = defaultBusyBatch
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Log{cfg: cfg, ctx: ctx, cancel: cancel, appender: cfg.Client}
@@ -138,13 +154,34 @@ end
 `
 
 // appendScript: ARGV = ttl ms, retention ms, maxlen, fields...
+//
+// Redis counts the entries XDEL removes in the stream's
+// max-deleted-entry-id, not those trimming removes (XADD MINID, XTRIM; seen
+// on 7.0): after a trim the script moves it to just before the oldest
+// entry left, so that Read and the tails, which compare positions with it,
+// see what was trimmed. Approximate trimming drops whole stream nodes, so
+// this runs about once per hundred appends.
 var appendScript = redis.NewScript(ensure + `
+local before = redis.call('XLEN', key)
 local minid = (now - tonumber(ARGV[2])) .. '-0'
 local args = {'XADD', key, 'MINID', '~', minid, '*'}
 for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
 local id = redis.call(unpack(args))
-if redis.call('XLEN', key) > tonumber(ARGV[3]) then
+local len = redis.call('XLEN', key)
+if len > tonumber(ARGV[3]) then
   redis.call('XTRIM', key, 'MAXLEN', '~', ARGV[3])
+  len = redis.call('XLEN', key)
+end
+if len <= before then
+  local first = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1][1]
+  local ms, seq = string.match(first, '^(%d+)-(%d+)$')
+  local floor
+  if seq ~= '0' then
+    floor = ms .. '-' .. tostring(tonumber(seq) - 1)
+  else
+    floor = tostring(tonumber(ms) - 1) .. '-18446744073709551615'
+  end
+  redis.call('XSETID', key, id, 'MAXDELETEDID', floor)
 end
 redis.call('PEXPIRE', key, ARGV[1])
 return id
@@ -405,6 +442,24 @@ func (l *Log) Tail(ctx context.Context, nsp, after string, fn func([]broadcastlo
 	return cancel, nil
 }
 
+// Defaults of a tail's batching (Config.Linger, Config.BusyBatch).
+//
+// The cost of delivering a read grows with the sockets it reaches: each
+// is handed the read's entries and its writer woken for one write, for
+// one entry or for fifty. A tail that reads as fast as it delivers reads
+// small batches, so at saturation most of a node's CPU went to those
+// per-socket wake-ups and writes (scripts/bench.sh's 2-node fan-out: a
+// read every ~12ms of ~10 entries, ~11 deliveries per write(2); with a
+// 20ms linger ~20 entries and ~18 deliveries per write, ~25% less CPU
+// per delivery; docs/ARCHITECTURE.md, "The broadcast log"). Waiting
+// between reads only when reads come back with many entries (the tail is
+// behind anyway) makes the batches bigger where it pays, and adds nothing
+// to the latency of a namespace that the tail keeps up with.
+const (
+	defaultLinger    = 20 * time.Millisecond
+	defaultBusyBatch = 8
+)
+
 // Backoff of a tail that cannot reach Redis: a quick first retry, then
 // doubling to a short cap, so that live delivery resumes soon after Redis
 // returns (see docs/OPERATIONS.md).
@@ -416,7 +471,15 @@ const (
 func (l *Log) tail(ctx context.Context, nsp, cursor string, fn func([]broadcastlog.Entry, error)) {
 	key := l.key(nsp)
 	backoff := tailMinBackoff
+	var busySince time.Time // start of the last read, when it was busy
 	for ctx.Err() == nil {
+		if !busySince.IsZero() {
+			if !l.linger(ctx, busySince) {
+				return
+			}
+			busySince = time.Time{}
+		}
+		started := time.Now()
 		pipe := l.cfg.Client.Pipeline()
 		pipe.PExpire(ctx, key, 2*l.cfg.Retention)
 		info := pipe.XInfoStream(ctx, key)
@@ -467,7 +530,27 @@ func (l *Log) tail(ctx context.Context, nsp, cursor string, fn func([]broadcastl
 			if batch := entries(s.Messages); len(batch) > 0 {
 				fn(batch, nil)
 			}
+			if len(s.Messages) >= l.cfg.BusyBatch {
+				busySince = started
+			}
 		}
+	}
+}
+
+// linger waits until Config.Linger after since (the start of a busy
+// read); it reports false when ctx ended meanwhile.
+func (l *Log) linger(ctx context.Context, since time.Time) bool {
+	d := l.cfg.Linger - time.Since(since)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

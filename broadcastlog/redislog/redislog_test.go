@@ -1,6 +1,8 @@
 package redislog_test
 
 import (
+	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -179,5 +181,180 @@ func TestAppendAsync(t *testing.T) {
 	l.AppendAsync("/", broadcastlog.Entry{Data: []byte(`["late"]`)}, func(_ string, err error) { done <- err })
 	if err := <-done; err != broadcastlog.ErrClosed {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// tailFrom starts a tail of l's namespace "/" after the position after
+// that sends each batch's data (or "gap") to the returned channel.
+func tailFrom(t *testing.T, l *redislog.Log, after string) <-chan []string {
+	t.Helper()
+	got := make(chan []string, 100)
+	cancel, err := l.Tail(t.Context(), "/", after, func(es []broadcastlog.Entry, err error) {
+		if err != nil {
+			got <- []string{"gap"}
+			return
+		}
+		var batch []string
+		for _, e := range es {
+			batch = append(batch, string(e.Data))
+		}
+		got <- batch
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cancel)
+	return got
+}
+
+func last(t *testing.T, l *redislog.Log) string {
+	t.Helper()
+	id, err := l.Last(t.Context(), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func appendData(t *testing.T, l *redislog.Log, data ...string) {
+	t.Helper()
+	for _, d := range data {
+		if _, err := l.Append(t.Context(), "/", broadcastlog.Entry{Data: []byte(d)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func receive(t *testing.T, got <-chan []string) []string {
+	t.Helper()
+	select {
+	case b := <-got:
+		return b
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tail delivered nothing")
+		return nil
+	}
+}
+
+// A tail that keeps up reads again at once; one whose read came back with
+// BusyBatch entries or more waits until Linger after that read started,
+// so that what is appended meanwhile comes as one batch.
+func TestTailLingersWhenBusy(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	const linger = 400 * time.Millisecond
+	l, err := redislog.New(redislog.Config{Client: rdb, Prefix: t.Name(), Block: 200 * time.Millisecond, Linger: linger, BusyBatch: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+
+	// Quiet: each entry is delivered well before a linger would end.
+	got := tailFrom(t, l, last(t, l))
+	for _, d := range []string{`["q",1]`, `["q",2]`, `["q",3]`} {
+		start := time.Now()
+		appendData(t, l, d)
+		if b := receive(t, got); len(b) != 1 || b[0] != d {
+			t.Fatalf("quiet tail delivered %v, want [%s]", b, d)
+		}
+		if d := time.Since(start); d > linger/2 {
+			t.Fatalf("a quiet tail took %v to deliver", d)
+		}
+	}
+
+	// Busy: a tail started before three entries reads them at once, then
+	// waits.
+	from := last(t, l)
+	appendData(t, l, `["b",1]`, `["b",2]`, `["b",3]`)
+	got = tailFrom(t, l, from)
+	if b := receive(t, got); len(b) != 3 {
+		t.Fatalf("first read delivered %v, want the three entries", b)
+	}
+	busy := time.Now()
+	appendData(t, l, `["c",1]`)
+	appendData(t, l, `["c",2]`)
+	b := receive(t, got)
+	if fmt.Sprint(b) != `[["c",1] ["c",2]]` {
+		t.Fatalf("after a busy read the tail delivered %v, want both later entries in one batch", b)
+	}
+	if d := time.Since(busy); d < linger/2 {
+		t.Fatalf("a busy tail read again after %v, want about %v", d, linger)
+	}
+}
+
+// Lingering does not skip the trimming check: entries trimmed (by MaxLen)
+// while a busy tail waits are reported as a gap, never read past.
+func TestTailTrimmedWhileLingering(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	l, err := redislog.New(redislog.Config{Client: rdb, Prefix: t.Name(), Block: 200 * time.Millisecond,
+		MaxLen: 100, Linger: 2 * time.Second, BusyBatch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	got := tailFrom(t, l, last(t, l))
+	appendData(t, l, `["a"]`)
+	if b := receive(t, got); fmt.Sprint(b) != `[["a"]]` {
+		t.Fatalf("tail delivered %v", b)
+	}
+	// The tail lingers (BusyBatch 1) while 400 entries are appended: the
+	// oldest of them are trimmed before it reads them.
+	start := time.Now()
+	for i := range 400 {
+		appendData(t, l, `["m",`+strconv.Itoa(i)+`]`)
+	}
+	if time.Since(start) > time.Second {
+		t.Skip("appends too slow to finish within the linger")
+	}
+	if b := receive(t, got); fmt.Sprint(b) != "[gap]" {
+		t.Fatalf("after a trim past its cursor the tail delivered %d entries from %v, want the gap reported", len(b), b[0])
+	}
+	appendData(t, l, `["after"]`)
+	if b := receive(t, got); fmt.Sprint(b) != `[["after"]]` {
+		t.Fatalf("after the gap the tail delivered %v", b)
+	}
+}
+
+// Entries trimmed by the log's own cap (MaxLen) make a read from before
+// them expired: Redis does not count trimmed entries in the stream's
+// max-deleted-entry-id, the append keeps it up to date.
+func TestReadTrimmedByMaxLenIsExpired(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	l, err := redislog.New(redislog.Config{Client: rdb, Prefix: t.Name(), MaxLen: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	ctx := t.Context()
+	start, err := l.Last(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 400 { // approximate trimming drops whole stream nodes (100 entries)
+		id, err := l.Append(ctx, "/", broadcastlog.Entry{Data: []byte(`["m",` + strconv.Itoa(i) + `]`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	first, err := l.Read(ctx, "/", "", 1)
+	if err != nil || len(first) != 1 || first[0].ID == ids[0] {
+		t.Fatalf("oldest entry after 400 appends with MaxLen 100: %v, %v; want the first ones trimmed", first, err)
+	}
+	for _, after := range []string{start, ids[0], ids[50]} {
+		if got, err := l.Read(ctx, "/", after, 0); err != broadcastlog.ErrExpired {
+			t.Fatalf("read after %s (trimmed since) = %d entries from %s, %v; want ErrExpired", after, len(got), got[0].ID, err)
+		}
+	}
+	// After the oldest entry left, nothing is missing.
+	k := slices.Index(ids, first[0].ID)
+	if got, err := l.Read(ctx, "/", first[0].ID, 1000); err != nil || len(got) != len(ids)-k-1 {
+		t.Fatalf("read after the oldest entry left = %d entries, %v; want %d", len(got), err, len(ids)-k-1)
 	}
 }
