@@ -15,7 +15,7 @@ func (g *Gateway) openBroadcastLog() error {
 		g.blog = broadcastlog.NewMemory(broadcastlog.MemoryConfig{Retention: g.cfg.RecoveryWindow})
 		return nil
 	}
-	l, err := redislog.New(redislog.Config{Client: g.rdb, Prefix: g.cfg.RedisPrefix, Retention: g.cfg.RecoveryWindow})
+	l, err := redislog.New(redislog.Config{Client: g.rdb, Prefix: g.cfg.RedisPrefix, Retention: g.cfg.RecoveryWindow, Linger: g.cfg.LogLinger})
 	if err != nil {
 		return fmt.Errorf("gateway: broadcast log: %w", err)
 	}

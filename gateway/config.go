@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/roomcast/roomcast/adapter"
+	"github.com/roomcast/roomcast/broadcastlog/redislog"
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/presence/redispresence"
 	"github.com/roomcast/roomcast/queue"
@@ -120,6 +121,13 @@ type Config struct {
 	// RecoveryWindow is how long a disconnected client's session can be
 	// recovered. Defaults to socketio.DefaultRecoveryWindow (2 minutes).
 	RecoveryWindow time.Duration
+	// LogLinger is the least time between two reads of a busy broadcast
+	// log tail (one whose read returned many entries): what arrives
+	// meanwhile is delivered together, one write per socket instead of
+	// one per read, at the cost of up to this much latency while a node
+	// is behind. A tail that keeps up reads at once. Defaults to 20ms
+	// (redislog.Config.Linger); negative: never wait. Redis only.
+	LogLinger time.Duration
 	// QueueRetention bounds the age of each user's queued messages: the
 	// oldest offset a client can resume from. Defaults to
 	// queue.DefaultRetention (24h).
@@ -357,6 +365,7 @@ func (c *Config) setDefaults() {
 		{&c.Engine.PingInterval, engineio.DefaultPingInterval, false},
 		{&c.Engine.PingTimeout, engineio.DefaultPingTimeout, false},
 		{&c.Engine.UpgradeTimeout, engineio.DefaultUpgradeTimeout, false},
+		{&c.LogLinger, redislog.DefaultLinger, false},
 		{&c.RecoveryWindow, socketio.DefaultRecoveryWindow, true},
 		{&c.QueueRetention, queue.DefaultRetention, true},
 		{&c.DrainTimeout, defaultDrainTimeout, true},

@@ -97,7 +97,7 @@ func New(cfg Config) (*Log, error) {
 		cfg.Block = time.Second
 	}
 	if cfg.Linger == 0 {
-		cfg.Linger = defaultLinger
+		cfg.Linger = DefaultLinger
 	}
 	if cfg.BusyBatch <= 0 {
 		cfg.BusyBatch = defaultBusyBatch
@@ -442,7 +442,8 @@ func (l *Log) Tail(ctx context.Context, nsp, after string, fn func([]broadcastlo
 	return cancel, nil
 }
 
-// Defaults of a tail's batching (Config.Linger, Config.BusyBatch).
+// DefaultLinger and defaultBusyBatch are the defaults of a tail's batching
+// (Config.Linger, Config.BusyBatch).
 //
 // The cost of delivering a read grows with the sockets it reaches: each
 // is handed the read's entries and its writer woken for one write, for
@@ -456,7 +457,7 @@ func (l *Log) Tail(ctx context.Context, nsp, after string, fn func([]broadcastlo
 // behind anyway) makes the batches bigger where it pays, and adds nothing
 // to the latency of a namespace that the tail keeps up with.
 const (
-	defaultLinger    = 20 * time.Millisecond
+	DefaultLinger    = 20 * time.Millisecond
 	defaultBusyBatch = 8
 )
 

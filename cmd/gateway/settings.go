@@ -110,6 +110,8 @@ func settings(o *options) []setting {
 
 		{name: "recovery-window", group: groupDurable, value: durationVar(&c.RecoveryWindow),
 			help: "how long a disconnected client's session (sid, rooms) can be recovered; sessions of a crashed node live at least this long, with every room whose join/leave was answered ok (each costs one Redis round trip before its answer)"},
+		{name: "log-linger", group: groupDurable, value: durationVar(&c.LogLinger),
+			help: "with --redis, the least time between two reads of a busy broadcast log tail (one behind: a read of 8 entries or more), so that what arrives meanwhile goes to each socket in one write; up to this much latency while a node is behind, none while it keeps up; negative: never wait"},
 		{name: "queue-retention", group: groupDurable, value: durationVar(&c.QueueRetention),
 			help: "how long durable messages stay in each user's queue: the oldest offset a client (or an app holding auth.offset) can resume from"},
 		{name: "queue-maxlen", group: groupDurable, value: int64Var(&c.QueueMaxLen),
