@@ -113,10 +113,12 @@ type Conn struct {
 	handover *time.Timer // a handover began (BeginHandover); ends it unless taken
 	adopted  []byte      // the layer above's state, for a session handed over here
 
-	created      time.Time   // the heartbeat's origin
-	hb           *time.Timer // the heartbeat (time.AfterFunc(..., c.heartbeat)), set by run
-	nextPing     time.Time   // when the next ping is due
-	pongDeadline time.Time   // while a ping awaits its pong; zero otherwise
+	created      time.Time // the heartbeat's origin
+	hbTick       int64     // the heartbeat clock's tick the session is filed under (0: none); guarded by the clock's lock
+	hbIdx        int       // its place in that tick's list; guarded by the clock's lock
+	hbStarted    bool      // start ran: the heartbeat is on the clock
+	nextPing     time.Time // when the next ping is due
+	pongDeadline time.Time // while a ping awaits its pong; zero otherwise
 
 	pollActive bool // a GET is pending
 	postActive bool // a POST is being read
@@ -448,9 +450,9 @@ func (k *idleClock) tick() <-chan struct{} {
 	}
 }
 
-// heartbeat is the heartbeat timer's callback: it queues the ping when
-// due and closes the session when a ping went unanswered past its
-// deadline. It runs on a timer goroutine of its own, never behind a write:
+// heartbeat is the heartbeat clock's callback (heartbeat.go): it queues
+// the ping when due and closes the session when a ping went unanswered
+// past its deadline. It runs on the clock's timer goroutine, never behind a write:
 // a peer whose write is stuck still times out. Deadlines count from when
 // things were due, not from when the timer fired, so timer latency does
 // not stretch them.
@@ -468,11 +470,11 @@ func (c *Conn) heartbeat() {
 		c.closeWith(ReasonPingTimeout, nil, modeAbort, nil)
 		return
 	case !c.pongDeadline.IsZero():
-		c.hb.Reset(c.pongDeadline.Sub(now))
+		c.srv.hb.schedule(c, c.pongDeadline)
 		c.mu.Unlock()
 		return
 	case now.Before(c.nextPing):
-		c.hb.Reset(c.nextPing.Sub(now))
+		c.srv.hb.schedule(c, c.nextPing)
 		c.mu.Unlock()
 		return
 	}
@@ -480,7 +482,7 @@ func (c *Conn) heartbeat() {
 	c.pongDeadline = c.nextPing.Add(cfg.PingTimeout)
 	c.queue = append(c.queue, framePing)
 	c.queueBytes += len(framePing.Data)
-	c.hb.Reset(c.pongDeadline.Sub(now))
+	c.srv.hb.schedule(c, c.pongDeadline)
 	c.notifyLocked()
 }
 
@@ -488,10 +490,10 @@ func (c *Conn) heartbeat() {
 // from now.
 func (c *Conn) gotPong() {
 	c.mu.Lock()
-	if !c.pongDeadline.IsZero() && c.hb != nil {
+	if !c.pongDeadline.IsZero() && c.hbStarted && c.state == stateOpen {
 		c.pongDeadline = time.Time{}
 		c.nextPing = time.Now().Add(c.srv.cfg.PingInterval)
-		c.hb.Reset(c.srv.cfg.PingInterval)
+		c.srv.hb.schedule(c, c.nextPing)
 	}
 	c.mu.Unlock()
 }
@@ -618,9 +620,9 @@ func closeNet(nc net.Conn) {
 	}
 }
 
-// start starts the session's heartbeat (a timer: it runs on a goroutine
-// of its own only when due, so a write blocked on a peer that stopped
-// reading never delays it) and the writer, if OnConnection queued frames
+// start starts the session's heartbeat (filed on the server's heartbeat
+// clock: it runs on the clock's timer goroutine only when due, so a write
+// blocked on a peer that stopped reading never delays it) and the writer, if OnConnection queued frames
 // on a websocket. A session has no goroutine of its own: the writer exists
 // while frames are queued (writeLoop), teardown once it closes. It is
 // called by the handshake; the session is counted in Server.wg until its
@@ -628,11 +630,12 @@ func closeNet(nc net.Conn) {
 func (c *Conn) start() {
 	c.mu.Lock()
 	c.nextPing = c.created.Add(c.srv.cfg.PingInterval)
-	c.hb = time.AfterFunc(time.Until(c.nextPing), c.heartbeat)
 	if c.state != stateOpen {
 		c.mu.Unlock()
 		return
 	}
+	c.hbStarted = true
+	c.srv.hb.schedule(c, c.nextPing)
 	c.notifyLocked()
 }
 
@@ -720,9 +723,7 @@ func (c *Conn) clearWriteDeadline(nc net.Conn) {
 func (c *Conn) teardown() {
 	defer c.srv.wg.Done()
 	c.mu.Lock()
-	if c.hb != nil {
-		c.hb.Stop()
-	}
+	c.srv.hb.unschedule(c)
 	c.takeWriterLocked()
 	mode, ctx := c.mode, c.flushCtx
 	reason, err := c.reason, c.closeErr

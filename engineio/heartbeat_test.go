@@ -66,3 +66,46 @@ func TestPingTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestHeartbeatClockHoldsOpenSessionsOnly: every open session is filed
+// once on the server's heartbeat clock, and a closed one is gone from it
+// (the clock keeps nothing of it, and stops when it holds nothing).
+func TestHeartbeatClockHoldsOpenSessionsOnly(t *testing.T) {
+	h := newHarness(t, Config{PingInterval: time.Hour, PingTimeout: time.Hour})
+	var sessions []*session
+	for range 20 {
+		_, s := h.openPolling(t)
+		sessions = append(sessions, s)
+		_, _, ws := h.openWebSocket(t)
+		sessions = append(sessions, ws)
+	}
+	filed := func() (n int) {
+		h.srv.hb.mu.Lock()
+		defer h.srv.hb.mu.Unlock()
+		for tick, cs := range h.srv.hb.ticks {
+			for i, c := range cs {
+				if c.hbTick != tick || c.hbIdx != i {
+					t.Fatalf("session filed under tick %d at %d says %d at %d", tick, i, c.hbTick, c.hbIdx)
+				}
+			}
+			n += len(cs)
+		}
+		return n
+	}
+	if n := filed(); n != len(sessions) {
+		t.Fatalf("%d sessions filed, want %d", n, len(sessions))
+	}
+	for i, s := range sessions {
+		s.c.closeWith(ReasonForcedClose, nil, modeAbort, nil)
+		s.waitClose(t)
+		if n := filed(); n != len(sessions)-i-1 {
+			t.Fatalf("after %d closes: %d sessions filed", i+1, n)
+		}
+	}
+	h.srv.hb.mu.Lock()
+	armed := h.srv.hb.armed
+	h.srv.hb.mu.Unlock()
+	if armed != 0 {
+		t.Fatalf("the clock is still armed for tick %d with nothing filed", armed)
+	}
+}

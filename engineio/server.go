@@ -40,8 +40,9 @@ type Server struct {
 
 	shards [shardCount]shard
 	count  atomic.Int64
-	wg     sync.WaitGroup // one per session until its teardown ends
-	idle   idleClock      // when writers of quiet connections end
+	wg     sync.WaitGroup  // one per session until its teardown ends
+	idle   idleClock       // when writers of quiet connections end
+	hb     *heartbeatClock // every session's heartbeat
 }
 
 // New returns a Server for cfg. It fails if cfg.OnConnection is nil or a
@@ -66,6 +67,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	s.upgradesAllowed = s.allowPolling && s.allowWebSocket && !cfg.DisableUpgrades
+	s.hb = newHeartbeatClock(&s.cfg)
 	for i := range s.shards {
 		s.shards[i].conns = make(map[string]*Conn)
 	}
