@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/roomcast/roomcast/internal/clock"
 )
 
 // Handlers are a session's callbacks, installed by Config.OnConnection with
@@ -113,12 +114,11 @@ type Conn struct {
 	handover *time.Timer // a handover began (BeginHandover); ends it unless taken
 	adopted  []byte      // the layer above's state, for a session handed over here
 
-	created      time.Time // the heartbeat's origin
-	hbTick       int64     // the heartbeat clock's tick the session is filed under (0: none); guarded by the clock's lock
-	hbIdx        int       // its place in that tick's list; guarded by the clock's lock
-	hbStarted    bool      // start ran: the heartbeat is on the clock
-	nextPing     time.Time // when the next ping is due
-	pongDeadline time.Time // while a ping awaits its pong; zero otherwise
+	created      time.Time   // the heartbeat's origin
+	hbEntry      clock.Entry // the session's place on the server's heartbeat clock
+	hbStarted    bool        // start ran: the heartbeat is on the clock
+	nextPing     time.Time   // when the next ping is due
+	pongDeadline time.Time   // while a ping awaits its pong; zero otherwise
 
 	pollActive bool // a GET is pending
 	postActive bool // a POST is being read
@@ -470,11 +470,11 @@ func (c *Conn) heartbeat() {
 		c.closeWith(ReasonPingTimeout, nil, modeAbort, nil)
 		return
 	case !c.pongDeadline.IsZero():
-		c.srv.hb.schedule(c, c.pongDeadline)
+		c.srv.hb.Schedule(c, c.pongDeadline)
 		c.mu.Unlock()
 		return
 	case now.Before(c.nextPing):
-		c.srv.hb.schedule(c, c.nextPing)
+		c.srv.hb.Schedule(c, c.nextPing)
 		c.mu.Unlock()
 		return
 	}
@@ -482,7 +482,7 @@ func (c *Conn) heartbeat() {
 	c.pongDeadline = c.nextPing.Add(cfg.PingTimeout)
 	c.queue = append(c.queue, framePing)
 	c.queueBytes += len(framePing.Data)
-	c.srv.hb.schedule(c, c.pongDeadline)
+	c.srv.hb.Schedule(c, c.pongDeadline)
 	c.notifyLocked()
 }
 
@@ -493,7 +493,7 @@ func (c *Conn) gotPong() {
 	if !c.pongDeadline.IsZero() && c.hbStarted && c.state == stateOpen {
 		c.pongDeadline = time.Time{}
 		c.nextPing = time.Now().Add(c.srv.cfg.PingInterval)
-		c.srv.hb.schedule(c, c.nextPing)
+		c.srv.hb.Schedule(c, c.nextPing)
 	}
 	c.mu.Unlock()
 }
@@ -635,7 +635,7 @@ func (c *Conn) start() {
 		return
 	}
 	c.hbStarted = true
-	c.srv.hb.schedule(c, c.nextPing)
+	c.srv.hb.Schedule(c, c.nextPing)
 	c.notifyLocked()
 }
 
@@ -723,7 +723,7 @@ func (c *Conn) clearWriteDeadline(nc net.Conn) {
 func (c *Conn) teardown() {
 	defer c.srv.wg.Done()
 	c.mu.Lock()
-	c.srv.hb.unschedule(c)
+	c.srv.hb.Stop(c)
 	c.takeWriterLocked()
 	mode, ctx := c.mode, c.flushCtx
 	reason, err := c.reason, c.closeErr

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/roomcast/roomcast/internal/clock"
 )
 
 // shardCount is the number of session-index shards (a power of two).
@@ -40,9 +41,9 @@ type Server struct {
 
 	shards [shardCount]shard
 	count  atomic.Int64
-	wg     sync.WaitGroup  // one per session until its teardown ends
-	idle   idleClock       // when writers of quiet connections end
-	hb     *heartbeatClock // every session's heartbeat
+	wg     sync.WaitGroup     // one per session until its teardown ends
+	idle   idleClock          // when writers of quiet connections end
+	hb     *clock.Clock[Conn] // every session's heartbeat (heartbeat.go)
 }
 
 // New returns a Server for cfg. It fails if cfg.OnConnection is nil or a

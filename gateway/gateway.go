@@ -22,6 +22,7 @@ import (
 	"github.com/roomcast/roomcast/broadcastlog"
 	"github.com/roomcast/roomcast/demo"
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/clock"
 	"github.com/roomcast/roomcast/metrics"
 	"github.com/roomcast/roomcast/presence"
 	"github.com/roomcast/roomcast/queue"
@@ -48,12 +49,13 @@ type Gateway struct {
 	tracker  *presenceTracker // the connected sockets' rooms, into presence
 
 	lifeMu    sync.Mutex
-	lifecycle []presence.Listener  // OnLifecycle
-	hooks     *hooks               // the backend's hooks (hooks.go); nil without
-	lifeHook  *lifecycleDispatcher // --lifecycle-hook (lifecycle_hook.go); nil without
-	idem      idemRecord           // answers by idempotency key (idempotency.go)
-	fwd       *forwarder           // polling sessions' owners (forward.go); nil without
-	sse       *sseHub              // GET /sse streams (sse.go)
+	lifecycle []presence.Listener     // OnLifecycle
+	hooks     *hooks                  // the backend's hooks (hooks.go); nil without
+	lifeHook  *lifecycleDispatcher    // --lifecycle-hook (lifecycle_hook.go); nil without
+	idem      idemRecord              // answers by idempotency key (idempotency.go)
+	fwd       *forwarder              // polling sessions' owners (forward.go); nil without
+	sse       *sseHub                 // GET /sse streams (sse.go)
+	tokens    *clock.Clock[tokenLife] // the sockets' token expiries (token.go)
 
 	draining atomic.Bool
 
@@ -74,7 +76,7 @@ func New(cfg Config, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	g := &Gateway{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	g := &Gateway{cfg: cfg, log: log, registry: prometheus.NewRegistry(), tokens: newTokenClock()}
 	m, err := metrics.New(g.registry, metrics.Options{
 		Namespaces:        append([]string{"/"}, cfg.Namespaces...),
 		ProcessCollectors: true,

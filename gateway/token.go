@@ -26,6 +26,7 @@ import (
 
 	"github.com/roomcast/roomcast/engineio"
 	"github.com/roomcast/roomcast/internal/auth"
+	"github.com/roomcast/roomcast/internal/clock"
 	"github.com/roomcast/roomcast/socketio"
 )
 
@@ -49,19 +50,28 @@ func keepClaims(c *auth.Claims) *auth.Claims {
 	return &auth.Claims{Subject: c.Subject, Join: c.Join, Publish: c.Publish, DM: c.DM, Expiry: c.Expiry}
 }
 
-// tokenLife is the expiry timer of one socket's token: one time.AfterFunc,
-// first for the warning, then reset for the close; stopped when the socket
-// disconnects, re-armed when the token is replaced.
+// tokenLife is the expiry deadline of one socket's token, on the gateway's
+// token clock (one timer for every socket): first for the warning, then
+// for the close; off the clock when the socket disconnects, filed again
+// when the token is replaced.
 type tokenLife struct {
 	g *Gateway
 	s *socketio.Socket
 
+	entry clock.Entry // on g.tokens
+
 	mu     sync.Mutex
-	timer  *time.Timer
-	gen    uint64 // which arm the timer belongs to
 	exp    time.Time
 	warned bool
 	done   bool // the socket is gone or its connection closed
+}
+
+// tokenClockGranularity is how late after a token's warning time or
+// expiry the gateway may act on it.
+const tokenClockGranularity = 100 * time.Millisecond
+
+func newTokenClock() *clock.Clock[tokenLife] {
+	return clock.New(tokenClockGranularity, func(l *tokenLife) *clock.Entry { return &l.entry }, (*tokenLife).tick)
 }
 
 // onConnected runs first in the namespace's OnConnection, right after the
@@ -82,46 +92,44 @@ func (g *Gateway) onConnected(s *socketio.Socket) {
 	}
 }
 
-// arm (re)starts the timer for a token expiring at exp; a zero exp never
+// arm (re)files the socket for a token expiring at exp; a zero exp never
 // expires.
 func (l *tokenLife) arm(exp time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
-	}
-	l.gen++
 	l.exp, l.warned = exp, false
 	if l.done || exp.IsZero() {
+		l.g.tokens.Stop(l)
 		return
 	}
-	gen := l.gen
-	l.timer = time.AfterFunc(max(time.Until(exp)-l.g.cfg.TokenExpiryWarning, 0), func() { l.tick(gen) })
+	l.g.tokens.Schedule(l, exp.Add(-l.g.cfg.TokenExpiryWarning))
 }
 
 func (l *tokenLife) stop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.done = true
-	if l.timer != nil {
-		l.timer.Stop()
-		l.timer = nil
-	}
+	l.g.tokens.Stop(l)
 }
 
-// tick is the timer: the warning first, the close at exp.
-func (l *tokenLife) tick(gen uint64) {
+// tick runs on the token clock: the warning first, the close at exp.
+func (l *tokenLife) tick() {
 	l.mu.Lock()
-	if l.done || gen != l.gen || l.timer == nil {
+	if l.done || l.exp.IsZero() {
 		l.mu.Unlock()
 		return
 	}
-	exp := l.exp
-	if left := time.Until(exp); left > 0 {
+	exp, now := l.exp, time.Now()
+	if warnAt := exp.Add(-l.g.cfg.TokenExpiryWarning); now.Before(warnAt) {
+		// A fresh token came while this run was on its way.
+		l.g.tokens.Schedule(l, warnAt)
+		l.mu.Unlock()
+		return
+	}
+	if now.Before(exp) {
 		warn := !l.warned
 		l.warned = true
-		l.timer.Reset(left)
+		l.g.tokens.Schedule(l, exp)
 		l.mu.Unlock()
 		if warn {
 			_ = l.s.Emit(eventTokenExpiring, map[string]any{"exp": exp.Unix()})
@@ -129,7 +137,6 @@ func (l *tokenLife) tick(gen uint64) {
 		return
 	}
 	l.done = true
-	l.timer = nil
 	l.mu.Unlock()
 	l.g.metrics.LimitRefused("token_expired")
 	l.s.CloseConn(engineio.ReasonTokenExpired)

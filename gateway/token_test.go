@@ -52,7 +52,7 @@ func TestTokenExpiryWarnsThenCloses(t *testing.T) {
 	}
 }
 
-// TestTokenWithoutExpiryNeverExpires: no exp, no timer.
+// TestTokenWithoutExpiryNeverExpires: no exp, not on the token clock.
 func TestTokenWithoutExpiryNeverExpires(t *testing.T) {
 	t.Parallel()
 	n := start(t, Config{})
@@ -61,11 +61,8 @@ func TestTokenWithoutExpiryNeverExpires(t *testing.T) {
 	sid := c.Connect("/", string(tok))
 	s, _ := n.g.Server().Sockets().Socket(sid)
 	life := sessionOf(s).life
-	life.mu.Lock()
-	armed := life.timer != nil
-	life.mu.Unlock()
-	if armed {
-		t.Fatal("a token without exp armed a timer")
+	if n.g.tokens.Stop(life) {
+		t.Fatal("a token without exp was put on the token clock")
 	}
 }
 
@@ -186,12 +183,8 @@ func TestRecoveryRejoinsOnlyRoomsTheTokenAllows(t *testing.T) {
 	if !ok || !s.Recovered() || !s.InRoom("room:keep") || s.InRoom("room:gone") || !s.InRoom("user:dee") {
 		t.Fatalf("recovered socket: ok=%v recovered=%v rooms=%v", ok, ok && s.Recovered(), s.Rooms())
 	}
-	life := sessionOf(s).life
-	life.mu.Lock()
-	armed := life.timer != nil
-	life.mu.Unlock()
-	if armed {
-		t.Fatal("a recovered socket whose token has no exp armed a timer")
+	if n.g.tokens.Stop(sessionOf(s).life) {
+		t.Fatal("a recovered socket whose token has no exp was put on the token clock")
 	}
 }
 

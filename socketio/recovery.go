@@ -14,6 +14,7 @@ import (
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/broadcastlog"
+	"github.com/roomcast/roomcast/internal/clock"
 	"github.com/roomcast/roomcast/internal/parser"
 	"github.com/roomcast/roomcast/queue"
 )
@@ -161,7 +162,16 @@ type recovery struct {
 	tailsClosed bool
 
 	disconnectSaves sync.Map // pid → chan struct{}, closed once its disconnect-time save is done
+
+	// refreshes files each connected socket for its session's next
+	// refresh (one timer for every socket); each refresh runs on a
+	// goroutine of its own.
+	refreshes *clock.Clock[recoverySocket]
 }
+
+// refreshGranularity bounds how late after Window a session is refreshed:
+// a fiftieth of the window, at most this (its TTL is twice the window).
+const refreshGranularity = 5 * time.Second
 
 var _ extension = (*recovery)(nil)
 
@@ -178,7 +188,16 @@ func newRecovery(srv *Server, cfg Recovery) (*recovery, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	return &recovery{Recovery: cfg, srv: srv}, nil
+	r := &recovery{Recovery: cfg, srv: srv}
+	r.refreshes = clock.New(min(cfg.Window/50, refreshGranularity),
+		func(rs *recoverySocket) *clock.Entry { return &rs.refreshEntry },
+		func(rs *recoverySocket) {
+			// A session save is a Store round trip: never one after the
+			// other on the clock's goroutine (a socket that disconnects
+			// meanwhile skips it).
+			go rs.refreshSession()
+		})
+	return r, nil
 }
 
 // recoveryOf returns the server's recovery, nil without Config.Recovery.

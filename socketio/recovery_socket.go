@@ -12,6 +12,7 @@ import (
 
 	"github.com/roomcast/roomcast/adapter"
 	"github.com/roomcast/roomcast/engineio"
+	"github.com/roomcast/roomcast/internal/clock"
 	"github.com/roomcast/roomcast/internal/parser"
 	"github.com/roomcast/roomcast/queue"
 )
@@ -47,8 +48,9 @@ type recoverySocket struct {
 	saveMu sync.Mutex
 	ended  bool // disconnected took the last snapshot: no more saves
 
-	refreshMu sync.Mutex
-	refresh   *time.Timer // session refresh, every Window
+	refreshMu      sync.Mutex
+	refreshEntry   clock.Entry // on the recovery's refresh clock: the session is stored again every Window
+	refreshStopped bool        // disconnected: no more refreshes
 
 	tailMu sync.Mutex // orders offset changes with sends
 	offset string     // ID of the last durable message sent
@@ -476,7 +478,9 @@ func (rs *recoverySocket) connected(reply func(extra map[string]string)) error {
 		return err
 	}
 	rs.refreshMu.Lock()
-	rs.refresh = time.AfterFunc(rs.r.Window, rs.refreshSession)
+	if !rs.refreshStopped {
+		rs.r.refreshes.Schedule(rs, time.Now().Add(rs.r.Window))
+	}
 	rs.refreshMu.Unlock()
 	reply(map[string]string{"pid": rs.pid})
 	if !rs.recovered && rs.why != "" {
@@ -494,8 +498,8 @@ func (rs *recoverySocket) refreshSession() {
 		rs.r.srv.log.Warn("socketio: refreshing a session failed", "sid", s.id, "err", err)
 	}
 	rs.refreshMu.Lock()
-	if rs.refresh != nil && s.connected.Load() {
-		rs.refresh.Reset(rs.r.Window)
+	if !rs.refreshStopped && s.connected.Load() {
+		rs.r.refreshes.Schedule(rs, time.Now().Add(rs.r.Window))
 	}
 	rs.refreshMu.Unlock()
 }
@@ -602,9 +606,8 @@ func (rs *recoverySocket) disconnected(reason engineio.Reason) {
 		rs.stopLive()
 	}
 	rs.refreshMu.Lock()
-	if rs.refresh != nil {
-		rs.refresh.Stop()
-	}
+	rs.refreshStopped = true
+	rs.r.refreshes.Stop(rs)
 	rs.refreshMu.Unlock()
 	if !rs.attached.Load() || rs.superseded.Load() {
 		return

@@ -705,3 +705,44 @@ func TestSocketsJoinIsStoredBeforeItReturns(t *testing.T) {
 		t.Fatalf("session rooms %v right after SocketsLeave, want no moved-in", got)
 	}
 }
+
+// TestSessionRefreshedWhileConnected: a connected socket's session is
+// stored again every Window (its TTL is twice that), from the recovery's
+// shared refresh clock, so it outlives many windows; once the socket is
+// gone it is off the clock and its session expires a window later.
+func TestSessionRefreshedWhileConnected(t *testing.T) {
+	t.Parallel()
+	st := newMemoryStore(t, queue.MemoryConfig{})
+	const window = 60 * time.Millisecond
+	srv, err := New(Config{Recovery: &Recovery{Store: st, Window: window}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	connected := make(chan *Socket, 1)
+	srv.Sockets().OnConnection(func(s *Socket) { connected <- s })
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		hs.Close()
+	})
+	c := sitest.Dial(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/socket.io/?EIO=4&transport=websocket")
+	c.Send("40")
+	reply, _ := readConnect(t, c)
+	s := <-connected
+	r := recoveryOf(srv)
+	time.Sleep(8 * window)
+	if _, err := st.LoadSession(context.Background(), reply.PID); err != nil {
+		t.Fatalf("session of a socket connected for 8 windows: %v", err)
+	}
+	if n := r.refreshes.Len(); n != 1 {
+		t.Fatalf("%d sockets on the refresh clock, want 1", n)
+	}
+	drop(t, c, s)
+	waitFor(t, "off the refresh clock", func() bool { return r.refreshes.Len() == 0 })
+	waitFor(t, "the session to expire", func() bool {
+		_, err := st.LoadSession(context.Background(), reply.PID)
+		return errors.Is(err, queue.ErrSessionNotFound)
+	})
+}
