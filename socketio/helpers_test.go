@@ -21,6 +21,13 @@ func newTestServer(t testing.TB, setup func(*Server)) (*Server, string) {
 	if setup != nil {
 		setup(srv)
 	}
+	return srv, serve(t, srv)
+}
+
+// serve serves srv on a test HTTP server until t ends (then shuts it
+// down) and returns its websocket URL.
+func serve(t testing.TB, srv *Server) string {
+	t.Helper()
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -28,7 +35,7 @@ func newTestServer(t testing.TB, setup func(*Server)) (*Server, string) {
 		_ = srv.Shutdown(ctx)
 		hs.Close()
 	})
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	return "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -54,16 +53,11 @@ func startRedisNode(t testing.TB, addr, prefix string) *redisNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
 		_ = st.Close()
 		_ = client.Close()
 	})
-	return &redisNode{srv: srv, url: "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket", store: st, client: client}
+	return &redisNode{srv: srv, url: serve(t, srv), store: st, client: client}
 }
 
 // crash makes the node lose its Redis at once, as a SIGKILL would: nothing

@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -15,45 +16,68 @@ import (
 	"github.com/roomcast/roomcast/queue"
 )
 
+// loggedRoom starts a server with recovery and a memory broadcast log
+// whose n polling clients are all in "room"; it stops with b.
+func loggedRoom(b *testing.B, n int) (*adapter.Memory, []*pollingSession) {
+	st, err := queue.NewMemory(queue.MemoryConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = st.Close() })
+	log := broadcastlog.NewMemory(broadcastlog.MemoryConfig{})
+	b.Cleanup(func() { _ = log.Close() })
+	srv, err := New(Config{
+		Engine:   engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 1 << 30},
+		Recovery: &Recovery{Store: st, Log: log},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Sockets().OnConnection(func(s *Socket) { _ = s.Join("room") })
+	sessions := make([]*pollingSession, n)
+	for i := range sessions {
+		sessions[i] = openPolling(b, srv)
+	}
+	b.Cleanup(func() { _ = srv.Shutdown(context.Background()) })
+	return srv.Sockets().Adapter().(*adapter.Memory), sessions
+}
+
+// loggedMessage is a broadcast of "message" as the log's tail builds it
+// at position p, encoded.
+func loggedMessage(b *testing.B, p broadcastlog.Position) *adapter.Message {
+	proto, err := adapter.NewMessage("/", "message", []any{"hello"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &adapter.Message{Packet: parser.Packet{
+		Type: proto.Packet.Type, Namespace: "/", ID: parser.NoID, Data: proto.Packet.Data,
+	}, Log: p.String(), LogPosition: p}
+	m.LogEnd = append([]byte(m.Log), '"', ']')
+	m.Frames()
+	return m
+}
+
+// drainSessions takes what the clients were sent, outside the timer.
+func drainSessions(b *testing.B, sessions []*pollingSession) {
+	b.StopTimer()
+	for _, p := range sessions {
+		p.do(b, http.MethodGet, "")
+	}
+	b.StartTimer()
+}
+
 // BenchmarkDeliverLogged is BenchmarkDeliver for broadcasts delivered from
 // the broadcast log: every delivery carries a new offset (the socket's log
 // position changes), formatted into the socket's tail slab.
 func BenchmarkDeliverLogged(b *testing.B) {
 	for _, n := range []int{1, 100, 10_000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			st, err := queue.NewMemory(queue.MemoryConfig{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			log := broadcastlog.NewMemory(broadcastlog.MemoryConfig{})
-			defer log.Close()
-			srv, err := New(Config{
-				Engine:   engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 1 << 30},
-				Recovery: &Recovery{Store: st, Log: log},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv.Sockets().OnConnection(func(s *Socket) { _ = s.Join("room") })
-			sessions := make([]*pollingSession, n)
-			for i := range sessions {
-				sessions[i] = openPolling(b, srv)
-			}
-			defer srv.Shutdown(b.Context())
-			mem := srv.Sockets().Adapter().(*adapter.Memory)
-			proto, err := adapter.NewMessage("/", "message", []any{"hello"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			mem, sessions := loggedRoom(b, n)
 			base := uint64(time.Now().Add(time.Hour).UnixMilli())
 			msgs := make([]*adapter.Message, b.N)
 			for i := range msgs {
-				msgs[i] = &adapter.Message{Packet: parser.Packet{
-					Type: proto.Packet.Type, Namespace: "/", ID: parser.NoID, Data: proto.Packet.Data,
-				}, Log: broadcastlog.Position{Ms: base, Seq: uint64(i)}.String()}
-				msgs[i].LogEnd = append([]byte(msgs[i].Log), '"', ']')
-				msgs[i].Frames()
+				msgs[i] = loggedMessage(b, broadcastlog.Position{Ms: base, Seq: uint64(i)})
+				msgs[i].LogPosition = broadcastlog.Position{} // each delivery parses Log, as a message not from the tail does
 			}
 			opts := adapter.Options{Rooms: []string{"room"}}
 			const drainEvery = 32
@@ -64,11 +88,7 @@ func BenchmarkDeliverLogged(b *testing.B) {
 					b.Fatalf("delivered to %d, want %d", got, n)
 				}
 				if i%drainEvery == drainEvery-1 {
-					b.StopTimer()
-					for _, p := range sessions {
-						p.do(b, http.MethodGet, "")
-					}
-					b.StartTimer()
+					drainSessions(b, sessions)
 				}
 			}
 			b.StopTimer()
@@ -86,42 +106,12 @@ func BenchmarkDeliverLoggedRun(b *testing.B) {
 	const run = 8
 	for _, n := range []int{1, 100, 10_000} {
 		b.Run(fmt.Sprintf("subscribers=%d", n), func(b *testing.B) {
-			st, err := queue.NewMemory(queue.MemoryConfig{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			log := broadcastlog.NewMemory(broadcastlog.MemoryConfig{})
-			defer log.Close()
-			srv, err := New(Config{
-				Engine:   engineio.Config{PingInterval: time.Hour, PingTimeout: time.Hour, MaxQueueBytes: 1 << 30},
-				Recovery: &Recovery{Store: st, Log: log},
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv.Sockets().OnConnection(func(s *Socket) { _ = s.Join("room") })
-			sessions := make([]*pollingSession, n)
-			for i := range sessions {
-				sessions[i] = openPolling(b, srv)
-			}
-			defer srv.Shutdown(b.Context())
-			mem := srv.Sockets().Adapter().(*adapter.Memory)
-			proto, err := adapter.NewMessage("/", "message", []any{"hello"})
-			if err != nil {
-				b.Fatal(err)
-			}
+			mem, sessions := loggedRoom(b, n)
 			base := uint64(time.Now().Add(time.Hour).UnixMilli())
 			runs := make([][]*adapter.Message, b.N)
 			for i := range runs {
 				for j := range run {
-					p := broadcastlog.Position{Ms: base, Seq: uint64(i*run + j)}
-					m := &adapter.Message{Packet: parser.Packet{
-						Type: proto.Packet.Type, Namespace: "/", ID: parser.NoID, Data: proto.Packet.Data,
-					}, Log: p.String(), LogPosition: p}
-					m.LogEnd = append([]byte(m.Log), '"', ']')
-					m.Frames()
-					runs[i] = append(runs[i], m)
+					runs[i] = append(runs[i], loggedMessage(b, broadcastlog.Position{Ms: base, Seq: uint64(i*run + j)}))
 				}
 			}
 			except := make([][]string, run)
@@ -137,11 +127,7 @@ func BenchmarkDeliverLoggedRun(b *testing.B) {
 					b.Fatalf("delivered to %d, want %d", got[run-1], n)
 				}
 				if i%drainEvery == drainEvery-1 {
-					b.StopTimer()
-					for _, p := range sessions {
-						p.do(b, http.MethodGet, "")
-					}
-					b.StartTimer()
+					drainSessions(b, sessions)
 				}
 			}
 			b.StopTimer()

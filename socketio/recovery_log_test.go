@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,14 +46,7 @@ func newLogServer(t *testing.T, st queue.Store, log broadcastlog.Log) (*Server, 
 			_ = s.Join(strings.Split(rooms, ",")...)
 		}
 	})
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket"
+	return srv, serve(t, srv)
 }
 
 func newMemoryLog(t testing.TB, retention time.Duration) *broadcastlog.Memory {
@@ -402,7 +394,18 @@ func TestLogTailDeliversRunsInOrder(t *testing.T) {
 		entries = append(entries, broadcastlog.Entry{ID: fmt.Sprintf("%d-%d", now, i), Rooms: []string{room}, Data: data})
 	}
 	tail.deliver(entries, nil)
-	for c, want := range map[*sitest.Client][]float64{a: {0, 1, 2, 4, 5}, b: {0, 1, 2, 3, 4, 5}} {
+	expectEntries(t, map[*sitest.Client][]float64{a: {0, 1, 2, 4, 5}, b: {0, 1, 2, 3, 4, 5}})
+	last, _ := broadcastlog.ParsePosition(entries[len(entries)-1].ID)
+	if tail.position() != last {
+		t.Fatalf("tail at %v, want %v", tail.position(), last)
+	}
+}
+
+// expectEntries reads, from each client, the events ["m", i] of the
+// numbers it wants, in order, each with an offset past the one before.
+func expectEntries(t *testing.T, want map[*sitest.Client][]float64) {
+	t.Helper()
+	for c, want := range want {
 		var got []float64
 		var offsets []string
 		for range want {
@@ -418,10 +421,6 @@ func TestLogTailDeliversRunsInOrder(t *testing.T) {
 				t.Fatalf("offset %s after %s", offsets[i], offsets[i-1])
 			}
 		}
-	}
-	last, _ := broadcastlog.ParsePosition(entries[len(entries)-1].ID)
-	if tail.position() != last {
-		t.Fatalf("tail at %v, want %v", tail.position(), last)
 	}
 }
 
@@ -446,21 +445,5 @@ func TestLogTailDeliversRunsWithExceptions(t *testing.T) {
 		entries = append(entries, broadcastlog.Entry{ID: fmt.Sprintf("%d-%d", now, i), Rooms: []string{"r"}, Except: except, Data: data})
 	}
 	tail.deliver(entries, nil)
-	for c, want := range map[*sitest.Client][]float64{a: {1, 3, 4, 6}, b: {0, 2, 3, 6}, c: {0, 1, 2, 3, 4, 5, 6}} {
-		var got []float64
-		var offsets []string
-		for range want {
-			_, args, off := event(t, c.Read())
-			got = append(got, args[0].(float64))
-			offsets = append(offsets, off)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("delivered %v, want %v", got, want)
-		}
-		for i := 1; i < len(offsets); i++ {
-			if offsets[i] <= offsets[i-1] {
-				t.Fatalf("offset %s after %s", offsets[i], offsets[i-1])
-			}
-		}
-	}
+	expectEntries(t, map[*sitest.Client][]float64{a: {1, 3, 4, 6}, b: {0, 2, 3, 6}, c: {0, 1, 2, 3, 4, 5, 6}})
 }

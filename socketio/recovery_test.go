@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -50,14 +49,7 @@ func newRecoveryServer(t *testing.T, st queue.Store, setup func(*Server)) (*Serv
 	if setup != nil {
 		setup(srv)
 	}
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	return srv, "ws" + strings.TrimPrefix(hs.URL, "http") + "/socket.io/?EIO=4&transport=websocket", m
+	return srv, serve(t, srv), m
 }
 
 func newMemoryStore(t *testing.T, cfg queue.MemoryConfig) *queue.Memory {
@@ -720,14 +712,7 @@ func TestSessionRefreshedWhileConnected(t *testing.T) {
 	}
 	connected := make(chan *Socket, 1)
 	srv.Sockets().OnConnection(func(s *Socket) { connected <- s })
-	hs := httptest.NewServer(srv)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	c := sitest.Dial(t, "ws"+strings.TrimPrefix(hs.URL, "http")+"/socket.io/?EIO=4&transport=websocket")
+	c := sitest.Dial(t, serve(t, srv))
 	c.Send("40")
 	reply, _ := readConnect(t, c)
 	s := <-connected
