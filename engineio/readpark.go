@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -26,10 +27,21 @@ import (
 //	parkDone:    reading is over, the count was given back
 //
 // A read parks only when the websocket library's bufio.Reader (ours, made
-// in Hijack) holds no unread bytes: those would never wake the poller.
+// in Hijack) holds no unread bytes: those would never wake the poller. It
+// does not park while the client is busy (its previous packet came less
+// than parkQuiet before this one): a wake-up through the poller costs a
+// system call and a goroutine hand-off more than a waiting read, which a
+// client sending a stream of messages would pay for each; its reader
+// waits instead, and parks after the first packet that follows a quiet
+// spell (at the latest the pong of the next heartbeat).
 // The check and the park run under parkMu, which the close sequence also
 // holds while the library's Close reads the peer's close frame through
 // that reader, so the two never touch it at once.
+// parkQuiet is how long before a packet the previous one must have come
+// for the read to park after it (at most half the ping interval, so that
+// heartbeats alone never count as busy).
+const parkQuiet = time.Second
+
 const (
 	parkReading int32 = iota
 	parkParked
@@ -44,6 +56,7 @@ type readPark struct {
 
 	mu    sync.Mutex
 	state atomic.Int32
+	last  time.Time // when the previous packet was read (by the reading goroutine only)
 
 	// Set while parkMu is held, before the state becomes parkParked; read
 	// by the poller after it moved the state back to parkReading.
@@ -80,6 +93,12 @@ func newReadPark(poll *readPoller, nc net.Conn, br *bufio.Reader) *readPark {
 // goroutine ends without giving back its count of c.readers.
 func (p *readPark) park(c *Conn, ws *websocket.Conn) bool {
 	if p == nil {
+		return false
+	}
+	now := time.Now()
+	busy := now.Sub(p.last) < min(parkQuiet, c.srv.cfg.PingInterval/2)
+	p.last = now
+	if busy {
 		return false
 	}
 	p.mu.Lock()

@@ -4,6 +4,7 @@ package engineio
 
 import (
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -27,9 +28,16 @@ type pollSlot struct {
 // only touched through RawConn.Control, which fails once the connection
 // is closed, so a re-arm never reaches a descriptor number that was
 // closed and handed to another connection.
+//
+// The epoll instance is itself waited on through the runtime's network
+// poller (an epoll descriptor is readable while events are ready), so the
+// poller goroutine is woken by the scheduler like any network read rather
+// than blocking a thread in epoll_wait and queueing for a processor each
+// time it returns.
 type readPoller struct {
+	ep   *os.File // the epoll instance, non-blocking, in the runtime's poller
+	raw  syscall.RawConn
 	epfd int
-	wake [2]int // a pipe: a byte written to wake[1] ends run
 	done chan struct{}
 	gens atomic.Uint32
 
@@ -44,24 +52,19 @@ func newReadPoller() *readPoller {
 	if err != nil {
 		return nil
 	}
-	r := &readPoller{epfd: epfd, done: make(chan struct{})}
-	if err := syscall.Pipe2(r.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+	if err := syscall.SetNonblock(epfd, true); err != nil {
 		_ = syscall.Close(epfd)
 		return nil
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: -1}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, r.wake[0], &ev); err != nil {
-		r.closeFDs()
+	ep := os.NewFile(uintptr(epfd), "engineio-read-poller")
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		_ = ep.Close()
 		return nil
 	}
+	r := &readPoller{ep: ep, raw: raw, epfd: epfd, done: make(chan struct{})}
 	go r.run()
 	return r
-}
-
-func (r *readPoller) closeFDs() {
-	_ = syscall.Close(r.wake[0])
-	_ = syscall.Close(r.wake[1])
-	_ = syscall.Close(r.epfd)
 }
 
 // stop ends the poller once no connection is parked in it.
@@ -69,7 +72,7 @@ func (r *readPoller) stop() {
 	if r == nil {
 		return
 	}
-	_, _ = syscall.Write(r.wake[1], []byte{0})
+	_ = r.ep.Close() // the waiting read fails
 	<-r.done
 }
 
@@ -115,32 +118,43 @@ func (r *readPoller) forget(p *readPark) {
 	r.mu.Unlock()
 }
 
+// run takes ready events without blocking and waits in the runtime's
+// poller when there are none, until stop closes the epoll instance.
 func (r *readPoller) run() {
 	defer close(r.done)
-	defer r.closeFDs()
 	events := make([]syscall.EpollEvent, 128)
 	for {
-		n, err := syscall.EpollWait(r.epfd, events, -1)
+		err := r.raw.Read(func(fd uintptr) bool {
+			for {
+				n, err := syscall.EpollWait(int(fd), events, 0)
+				if err != nil {
+					return !errors.Is(err, syscall.EINTR) && !errors.Is(err, syscall.EAGAIN)
+				}
+				if n == 0 {
+					return false // wait for the next event
+				}
+				r.dispatch(events[:n])
+				if n < len(events) {
+					return false
+				}
+			}
+		})
 		if err != nil {
-			if errors.Is(err, syscall.EINTR) {
-				continue
-			}
-			panic("engineio: epoll_wait: " + err.Error())
+			return // closed by stop
 		}
-		r.mu.RLock()
-		for i := range n {
-			ev := &events[i]
-			if ev.Fd < 0 {
-				r.mu.RUnlock()
-				return // stop
-			}
-			if int(ev.Fd) >= len(r.slots) {
-				continue
-			}
-			if p := r.slots[ev.Fd]; p != nil && p.slot.gen == uint32(ev.Pad) {
-				p.wake()
-			}
+	}
+}
+
+func (r *readPoller) dispatch(events []syscall.EpollEvent) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for i := range events {
+		ev := &events[i]
+		if int(ev.Fd) >= len(r.slots) || ev.Fd < 0 {
+			continue
 		}
-		r.mu.RUnlock()
+		if p := r.slots[ev.Fd]; p != nil && p.slot.gen == uint32(ev.Pad) {
+			p.wake()
+		}
 	}
 }
