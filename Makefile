@@ -91,7 +91,7 @@ loadtest: build
 	TARGET=$${TARGET:-http://127.0.0.1:8080} JWT_SECRET=$${JWT_SECRET:-dev-secret} \
 	  $(GOBIN)/k6 run loadtest/socketio.js
 
-## bench: micro-benchmarks, then the side-by-side run against socket.io 4.8 (rewrites docs/BENCHMARKS.md)
+## bench: micro-benchmarks, then the side-by-side run against socket.io 4.8 and its Go port (rewrites docs/BENCHMARKS.md)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter/... ./socketio ./queue/... ./internal/auth ./internal/ratelimit
 	./scripts/bench.sh
