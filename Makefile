@@ -37,6 +37,8 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 	$(GO) mod tidy -diff
+	@# loadtest/peer-go (the socket.io Go port peer) is a module of its own.
+	cd loadtest/peer-go && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) mod tidy -diff
 	@# A single-node program built on the library must not link go-redis:
 	@# the Redis adapters and queue store live in their own packages.
 	@for p in ./adapter ./queue ./socketio ./engineio ./room; do \
@@ -45,6 +47,7 @@ lint:
 
 unit: $(CLIENT_JS)
 	$(GO) test -race -count=1 -timeout 10m ./...
+	cd loadtest/peer-go && $(GO) test -race -count=1 ./...
 
 # Every fuzz target, briefly (make fuzz runs them longer).
 FUZZ_TARGETS := \
