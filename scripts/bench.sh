@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# bench.sh — side-by-side benchmarks of Roomcast and socket.io 4.8 (Node) on this machine.
+# bench.sh — side-by-side benchmarks of Roomcast and its peers on this machine: socket.io 4.8
+# (Node) and the socket.io Go port (github.com/zishang520/socket.io).
 #
 # One run, the same load generator (loadtest/cmd/loadgen), loopback only:
 #   (a) rc1   Roomcast, 1 node                       bin/gateway
@@ -7,19 +8,21 @@
 #   (c) rc2   Roomcast, 2 nodes + Redis              bin/gateway --redis ... (own redis-server)
 #   (d) sio2  socket.io, 2 nodes + redis-adapter     REDIS_URL=... node loadtest/peer/server.js
 #   (e) rcd   Roomcast durable, 1 node + Redis       bin/gateway --redis ... --api-token ... (own redis-server)
-# Measures fan-out at saturation and at fixed delivery rates (a-d), idle RSS per
-# connection and connects/s with a JWT (a, b), durable delivery through the HTTP
+#   (f) gsio1 socket.io Go port, 1 node              bin/peer-go (built from loadtest/peer-go, its own module)
+# Measures fan-out at saturation and at fixed delivery rates (a-d, f), idle RSS per
+# connection and connects/s with a JWT (a, b, f), durable delivery through the HTTP
 # API (e: stored and delivered user-messages/s with a loss check, replay of a
 # backlog on reconnect, Redis bytes per queued message; socket.io has no
 # counterpart), then rewrites docs/BENCHMARKS.md (keeping its hand-written
 # section) through `loadgen report`.
 #
 # Needs bin/gateway (make build), node with the repo's node_modules (npm ci),
-# redis-server; builds bin/loadgen itself. Every process it starts is killed on
-# exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
+# redis-server; builds bin/loadgen itself, and bin/peer-go for gsio1 (its first
+# build downloads the port's module). Every process it starts is killed on exit;
+# each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
 #
 # Environment (all optional):
-#   ONLY="rc1 sio1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
+#   ONLY="rc1 sio1 gsio1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
 #   DURABLE_PUBS=8 DURABLE_BATCH=100 DURABLE_BACKLOG=10000   (rcd; SUBS users, DURATION)
 #   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
@@ -39,7 +42,7 @@ REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 LOADGEN="bin/loadgen" # relative: the script runs from the repository root, and commands are recorded as run
 PEER="$ROOT/loadtest/peer/server.js"
 BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
-ONLY="${ONLY:-rc1 sio1 rc2 sio2 rcd}"
+ONLY="${ONLY:-rc1 sio1 gsio1 rc2 sio2 rcd}"
 SUBS="${SUBS:-1000}"
 PUBS="${PUBS:-2}"
 INFLIGHT="${INFLIGHT:-64}"
@@ -197,6 +200,33 @@ start_peer() {
 	NODE_URLS+=("http://127.0.0.1:$port")
 }
 
+# The socket.io Go port peer (setup gsio1): its own module, built on first use.
+PEER_GO_DIR="$ROOT/loadtest/peer-go"
+PEER_GO_BIN="$ROOT/bin/peer-go"
+PEER_GO_VERSION="$(awk '$1 == "github.com/zishang520/socket.io/servers/socket/v3" { print $2 }' "$PEER_GO_DIR/go.mod")"
+PEER_GO_BUILT=0
+
+# start_gopeer NAME: loadtest/peer-go on a free port (single node: no Redis).
+start_gopeer() {
+	local name="$1" port
+	if ((!PEER_GO_BUILT)); then
+		log "building bin/peer-go (socket.io Go port $PEER_GO_VERSION)"
+		(cd "$PEER_GO_DIR" && go build -o "$PEER_GO_BIN" .) || die "go build in loadtest/peer-go failed"
+		PEER_GO_BUILT=1
+	fi
+	free_port port
+	PORT="$port" JWT_SECRET="$SECRET" "$PEER_GO_BIN" >"$WORK/$name.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	SERVER_PIDS+=("$LAST_PID")
+	if ! wait_until 15 grep -q '^listening ' "$WORK/$name.log"; then
+		tail -n 20 "$WORK/$name.log" >&2 || true
+		die "socket.io Go port peer $name did not start"
+	fi
+	SETUP_CMDS+="(cd loadtest/peer-go && go build -o ../../bin/peer-go .); PORT=$port JWT_SECRET=$SECRET bin/peer-go; "
+	NODE_URLS+=("http://127.0.0.1:$port")
+}
+
 # gateway_has FLAG: bin/gateway --help lists --FLAG.
 # Not grep -q: its early exit kills the writer (SIGPIPE) and, with pipefail,
 # fails the pipeline, so a flag present in a long help text read as absent.
@@ -210,7 +240,7 @@ redis_flags() {
 	if gateway_has origins; then REDIS_FLAGS+=(--origins '*'); fi # required with --redis; loadgen sends no Origin
 }
 
-# up SETUP NAME: start the servers of a setup (rc1, sio1, rc2, sio2, rcd).
+# up SETUP NAME: start the servers of a setup (rc1, sio1, gsio1, rc2, sio2, rcd).
 up() {
 	SETUP_CMDS=""
 	NODE_URLS=()
@@ -218,6 +248,7 @@ up() {
 	case "$1" in
 	rc1) start_gateway rc-1 ;;
 	sio1) start_peer sio-1 ;;
+	gsio1) start_gopeer gsio-1 ;;
 	rc2)
 		start_redis
 		redis_flags
@@ -248,12 +279,19 @@ label_of() {
 	case "$1" in
 	rc1) echo "Roomcast, 1 node" ;;
 	sio1) echo "socket.io 4.8, 1 node" ;;
+	gsio1) echo "socket.io Go port (zishang520 $PEER_GO_VERSION), 1 node" ;;
 	rc2) echo "Roomcast, 2 nodes + Redis" ;;
 	sio2) echo "socket.io 4.8, 2 nodes + redis-adapter" ;;
 	rcd) echo "Roomcast durable, 1 node + Redis" ;;
 	esac
 }
-server_of() { [[ "$1" == rc* ]] && echo roomcast || echo socketio; }
+server_of() {
+	case "$1" in
+	rc*) echo roomcast ;;
+	gsio*) echo gosocketio ;;
+	*) echo socketio ;;
+	esac
+}
 nodes_of() { [[ "$1" == *2 ]] && echo 2 || echo 1; }
 
 # fail_record SETUP MODE MESSAGE: a result line for a step that could not run.
@@ -356,7 +394,7 @@ fanout_runs() {
 run_setup() {
 	local setup="$1"
 	case "$setup" in
-	rc1 | sio1)
+	rc1 | sio1 | gsio1)
 		# Idle memory on a fresh process, so earlier runs' heap does not hide growth.
 		up "$setup"
 		lg "$setup" idle -target "${NODE_URLS[0]}" -conns "$IDLE_CONNS" -pid "$LAST_PID"
@@ -395,7 +433,7 @@ run_setup() {
 			-note "no socket.io counterpart: the socket.io peer has no durable per-user queue"
 		stop_all
 		;;
-	*) die "unknown setup $setup (want rc1 sio1 rc2 sio2 rcd)" ;;
+	*) die "unknown setup $setup (want rc1 sio1 gsio1 rc2 sio2 rcd)" ;;
 	esac
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -30,6 +31,7 @@ type server struct {
 var servers = []server{
 	{"gateway", startGateway},
 	{"socketio-peer", startPeer},
+	{"go-socketio-peer", startGoPeer},
 }
 
 // startGateway runs a Roomcast gateway in this process (redisURL must be
@@ -110,6 +112,45 @@ func startPeer(t *testing.T, redisURL string) string {
 	}
 	cmd := exec.Command(node, filepath.Join(root, "loadtest", "peer", "server.js"))
 	cmd.Env = append(os.Environ(), "PORT=0", "JWT_SECRET="+testSecret, "REDIS_URL="+redisURL, "REDIS_PREFIX=loadgen-test")
+	return runPeer(t, cmd)
+}
+
+// goPeer is loadtest/peer-go built once per test binary (its own module:
+// the first build downloads the socket.io Go port).
+var goPeer struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// startGoPeer runs loadtest/peer-go, the socket.io Go port, on a free port.
+func startGoPeer(t *testing.T, redisURL string) string {
+	t.Helper()
+	if redisURL != "" {
+		t.Skip("the Go port peer is single-node")
+	}
+	goPeer.once.Do(func() {
+		bin := filepath.Join(os.TempDir(), "roomcast-loadgen-test-peer-go")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Dir = filepath.Join(repoRoot(t), "loadtest", "peer-go")
+		if out, err := build.CombinedOutput(); err != nil {
+			goPeer.err = fmt.Errorf("go build in %s: %v\n%s", build.Dir, err, out)
+			return
+		}
+		goPeer.bin = bin
+	})
+	if goPeer.err != nil {
+		t.Fatal(goPeer.err)
+	}
+	cmd := exec.Command(goPeer.bin)
+	cmd.Env = append(os.Environ(), "PORT=0", "JWT_SECRET="+testSecret)
+	return runPeer(t, cmd)
+}
+
+// runPeer starts a peer command that prints "listening <port>" when ready
+// and returns its base URL; t.Cleanup interrupts it.
+func runPeer(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -39,7 +39,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime (exp) of minted tokens")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the result")
 	fs.StringVar(&c.note, "note", "", "free-form note copied into the result (shown by report where a table has a note column)")
-	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio)")
+	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio, gosocketio)")
 	fs.IntVar(&c.nodes, "nodes", 0, "number of server nodes, copied into the result")
 	fs.StringVar(&c.setup, "setup", "", "how the server(s) were started, copied into the result")
 	fs.StringVar(&c.out, "out", "", "also append the result line to this file")

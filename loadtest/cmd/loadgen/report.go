@@ -225,6 +225,7 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 	w("\n")
 
 	renderTargets(&b, recs)
+	renderPeers(&b, recs)
 	renderFanout(&b, recs)
 	renderIdle(&b, recs)
 	renderConnect(&b, recs)
