@@ -362,15 +362,29 @@ used_memory() {
 # connections held while the shards' memory is sampled.
 CONN_ROWS="$WORK/conn.md"
 : >"$CONN_ROWS"
+: >"$WORK/conn-cmds.md"
 conn_steps() {
 	local gw="${GW_PIDS[0]}" pids
 	pids="$(IFS=,; echo "${GW_PIDS[0]},${REDIS_PIDS[*]}")"
 	local args=(connect -jwt-secret "$SECRET" -target "${GW_URLS[0]}" -duration 10s -concurrency 32 -pids "$pids")
 	log "connections: $LOADGEN ${args[*]}"
-	if timeout --kill-after=10 120 "$LOADGEN" "${args[@]}" >"$WORK/conn.json" 2>"$WORK/conn.err"; then
+	local i ok=0
+	for i in 0 1 2; do commandstats "${REDIS_PORTS[$i]}" >"$WORK/conn-before.$i"; done
+	timeout --kill-after=10 120 "$LOADGEN" "${args[@]}" >"$WORK/conn.json" 2>"$WORK/conn.err" || ok=$?
+	for i in 0 1 2; do commandstats "${REDIS_PORTS[$i]}" >"$WORK/conn-after.$i"; done
+	if ((ok == 0)); then
 		jq -r --arg cmd "$LOADGEN ${args[*]}" '.result as $r | $r.cpu.server_cpu_s_per_pid as $c | ($r.connects) as $k |
 			"| connect + disconnect with a JWT, 32 at a time, 10 s | \($r.connects_per_s | round)/s, \($r.failed) failed | gateway \($c[0] * 1e6 / $k | round) µs; Redis \($c[1:] | map(. * 1e6 / $k | round | tostring) | join(" / ")) µs (shards 0 / 1 / 2) per connect | `\($cmd)` |"' \
 			"$WORK/conn.json" >>"$CONN_ROWS"
+		# What Redis ran per connect (and its disconnect), by shard.
+		local k
+		k="$(jq -r '.result.connects' "$WORK/conn.json")"
+		for i in 0 1 2; do
+			printf '| shard %s: %s |\n' "$i" "$(awk -v k="$k" 'NR == FNR { c[$1] = $2; u[$1] = $3; next }
+				$1 != "info" && $2 > c[$1] { printf "%s %.2f %.1f\n", $1, ($2 - c[$1]) / k, ($3 - u[$1]) / k }' \
+				"$WORK/conn-before.$i" "$WORK/conn-after.$i" | sort -k3,3nr | head -n 6 |
+				awk '{ printf "%s%s %s/connect %s µs/connect", (NR > 1 ? ", " : ""), $1, $2, $3 }')" >>"$WORK/conn-cmds.md"
+		done
 	else
 		printf '| connect | failed: %s | | |\n' "$(tail -n 1 "$WORK/conn.err")" >>"$CONN_ROWS"
 	fi
@@ -397,6 +411,7 @@ conn_steps() {
 }
 
 load1="$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo 0)"
+STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
 log "building bin/loadgen"
 go build -o "$LOADGEN" ./loadtest/cmd/loadgen
 ulimit -n 20000 2>/dev/null || true
@@ -443,7 +458,7 @@ report() {
 	cat <<EOF
 ### Scale-out run: $NODES gateway node(s) on a 3-master Redis Cluster (\`--adapter\` $ADAPTERS)
 
-- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $("$REDIS_SERVER" --version | grep -oE 'v=[0-9.]+' | sed 's/v=/redis-server /'); 1-minute load average before the run: $load1
+- Started: $STARTED; machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); $("$REDIS_SERVER" --version | grep -oE 'v=[0-9.]+' | sed 's/v=/redis-server /'); 1-minute load average before the run: $load1
 - Produced by: \`scripts/capacity.sh\` (NODES='$NODES' ADAPTERS='$ADAPTERS' SUBS=$SUBS ROOMS=$ROOMS PUBS=$PUBS INFLIGHT=$INFLIGHT RATES='$RATES' WARMUP=$WARMUP DURATION=$DURATION), ${SECONDS}s
 - Load: $SUBS subscribers in $ROOMS rooms ($((SUBS / ROOMS)) each, members on every node), $PUBS publishers rotating over the rooms. Room channels per shard (0 / 1 / 2): ${ROOM_SHARDS[0]} / ${ROOM_SHARDS[1]} / ${ROOM_SHARDS[2]}; the namespace's broadcast log \`$PREFIX:log:{/}\` is on shard $LOG_SHARD.
 - Everything (load generator, gateways, the three redis-servers) shares the same $(nproc) CPUs over loopback.
@@ -476,6 +491,12 @@ memory from the shards' \`used_memory\`):
 | load | rate | per connection | command |
 |---|---|---|---|
 $(cat "$CONN_ROWS")
+
+Redis commands per connect and its disconnect during the connect step (\`INFO commandstats\` before and after; the six that used the most Redis time):
+
+| by shard |
+|---|
+$(cat "$WORK/conn-cmds.md")
 
 <details><summary>Commands</summary>
 
