@@ -67,6 +67,7 @@ REDIS_PIDS=()   # the Cluster's masters, for the whole run
 REDIS_PORTS=()
 GW_PIDS=()      # the current step's gateways
 GW_URLS=()
+BG_PIDS=()      # a step's samplers and background loadgen, while they run
 
 # stop_pids PID...: TERM, then KILL after 5s; waits for each.
 stop_pids() {
@@ -91,6 +92,7 @@ stop_gateways() {
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	if ((${#BG_PIDS[@]})); then stop_pids "${BG_PIDS[@]}"; fi
 	stop_gateways
 	if ((${#REDIS_PIDS[@]})); then stop_pids "${REDIS_PIDS[@]}"; fi
 	if [[ "${KEEP:-0}" == 1 || $rc != 0 ]]; then
@@ -302,9 +304,11 @@ step() {
 		sample_stats "$WORK/samples" "$i" &
 		samplers+=($!)
 	done
+	BG_PIDS=("${samplers[@]}")
 	t0="$(date +%s.%N)"
 	timeout --kill-after=10 180 "$LOADGEN" "${args[@]}" >"$WORK/last.json" 2>"$WORK/last.err" || rc=$?
 	stop_pids "${samplers[@]}"
+	BG_PIDS=()
 	printf '| %s | %s | %s | `%s %s` |\n' "$ADAPTER" "$n" "$load" "$LOADGEN" "${args[*]}" >>"$CMDS"
 	if ((rc != 0)) || ! jq -e '.result.cpu.server_cpu_s_per_pid' "$WORK/last.json" >/dev/null 2>&1; then
 		log "  failed (status $rc): $(tail -n 3 "$WORK/last.err" | tr '\n' ' ')"
@@ -396,12 +400,16 @@ conn_steps() {
 	log "connections: $LOADGEN ${args[*]}"
 	timeout --kill-after=10 120 "$LOADGEN" "${args[@]}" >"$WORK/idle.json" 2>"$WORK/idle.err" &
 	idle=$!
+	BG_PIDS=("$idle")
 	while kill -0 "$idle" 2>/dev/null; do
 		m="$(used_memory)"
 		((m > peak)) && peak=$m
 		sleep 0.5
 	done
-	if wait "$idle"; then
+	local idle_rc=0
+	wait "$idle" || idle_rc=$?
+	BG_PIDS=()
+	if ((idle_rc == 0)); then
 		jq -r --argjson base "$base" --argjson peak "$peak" --arg cmd "$LOADGEN ${args[*]}" '.result as $r |
 			"| \($r.connected) idle connections held | \($r.connects_per_s | round) connects/s while opening | Redis used_memory +\(($peak - $base) / $r.connected | round) B (all shards, peak while held) per connection | `\($cmd)` |"' \
 			"$WORK/idle.json" >>"$CONN_ROWS"
