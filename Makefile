@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 LONGFUZZTIME ?= 2m
 CLIENT_JS := demo/static/vendor/socket.io.min.js
 
-.PHONY: all build run test deps lint unit fuzz fuzz-short interop k6-smoke loadtest bench clean cluster cluster-start cluster-stop
+.PHONY: all build run test deps lint unit fuzz fuzz-short interop k6-smoke loadtest bench capacity clean cluster cluster-start cluster-stop
 
 all: build
 
@@ -98,6 +98,10 @@ loadtest: build
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter/... ./socketio ./queue/... ./internal/auth ./internal/ratelimit
 	./scripts/bench.sh
+
+## capacity: 1, 2, 4 gateways on a 3-master Redis Cluster under loadgen fanout -rooms (markdown to stdout, or OUT=file; docs/CAPACITY.md)
+capacity: build
+	./scripts/capacity.sh
 
 ## cluster: Redis + 3 gateways + HAProxy (+ Prometheus) from local binaries on 127.0.0.1; Ctrl-C stops it
 cluster: build

@@ -690,3 +690,42 @@ func TestDurableCLI(t *testing.T) {
 		t.Fatalf("report: %v\n%s", err, doc)
 	}
 }
+
+// With Rooms, each publish reaches only its room's subscribers: were they
+// all in one room, every publish would be delivered three times over and the
+// ratio would read 3.
+func TestFanoutRooms(t *testing.T) {
+	base := startGateway(t, "")
+	r, err := runFanout(testCtx(t), fanoutConfig{
+		Targets: []string{base}, Subscribers: 12, Publishers: 2, Rooms: 3, Inflight: 4,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Tokens: goodTokens(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rooms != 3 || r.Expected == 0 || r.Expected != r.Publishes*4 {
+		t.Fatalf("rooms %d, expected %d for %d publishes to rooms of 4", r.Rooms, r.Expected, r.Publishes)
+	}
+	if r.Delivered != r.Expected || r.DeliveryRatio != 1 || r.Disconnects != 0 {
+		t.Fatalf("expected %d, delivered %d, ratio %v, disconnects %d", r.Expected, r.Delivered, r.DeliveryRatio, r.Disconnects)
+	}
+}
+
+// At a fixed rate with rooms, a publish is worth a room's subscribers:
+// 1200 deliveries/s to rooms of 4 is 300 publishes/s.
+func TestFanoutRoomsFixedRate(t *testing.T) {
+	base := startGateway(t, "")
+	r, err := runFanout(testCtx(t), fanoutConfig{
+		Targets: []string{base}, Subscribers: 12, Publishers: 2, Rooms: 3, Rate: 1200,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Tokens: goodTokens(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Publishes < 200 || r.Publishes > 400 {
+		t.Fatalf("%d publishes in 1s at 300/s", r.Publishes)
+	}
+	if r.DeliveryRatio != 1 {
+		t.Fatalf("ratio %v (%d of %d)", r.DeliveryRatio, r.Delivered, r.Expected)
+	}
+}
