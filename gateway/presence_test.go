@@ -523,7 +523,7 @@ func TestPresenceRebuiltAfterRedisRestart(t *testing.T) {
 //	go test -run '^$' -bench BenchmarkJoinLeaveRedis -benchtime 500x ./gateway
 func BenchmarkJoinLeaveRedis(b *testing.B) {
 	rs := redistest.Start(b)
-	n := start(b, Config{Redis: rs.URL(), Origins: []string{"*"}})
+	n := start(b, Config{Redis: rs.URL(), Origins: []string{"*"}, EventRate: -1, IPEventRate: -1})
 	c := sitest.Dial(b, n.wsURL)
 	c.Connect("/", authPayload(token(b, map[string]any{"sub": "u1", "join": []string{"*"}})))
 	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
