@@ -60,7 +60,10 @@ func TestWriteTimeoutPolling(t *testing.T) {
 	const wt = 300 * time.Millisecond
 	h := newHarness(t, Config{WriteTimeout: wt, PingInterval: time.Minute, PingTimeout: time.Minute, MaxQueueBytes: 128 << 20})
 	info, s := h.openPolling(t)
-	stallFrames(s.c, 64)
+	// 16 MiB: several times what loopback's socket buffers take (a
+	// payload this size is built before it is written, which under -race
+	// on a loaded machine took seconds at 64 MiB).
+	stallFrames(s.c, 16)
 	nc, err := net.Dial("tcp", h.hs.Listener.Addr().String())
 	if err != nil {
 		t.Fatal(err)
