@@ -225,6 +225,7 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 	w("\n")
 
 	renderTargets(&b, recs)
+	renderPeers(&b, recs)
 	renderFanout(&b, recs)
 	renderIdle(&b, recs)
 	renderConnect(&b, recs)
@@ -368,6 +369,65 @@ func perConn(r *reportRecord) string {
 	return fmt.Sprintf("%s B (%d conns)", group(float64(r.idle.BytesPerConn)), r.idle.Connected)
 }
 
+// renderPeers compares every server measured on one node (Roomcast and each
+// peer, one row per setup label, in the order of the run) on the figures
+// the idle, connect and fan-out modes give.
+func renderPeers(b *strings.Builder, recs []*reportRecord) {
+	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	type row struct {
+		label           string
+		idle, conn, sat *reportRecord
+		at50k, at100k   *reportRecord
+	}
+	var rows []*row
+	byLabel := map[string]*row{}
+	for _, r := range recs {
+		if r.Nodes != 1 || (r.idle == nil && r.connect == nil && r.fanout == nil) {
+			continue
+		}
+		rw := byLabel[r.Label]
+		if rw == nil {
+			rw = &row{label: r.Label}
+			byLabel[r.Label] = rw
+			rows = append(rows, rw)
+		}
+		switch {
+		case r.idle != nil && rw.idle == nil:
+			rw.idle = r
+		case r.connect != nil && rw.conn == nil:
+			rw.conn = r
+		case r.fanout != nil && r.fanout.TargetRate == 0 && rw.sat == nil:
+			rw.sat = r
+		case r.fanout != nil && r.fanout.TargetRate == 50000 && rw.at50k == nil:
+			rw.at50k = r
+		case r.fanout != nil && r.fanout.TargetRate == 100000 && rw.at100k == nil:
+			rw.at100k = r
+		}
+	}
+	if len(rows) < 2 {
+		return
+	}
+	w("### One node, every server\n\n")
+	w("The figures of the tables below, one row per server on one node: idle RSS per connection, connects/s\n")
+	w("with a JWT, fan-out at saturation (deliveries/s and the server's CPU per delivery) and p99 latency at\n")
+	w("fixed delivery rates. Each server speaks its own protocol (Roomcast and socket.io: Socket.IO v5;\n")
+	w("Centrifugo: its JSON protocol over websocket, publishes through its HTTP API) under the same load.\n\n")
+	w("| Setup | Idle RSS per connection | Connects/s | Saturation deliveries/s | Server CPU µs/delivery | p99 at 50k/s | p99 at 100k/s |\n")
+	w("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, rw := range rows {
+		cps, sat, cpu := "–", "–", "–"
+		if rw.conn != nil {
+			cps = num(rw.conn.connect.ConnectsPerS, "/s")
+		}
+		if rw.sat != nil {
+			sat = num(rw.sat.fanout.DeliveriesPerS, "/s")
+			cpu = cpuPerOp(rw.sat.fanout.CPU)
+		}
+		w("| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(rw.label), perConn(rw.idle), cps, sat, cpu, p99(rw.at50k), p99(rw.at100k))
+	}
+	w("\n")
+}
+
 func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Fan-out (1 room, subscribers spread over the nodes, publishers not in the room)\n\n")
@@ -376,7 +436,9 @@ func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w("publish-to-receive on one clock. At saturation a closed loop keeps a bounded number of publishes in\n")
 	w("flight, so latency there is queueing at full load, not the latency at a given rate. A ratio below 1\n")
 	w("with latencies in seconds means the server fell behind the offered rate and had not delivered the\n")
-	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n\n")
+	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n")
+	w("Centrifugo's publishers hold no websocket: they post to its HTTP API (`POST /api/publish`), one\n")
+	w("request in flight per worker, min(in flight, 4096) workers per publisher; no publisher is a subscriber.\n\n")
 	w("| Setup | Load | Deliveries/s | Ratio | p50 ms | p90 ms | p99 ms | max ms | Publishes/s | Server CPU µs/delivery | Command |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {
@@ -431,6 +493,7 @@ func renderIdle(b *strings.Builder, recs []*reportRecord) {
 func renderConnect(b *strings.Builder, recs []*reportRecord) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Connects with JWT (websocket + OPEN + CONNECT with token + CONNECT reply, then close)\n\n")
+	w("Centrifugo has no OPEN packet: websocket, then its connect command with the token and the reply.\n\n")
 	w("| Setup | Concurrency | Connects/s | Failed | p50 ms | p99 ms | Server CPU µs/connect | Command |\n")
 	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {
