@@ -12,8 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/roomcast/roomcast/internal/auth"
 )
@@ -147,6 +150,7 @@ func (centrifugo) newPublisher(_ context.Context, f *fanout, i int) (*publisher,
 		return nil
 	}
 	p.done = sync.OnceFunc(func() { close(cp.jobs) })
+	cp.running.Store(int32(workers))
 	f.readers.Add(workers)
 	for range workers {
 		go cp.work(f)
@@ -161,7 +165,8 @@ type cfPublisher struct {
 	client     *http.Client
 	jobs       chan cfJob // closed by p.done
 	quotedRoom []byte
-	mu         sync.Mutex // guards p.errs and p.errIDs, which every worker updates
+	running    atomic.Int32 // workers not yet returned; the last closes the client's connections
+	mu         sync.Mutex   // guards p.errs and p.errIDs, which every worker updates
 }
 
 // cfJob is one publish for a worker.
@@ -174,7 +179,11 @@ type cfJob struct {
 // publish's ack.
 func (cp *cfPublisher) work(f *fanout) {
 	defer f.readers.Done()
-	defer cp.client.CloseIdleConnections()
+	defer func() {
+		if cp.running.Add(-1) == 0 {
+			cp.client.CloseIdleConnections()
+		}
+	}()
 	buf := make([]byte, 0, 128)
 	p := cp.p
 	for j := range cp.jobs {
@@ -257,7 +266,8 @@ func httpErrorClass(err error) string {
 }
 
 // cfRequest sends a command and waits for the reply with its id, answering
-// pings meanwhile; ctx bounds it.
+// pings meanwhile; ctx bounds it. An error reply, or a close frame (how
+// Centrifugo refuses a bad token), is errConnectRefused.
 func cfRequest(ctx context.Context, c *conn, id uint32, cmd []byte) (cfReply, error) {
 	if err := c.send(ctx, cmd); err != nil {
 		return cfReply{}, err
@@ -265,6 +275,10 @@ func cfRequest(ctx context.Context, c *conn, id uint32, cmd []byte) (cfReply, er
 	for range 64 { // pings or pushes may come first; never loop forever
 		p, err := c.read(ctx)
 		if err != nil {
+			var ce websocket.CloseError
+			if errors.As(err, &ce) {
+				return cfReply{}, fmt.Errorf("%w: closed with %d %s", errConnectRefused, ce.Code, ce.Reason)
+			}
 			return cfReply{}, err
 		}
 		for len(p) > 0 {
