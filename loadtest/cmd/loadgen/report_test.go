@@ -104,6 +104,63 @@ func TestReportKeepsHandWrittenSection(t *testing.T) {
 	}
 }
 
+// A peer measured on one node (Centrifugo here) shows in the one-node
+// table next to Roomcast and socket.io, under its label, and in the
+// per-mode tables; it changes nothing in the targets table.
+func TestReportOneNodePeers(t *testing.T) {
+	t.Parallel()
+	recs := sampleRecords()
+	cf := func(mode string, res any) record {
+		return record{Label: "Centrifugo v6.9.1, 1 node", Server: "centrifugo", Nodes: 1, Mode: mode, Command: "bin/loadgen " + mode + " -protocol centrifugo", Result: res}
+	}
+	recs = append(recs,
+		record{Label: "sio connect", Server: "socketio", Nodes: 1, Mode: "connect", Command: "c",
+			Result: &connectResult{Mode: "connect", Concurrency: 64, ConnectsPerS: 1500}},
+		cf("idle", &idleResult{Mode: "idle", Connected: 15000, BytesPerConn: 11900}),
+		cf("connect", &connectResult{Mode: "connect", Concurrency: 64, ConnectsPerS: 4200}),
+		cf("fanout", &fanoutResult{Mode: "fanout", Subscribers: 1000, Publishers: 2, Inflight: 64, DeliveriesPerS: 300000,
+			DeliveryRatio: 1, Latency: latencySummary{Count: 10, P99: 20}, CPU: &cpuUsage{ServerUSPerOp: 3.25}}),
+		cf("fanout", &fanoutResult{Mode: "fanout", TargetRate: 100000, DeliveriesPerS: 100000, DeliveryRatio: 0.9995,
+			Latency: latencySummary{Count: 10, P99: 4.5}}),
+	)
+	results := writeResults(t, recs...)
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	if err := writeReport(reportConfig{Results: results, Out: out, Machine: &machineInfo{}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, want := range []string{
+		"### One node, every server",
+		// Roomcast's records carry the label "<server> sat", "rc idle", "rc connect": one row per label.
+		"| roomcast sat | – | – | 500,000/s | 2.00 | – | – |",
+		"| rc idle | 6,144 B (15000 conns) | – | – | – | – | – |",
+		"| Centrifugo v6.9.1, 1 node | 11,900 B (15000 conns) | 4,200/s | 300,000/s | 3.25 | – | 4.50 ms (ratio 0.9995) |",
+		"| Centrifugo v6.9.1, 1 node | 100,000 deliveries/s (0 subs, 0 pubs) | 100,000 | 0.9995 |",
+		"| Centrifugo v6.9.1, 1 node | 64 | 4,200 | 0 |",
+		"| Centrifugo v6.9.1, 1 node | 15000 | 0 |",
+		"Centrifugo has no OPEN packet",
+		"| Connects with JWT | ≥ 10k/s | 3,000/s | 1,500/s | **no** |",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("document lacks %q", want)
+		}
+	}
+	i, j := strings.Index(doc, "### One node"), strings.Index(doc, "### Fan-out")
+	if i < 0 || j < i {
+		t.Fatalf("one-node table not between the targets and the fan-out table")
+	}
+	if table := doc[i:j]; strings.Contains(table, "roomcast 100k") || strings.Contains(table, "broken") { // both are 2-node records
+		t.Errorf("2-node or failed records in the one-node table:\n%s", table)
+	}
+	if t.Failed() {
+		t.Log(doc)
+	}
+}
+
 func TestReportNewFileGetsDefaultSection(t *testing.T) {
 	t.Parallel()
 	results := writeResults(t, sampleRecords()[:1]...)
