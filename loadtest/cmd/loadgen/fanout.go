@@ -169,8 +169,8 @@ type publisher struct {
 	c *conn // nil when publishes do not go over a websocket
 	// send publishes (id, t, seq); only the write loop calls it.
 	send func(id uint64, t, seq int64) error
-	// done, when set, is called once the write loop has returned (or
-	// never started); it may be called more than once.
+	// done, when set, is called once the write loop has returned, or at
+	// shutdown when it never started; it may be called more than once.
 	done func()
 	wake chan struct{} // ack progress
 	sent atomic.Int64
@@ -346,10 +346,13 @@ func (f *fanout) shutdown() {
 	}
 	f.closing.Store(true)
 	f.conns.closeAll()
-	waitGroupTimeout(&f.writers, 10*time.Second)
-	for _, p := range f.pubz {
-		if p != nil && p.done != nil {
-			p.done()
+	if waitGroupTimeout(&f.writers, 10*time.Second) {
+		// Write loops that never started have not called done; no write
+		// loop may be running when it is.
+		for _, p := range f.pubz {
+			if p != nil && p.done != nil {
+				p.done()
+			}
 		}
 	}
 	waitGroupTimeout(&f.readers, 10*time.Second)
