@@ -117,17 +117,19 @@ func (centrifugo) subscriberLoop(f *fanout, s *subscriber) {
 }
 
 // newPublisher sets up an HTTP API publisher: no websocket (so it is in no
-// channel, as a socket.io publisher is in no room), and a pool of workers,
-// one request in flight each, taking publishes from the write loop. There
-// are min(Inflight, MaxUnacked) workers, and the write loop waits for a free
-// one before it takes a publish's time, so the time is taken just before
-// the request, as it is before a socket.io write.
+// channel, as a socket.io publisher is in no room), and workers with one
+// request in flight each, taking publishes from the write loop. A publish
+// that finds no idle worker starts one, so the hand-over never waits and
+// the publish's time is taken just before its request, as it is before a
+// socket.io write; the write loop's bound on publishes waiting for their
+// ack (MaxUnacked) bounds the workers. At saturation the closed loop keeps
+// them near Inflight in all; at a fixed rate a slow answer does not lower
+// the rate offered, as with socket.io, whose publishes are not waited for.
 func (centrifugo) newPublisher(_ context.Context, f *fanout, i int) (*publisher, error) {
 	api, err := cfAPIURL(f.cfg.Targets[i%len(f.cfg.Targets)])
 	if err != nil {
 		return nil, err
 	}
-	workers := min(f.cfg.Inflight, f.cfg.MaxUnacked)
 	cp := &cfPublisher{
 		api: api,
 		key: f.cfg.APIKey,
@@ -137,24 +139,30 @@ func (centrifugo) newPublisher(_ context.Context, f *fanout, i int) (*publisher,
 				Proxy:               nil,
 				DialContext:         (&net.Dialer{Timeout: f.cfg.HandshakeTimeout}).DialContext,
 				DisableCompression:  true,
-				MaxIdleConnsPerHost: workers,
+				MaxIdleConnsPerHost: f.cfg.MaxUnacked, // one a worker
 			},
 		},
 		jobs:       make(chan cfJob),
 		quotedRoom: f.quotedRoom,
 	}
-	p := &publisher{wake: make(chan struct{}, 1), errs: map[string]int64{}, maxUnacked: int64(workers)}
+	p := &publisher{wake: make(chan struct{}, 1), errs: map[string]int64{}}
 	cp.p = p
 	p.send = func(id uint64, t, seq int64) error {
-		cp.jobs <- cfJob{id: id, t: t, seq: seq}
+		j := cfJob{id: id, t: t, seq: seq}
+		select {
+		case cp.jobs <- j: // an idle worker takes it
+			return nil
+		default:
+		}
+		// Only the write loop sends and starts workers, and jobs is
+		// closed after it returns: the new worker finds it open.
+		cp.running.Add(1)
+		f.readers.Add(1)
+		go cp.work(f)
+		cp.jobs <- j
 		return nil
 	}
 	p.done = sync.OnceFunc(func() { close(cp.jobs) })
-	cp.running.Store(int32(workers))
-	f.readers.Add(workers)
-	for range workers {
-		go cp.work(f)
-	}
 	return p, nil
 }
 
@@ -165,7 +173,7 @@ type cfPublisher struct {
 	client     *http.Client
 	jobs       chan cfJob // closed by p.done
 	quotedRoom []byte
-	running    atomic.Int32 // workers not yet returned; the last closes the client's connections
+	running    atomic.Int64 // workers not yet returned; the last closes the client's connections
 	mu         sync.Mutex   // guards p.errs and p.errIDs, which every worker updates
 }
 

@@ -175,8 +175,6 @@ type publisher struct {
 	wake chan struct{} // ack progress
 	sent atomic.Int64
 	acks atomic.Int64
-	// maxUnacked bounds sent − acks.
-	maxUnacked int64
 	// Owned by the write loop until writers.Wait returns.
 	winPubs          int64
 	winFirst, winEnd uint64 // ids [winFirst, winEnd) were sent inside the window
@@ -544,7 +542,7 @@ func (f *fanout) publisherWriteLoop(ctx context.Context, p *publisher, idx int, 
 			}
 			f.signal() // pass the wake-up on to another waiting publisher
 		}
-		for p.sent.Load()-p.acks.Load() >= p.maxUnacked {
+		for p.sent.Load()-p.acks.Load() >= int64(cfg.MaxUnacked) {
 			if !wait(time.Millisecond, p.wake) {
 				return
 			}

@@ -111,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&cfg.Publishers, "pubs", 2, "publisher connections (not in the room)")
 		fs.Float64Var(&cfg.Rate, "rate", 0, "target deliveries/s (publishes/s × subs); 0 = saturation, closed loop")
 		fs.IntVar(&cfg.Inflight, "inflight", 16, "saturation: publishes not yet delivered to every subscriber, at most")
-		fs.IntVar(&cfg.MaxUnacked, "max-unacked", 4096, "publishes per publisher waiting for their ack, at most (centrifugo: HTTP requests in flight per publisher, at most min(-inflight, -max-unacked))")
+		fs.IntVar(&cfg.MaxUnacked, "max-unacked", 4096, "publishes per publisher waiting for their ack, at most (centrifugo: HTTP requests in flight per publisher)")
 		fs.StringVar(&cfg.Room, "room", "bench", "room name")
 		fs.StringVar(&cfg.Event, "event", "m", "event name published")
 		fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before measuring")

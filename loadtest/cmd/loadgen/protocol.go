@@ -94,7 +94,7 @@ func (socketIO) newPublisher(ctx context.Context, f *fanout, i int) (*publisher,
 	if err != nil {
 		return nil, err
 	}
-	p := &publisher{c: c, wake: make(chan struct{}, 1), errs: map[string]int64{}, maxUnacked: int64(f.cfg.MaxUnacked)}
+	p := &publisher{c: c, wake: make(chan struct{}, 1), errs: map[string]int64{}}
 	buf := make([]byte, 0, 256) // owned by the write loop, the only caller of send
 	p.send = func(id uint64, t, seq int64) error {
 		buf = appendPublish(buf[:0], id, f.quotedRoom, f.quotedEvent, t, seq)

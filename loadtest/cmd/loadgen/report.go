@@ -437,9 +437,9 @@ func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w("flight, so latency there is queueing at full load, not the latency at a given rate. A ratio below 1\n")
 	w("with latencies in seconds means the server fell behind the offered rate and had not delivered the\n")
 	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n")
-	w("Centrifugo's publishers hold no websocket: they post to its HTTP API (`POST /api/publish`) from\n")
-	w("min(`-inflight`, `-max-unacked`) workers each, one request in flight per worker; as with socket.io, no\n")
-	w("publisher is a subscriber.\n\n")
+	w("Centrifugo's publishers hold no websocket: they post to its HTTP API (`POST /api/publish`), one\n")
+	w("request in flight per worker, a new worker whenever none is idle; as with socket.io, no publisher\n")
+	w("is a subscriber.\n\n")
 	w("| Setup | Load | Deliveries/s | Ratio | p50 ms | p90 ms | p99 ms | max ms | Publishes/s | Server CPU µs/delivery | Command |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {
