@@ -79,6 +79,9 @@ func TestReportKeepsHandWrittenSection(t *testing.T) {
 	if !strings.Contains(doc, handBegin+"\n"+hand+handEnd) {
 		t.Fatalf("hand-written section not kept:\n%s", doc)
 	}
+	if strings.Contains(doc, "Centrifugo") {
+		t.Errorf("Centrifugo notes in a report without a Centrifugo record")
+	}
 	if strings.Contains(doc, "old generated text") || strings.Contains(doc, "old tables") || strings.Count(doc, handBegin) != 1 {
 		t.Fatalf("old generated text kept or section duplicated:\n%s", doc)
 	}
@@ -134,6 +137,7 @@ func TestReportOneNodePeers(t *testing.T) {
 	}
 	doc := string(b)
 	for _, want := range []string{
+		"Centrifugo is measured alongside on one node",
 		"### One node, every server",
 		// Roomcast's records carry the label "<server> sat", "rc idle", "rc connect": one row per label.
 		"| roomcast sat | – | – | 500,000/s | 2.00 | – | – |",
@@ -143,6 +147,7 @@ func TestReportOneNodePeers(t *testing.T) {
 		"| Centrifugo v6.9.1, 1 node | 64 | 4,200 | 0 |",
 		"| Centrifugo v6.9.1, 1 node | 15000 | 0 |",
 		"Centrifugo has no OPEN packet",
+		"Centrifugo's publishers hold no websocket",
 		"| Connects with JWT | ≥ 10k/s | 3,000/s | 1,500/s | **no** |",
 	} {
 		if !strings.Contains(doc, want) {
