@@ -6,7 +6,7 @@ FUZZTIME ?= 5s
 LONGFUZZTIME ?= 2m
 CLIENT_JS := demo/static/vendor/socket.io.min.js
 
-.PHONY: all build run test deps lint unit fuzz fuzz-short interop k6-smoke loadtest bench clean cluster cluster-start cluster-stop
+.PHONY: all build run test deps lint unit fuzz fuzz-short interop k6-smoke loadtest bench capacity clean cluster cluster-start cluster-stop
 
 all: build
 
@@ -37,6 +37,8 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 	$(GO) mod tidy -diff
+	@# loadtest/peer-go (the socket.io Go port peer) is a module of its own.
+	cd loadtest/peer-go && $(GO) vet ./... && $(GOBIN)/staticcheck ./... && $(GO) mod tidy -diff
 	@# A single-node program built on the library must not link go-redis:
 	@# the Redis adapters and queue store live in their own packages.
 	@for p in ./adapter ./queue ./socketio ./engineio ./room; do \
@@ -45,6 +47,7 @@ lint:
 
 unit: $(CLIENT_JS)
 	$(GO) test -race -count=1 -timeout 10m ./...
+	cd loadtest/peer-go && $(GO) test -race -count=1 ./...
 
 # Every fuzz target, briefly (make fuzz runs them longer).
 FUZZ_TARGETS := \
@@ -92,10 +95,14 @@ loadtest: build
 	TARGET=$${TARGET:-http://127.0.0.1:8080} JWT_SECRET=$${JWT_SECRET:-dev-secret} \
 	  $(GOBIN)/k6 run loadtest/socketio.js
 
-## bench: micro-benchmarks, then the side-by-side run against socket.io 4.8 (rewrites docs/BENCHMARKS.md)
+## bench: micro-benchmarks, then the side-by-side run against socket.io 4.8 and its Go port (rewrites docs/BENCHMARKS.md)
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./internal/parser ./engineio ./room ./adapter/... ./socketio ./queue/... ./internal/auth ./internal/ratelimit
 	./scripts/bench.sh
+
+## capacity: 1, 2, 4 gateways on a 3-master Redis Cluster under loadgen fanout -rooms (markdown to stdout, or OUT=file; docs/CAPACITY.md)
+capacity: build
+	./scripts/capacity.sh
 
 ## cluster: Redis + 3 gateways + HAProxy (+ Prometheus) from local binaries on 127.0.0.1; Ctrl-C stops it
 cluster: build

@@ -728,6 +728,10 @@ func (c *Conn) teardown() {
 	mode, ctx := c.mode, c.flushCtx
 	reason, err := c.reason, c.closeErr
 	kind, ws, probe := c.transport, c.ws, c.probeWS
+	var park *readPark
+	if c.cork != nil {
+		park = c.cork.park
+	}
 	finalDone := c.finalDone
 	stopForce, cancel := c.stopForce, c.flushCancel
 	c.mu.Unlock()
@@ -742,15 +746,20 @@ func (c *Conn) teardown() {
 				c.srv.log.Debug("engineio: flush on close failed", "sid", c.id, "err", ferr)
 			}
 		}
-		if mode == modeAbort {
-			_ = ws.CloseNow()
-		} else {
-			status := websocket.StatusNormalClosure
-			if reason == ReasonServerShutdown {
-				status = websocket.StatusGoingAway
+		// No read parks while the library closes (its Close reads the
+		// peer's close frame); a read parked before is given back after.
+		park.closeLocked(func() {
+			if mode == modeAbort {
+				_ = ws.CloseNow()
+			} else {
+				status := websocket.StatusNormalClosure
+				if reason == ReasonServerShutdown {
+					status = websocket.StatusGoingAway
+				}
+				_ = ws.Close(status, "")
 			}
-			_ = ws.Close(status, "")
-		}
+		})
+		park.release(c)
 	case kind == kindPolling && finalDone != nil && c.awaitsFinalPoll():
 		// A live polling client re-polls as soon as a GET is answered, so
 		// the last payload is fetched within moments, or never.

@@ -40,6 +40,7 @@ func putChunk(b *[]byte) {
 // payload straight into the library's buffer); clients send little.
 type corkConn struct {
 	net.Conn
+	park *readPark // parks the read between messages; nil: a goroutine waits in it
 
 	mu     sync.Mutex
 	corked bool

@@ -30,15 +30,21 @@
 //
 // Every method of Server and Conn is safe for concurrent use.
 //
-// Goroutines: an idle websocket session has one goroutine, its read loop.
-// A writer goroutine (Conn.writeLoop) exists only while the connection is
+// Goroutines: an idle websocket session has none. Between messages its
+// read is parked in the server's read poller (Linux: one epoll instance
+// and one goroutine per server, from its first websocket to Shutdown),
+// which starts a fresh read goroutine when bytes arrive; it parks again
+// after the packets it read were handled. A TLS connection, or one whose
+// client sent bytes with its handshake, keeps a goroutine waiting in its
+// read, as every websocket does on other systems. A writer goroutine (Conn.writeLoop) exists only while the connection is
 // being sent to: Send starts it when none runs, wakes it otherwise, and it
 // ends after about a second with nothing to write (for polling the pending
 // GET writes the queue). Closing starts the close
 // sequence on a goroutine of its own (Conn.teardown), which takes over the
 // writer and ends with OnClose; the Server counts each session until then.
-// The heartbeat is a timer (time.AfterFunc) whose callback queues the ping
-// and closes the session on a missed pong; it never waits behind a write.
+// Heartbeats run on one clock per server (one runtime timer): it queues
+// each session's ping and closes a session whose pong is late; it never
+// waits behind a write.
 //
 // Write deadline: every websocket flush and every polling response must
 // finish within Config.WriteTimeout (a deadline on the net.Conn, or
@@ -81,4 +87,8 @@
 // Lock order: Server.regMu before a shard's mutex (registration).
 // Conn.deliverMu (held while a callback runs) before Conn.mu. Conn.mu is
 // never held while taking a shard's mutex, nor during I/O or callbacks.
+// A websocket's park lock (readPark.mu) is held while a read decides to
+// park and while the close sequence runs the library's Close (which reads
+// the peer's close frame through the same buffer); only the poller's
+// registry lock is taken inside it.
 package engineio

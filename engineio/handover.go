@@ -305,7 +305,7 @@ func (s *Server) ServeHandover(w http.ResponseWriter, r *http.Request, sid strin
 	}
 	s.cfg.OnConnection(c)
 	c.start() // the kept frames, then whatever OnConnection queued
-	go c.reader(ws)
+	go c.reader(ws, cork.park)
 	return true
 }
 

@@ -44,6 +44,23 @@ type Server struct {
 	wg     sync.WaitGroup     // one per session until its teardown ends
 	idle   idleClock          // when writers of quiet connections end
 	hb     *clock.Clock[Conn] // every session's heartbeat (heartbeat.go)
+
+	pollOnce sync.Once
+	poll     *readPoller // idle websockets' reads (readpark.go); made with the first websocket
+}
+
+// readPoller returns the server's read poller, started by the first
+// websocket; nil once Shutdown began, or where there is none.
+func (s *Server) readPoller() *readPoller {
+	s.pollOnce.Do(func() {
+		if !s.isClosing() {
+			s.poll = newReadPoller()
+		}
+	})
+	if s.isClosing() {
+		return nil
+	}
+	return s.poll
 }
 
 // New returns a Server for cfg. It fails if cfg.OnConnection is nil or a
@@ -178,14 +195,19 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.wg.Wait()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		// Every flushing session's force-close hook fired with ctx.
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	// Every session's teardown gave back its parked read: nothing is left
+	// in the poller.
+	s.pollOnce.Do(func() {})
+	s.poll.stop()
+	return err
 }
 
 func (s *Server) isClosing() bool {

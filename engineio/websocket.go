@@ -25,6 +25,7 @@ var (
 // engine can cut a connection whose close handshake or write is stuck.
 type hijackRecorder struct {
 	http.ResponseWriter
+	poll *readPoller // parks the websocket's reads; nil: they wait on goroutines
 	conn net.Conn
 	cork *corkConn
 }
@@ -59,13 +60,14 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	br := brw.Reader
 	if br.Buffered() == 0 {
 		br = bufio.NewReaderSize(h.cork, wsReadBufio)
+		h.cork.park = newReadPark(h.poll, nc, br)
 	}
 	return h.cork, bufio.NewReadWriter(br, bufio.NewWriterSize(h.cork, wsWriteBufio)), nil
 }
 
 // accept completes the websocket handshake of r.
 func (s *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, net.Conn, *corkConn, error) {
-	rec := &hijackRecorder{ResponseWriter: w}
+	rec := &hijackRecorder{ResponseWriter: w, poll: s.readPoller()}
 	ws, err := websocket.Accept(rec, r, s.acceptOpts)
 	if err != nil {
 		return nil, nil, nil, err
@@ -95,7 +97,7 @@ func (s *Server) handshakeWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.cfg.OnConnection(c)
 	c.start() // writes OPEN and whatever OnConnection queued
-	go c.reader(ws)
+	go c.reader(ws, cork.park)
 }
 
 // serveProbe runs a polling session's upgrade: "2probe" -> "3probe", the
@@ -153,7 +155,7 @@ func (c *Conn) serveProbe(w http.ResponseWriter, r *http.Request) {
 	}
 	c.deliverMu.Unlock()
 	reading = true
-	go c.reader(ws)
+	go c.reader(ws, cork.park)
 }
 
 // probe runs the upgrade exchange on ws and switches the session to it. It
@@ -215,27 +217,31 @@ func (c *Conn) abandonProbe(ws *websocket.Conn) {
 }
 
 // reader is the read loop's goroutine; it holds one count of c.readers.
-// After a message was handed to OnMessage the loop goes on in a fresh
-// goroutine: the layers above run deep call chains on it (a connect with
-// its token check, a broadcast), and Go does not give a grown stack back
-// while the goroutine waits in a read (it shrinks stacks at a garbage
-// collection, only when a quarter is in use, and an idle server collects
-// rarely). A fresh goroutine starts at the runtime's average stack size,
-// so an idle connection keeps a stack the size of its read, not of the
-// deepest thing it ever did. Heartbeat pongs, the common idle packet, do
-// not switch.
-func (c *Conn) reader(ws *websocket.Conn) {
-	if c.readLoop(ws) {
-		go c.reader(ws)
+// After a message was handed to OnMessage, the read is parked in the read
+// poller (readpark.go) when nothing more is buffered: the connection then
+// has no goroutine until bytes arrive, and the poller starts a fresh one.
+// Where it cannot park, the loop goes on in a fresh goroutine: the layers
+// above run deep call chains on it (a connect with its token check, a
+// broadcast), and Go does not give a grown stack back while the goroutine
+// waits in a read (it shrinks stacks at a garbage collection, only when a
+// quarter is in use, and an idle server collects rarely). Heartbeat
+// pongs, the common idle packet, neither park nor switch.
+func (c *Conn) reader(ws *websocket.Conn, park *readPark) {
+	if c.readLoop(ws, park != nil) {
+		if !park.park(c, ws) {
+			go c.reader(ws, park)
+		}
 		return
 	}
+	park.end()
 	c.readers.Done()
 }
 
 // readLoop reads the session's websocket, acting on every packet in
-// order. It returns true after it handed a message to OnMessage (the
-// caller goes on reading), false when the session's reading is over.
-func (c *Conn) readLoop(ws *websocket.Conn) bool {
+// order. It returns true after it handed a message to OnMessage, or after
+// any packet when the read parks between packets (the caller goes on
+// reading), false when the session's reading is over.
+func (c *Conn) readLoop(ws *websocket.Conn, parks bool) bool {
 	for {
 		typ, rd, err := ws.Reader(context.Background())
 		if err != nil {
@@ -259,7 +265,7 @@ func (c *Conn) readLoop(ws *websocket.Conn) bool {
 		if !c.handlePacket(p) {
 			return false
 		}
-		if p.typ == typeMessage {
+		if p.typ == typeMessage || parks {
 			return true
 		}
 	}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/redistest"
 	"github.com/roomcast/roomcast/internal/sitest"
+	"github.com/roomcast/roomcast/presence"
 )
 
 // TestPresenceAcrossNodes: a user's first socket joining a room is
@@ -279,4 +283,265 @@ func TestPresenceLeaveWaitsForTheRecoveryWindow(t *testing.T) {
 	if d := time.Since(start); d > window/2 {
 		t.Fatalf("an explicit disconnect left after %v", d)
 	}
+}
+
+// commandStats reads INFO commandstats: calls per command ("publish",
+// "hscan", ...) and their total.
+func commandStats(t testing.TB, c *redis.Client) (map[string]int64, int64) {
+	t.Helper()
+	info, err := c.Info(context.Background(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := map[string]int64{}
+	var total int64
+	for _, line := range strings.Split(info, "\r\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
+		if !ok || !strings.HasPrefix(line, "cmdstat_") {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+		calls[name] = n
+		total += n
+	}
+	return calls, total
+}
+
+// TestPresenceAnsweredWithoutFanOut: a room of 10k member users spread over
+// three nodes is answered by the presence event, GET /api/v1/presence and
+// GET /api/v1/rooms on any node from Redis alone: no message between the
+// nodes (nothing PUBLISHed, nothing seen by a pattern subscription on
+// every channel) and a few Redis commands per query, whatever the room's
+// size. The same probe sees the FetchSockets path (GET /api/v1/sockets)
+// ask the other nodes, so it can tell a fan-out when there is one.
+func TestPresenceAnsweredWithoutFanOut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server, writes 10k presence entries")
+	}
+	rs := redistest.Start(t)
+	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api"}
+	nodes := []*node{start(t, withNode(cfg, "n1")), start(t, withNode(cfg, "n2")), start(t, withNode(cfg, "n3"))}
+	const members = 10000
+	ctx := t.Context()
+	// The members' entries are written by the node that owns them, as its
+	// tracker would for its sockets (10k sockets are not dialled here).
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < members; i += 8 {
+				ps := presence.Socket{Namespace: "/", ID: fmt.Sprintf("s%05d", i), User: fmt.Sprintf("u%05d", i),
+					Info: []byte(`{"name":"User ` + strconv.Itoa(i) + `"}`)}
+				if _, err := nodes[i%3].g.presence.Join(ctx, ps, "big"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	c := sitest.Dial(t, nodes[0].wsURL)
+	c.Connect("/", authPayload(token(t, map[string]any{"sub": "asker", "join": []string{"*"}})))
+
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+	probe := rc.PSubscribe(ctx, "*")
+	defer probe.Close()
+	if _, err := probe.Receive(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var received atomic.Int64
+	go func() {
+		for range probe.Channel() {
+			received.Add(1)
+		}
+	}()
+	// seen counts the pub/sub messages the probe received since its last
+	// call, once they have had 300ms to arrive.
+	seen := func() int {
+		time.Sleep(300 * time.Millisecond)
+		return int(received.Swap(0))
+	}
+	seen() // whatever the setup published
+
+	const queries = 20
+	before, total0 := commandStats(t, rc)
+	for i := range queries {
+		c.Send(fmt.Sprintf(`42%d["presence",{"room":"big","limit":100}]`, i))
+		got := c.Read()
+		want := fmt.Sprintf(`43%d[{"count":%d,`, i, members)
+		if !strings.HasPrefix(got, want) {
+			t.Fatalf("presence on n1: %.200s, want %s...", got, want)
+		}
+		code, body := do(t, "GET", nodes[1].base+"/api/v1/presence?room=big&limit=100", "api", "")
+		if code != http.StatusOK || fmt.Sprint(body["count"]) != strconv.Itoa(members) || len(body["users"].([]any)) == 0 {
+			t.Fatalf("API presence on n2: %d count %v", code, body["count"])
+		}
+		code, body = do(t, "GET", nodes[2].base+"/api/v1/rooms", "api", "")
+		if code != http.StatusOK || !strings.Contains(fmt.Sprint(body["rooms"]), fmt.Sprintf("name:big sockets:%d users:%d", members, members)) {
+			t.Fatalf("API rooms on n3: %d %v", code, body)
+		}
+	}
+	after, total1 := commandStats(t, rc)
+	msgs := seen()
+	pubs := after["publish"] - before["publish"] + after["spublish"] - before["spublish"]
+	perQuery := float64(total1-total0-1) / (3 * queries) // less the second INFO
+	t.Logf("%d queries of a %d-member room over 3 nodes: %.1f Redis commands per query, %d PUBLISH, %d pub/sub messages",
+		3*queries, members, perQuery, pubs, msgs)
+	if pubs != 0 || msgs != 0 {
+		t.Fatalf("presence queries sent %d PUBLISH and %d pub/sub messages between nodes, want none", pubs, msgs)
+	}
+	// A page is 4 commands (a pipeline of HLEN, HLEN, HSCAN; an HMGET),
+	// rooms 3 (ZRANGEBYSCORE; HLEN, HLEN); the margin is for the nodes'
+	// own background (heartbeats, log tails) during the loop.
+	if perQuery > 8 {
+		t.Fatalf("%.1f Redis commands per presence query, want a few", perQuery)
+	}
+
+	// The probe does see a fan-out: FetchSockets asks every node.
+	before, _ = commandStats(t, rc)
+	if code, _ := do(t, "GET", nodes[0].base+"/api/v1/sockets?room=big", "api", ""); code != http.StatusOK {
+		t.Fatalf("API sockets %d", code)
+	}
+	after, _ = commandStats(t, rc)
+	n := seen()
+	t.Logf("one FetchSockets: %d PUBLISH, %d pub/sub messages", after["publish"]-before["publish"], n)
+	if n < 3 || after["publish"]-before["publish"] < 3 {
+		t.Fatalf("the probe saw %d messages (%d PUBLISH) for a FetchSockets over three nodes, want its request and two answers",
+			n, after["publish"]-before["publish"])
+	}
+}
+
+// TestPresenceRebuiltAfterRedisRestart: Redis without persistence is
+// killed and restarted under two nodes with members in a room. The nodes
+// close their sockets (the user streams and the broadcast log are gone:
+// they must recover, and are told they were not recovered); the clients
+// come back as new sockets, as the official client does, and rejoin.
+// Presence on any node is then exactly the new sockets, and stays so past
+// the old sockets' recovery window and two sweep rounds: no entry of the
+// lost state comes back, no live node is mistaken for a dead one (no
+// "node lost" disconnect in the new event stream).
+func TestPresenceRebuiltAfterRedisRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server, waits for the sweep loop")
+	}
+	rs := redistest.Start(t)
+	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api", RecoveryWindow: time.Second}
+	a, b := start(t, withNode(cfg, "a")), start(t, withNode(cfg, "b"))
+	nodes := []*node{a, b, b}
+	join := func(i int) *sitest.Client {
+		c := sitest.Dial(t, nodes[i].wsURL)
+		c.Connect("/", authPayload(token(t, map[string]any{"sub": fmt.Sprint("u", i%2), "join": []string{"*"}})))
+		c.Send(`421["join","room:1"]`)
+		if got := c.Read(); got != `431[{"ok":true}]` {
+			t.Fatalf("join %s", got)
+		}
+		return c
+	}
+	var old []*sitest.Client
+	for i := range nodes {
+		old = append(old, join(i))
+	}
+	counts := func(n *node) string {
+		code, body := do(t, "GET", n.base+"/api/v1/presence?room=room:1", "api", "")
+		return fmt.Sprint(code, " ", body["count"], " ", body["sockets"])
+	}
+	if got := counts(a); got != "200 2 3" {
+		t.Fatalf("presence before the restart: %s", got)
+	}
+	rs.Kill()
+	rs.Restart()
+	restarted := time.Now()
+	for _, c := range old {
+		c.ExpectClosed()
+	}
+	// Like the official client, connect again whenever a socket is closed,
+	// until all stay (a socket attached before a node's log tail reported
+	// the gap is closed too; see TestRedisOutageIsLoud).
+	clients := make([]*sitest.Client, len(nodes))
+	for round := 0; ; round++ {
+		redialled := false
+		for i := range nodes {
+			if clients[i] == nil || !stillOpen(clients[i]) {
+				clients[i] = join(i)
+				redialled = true
+			}
+		}
+		if !redialled {
+			break
+		}
+		if round == 10 {
+			t.Fatal("sockets connected after the restart are still being closed")
+		}
+		time.Sleep(time.Second)
+	}
+	deadline := restarted.Add(30 * time.Second)
+	for counts(a) != "200 2 3" || counts(b) != "200 2 3" {
+		if time.Now().After(deadline) {
+			t.Fatalf("presence not right 30s after the restart: a %s, b %s", counts(a), counts(b))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("presence right %v after Redis restarted", time.Since(restarted).Round(10*time.Millisecond))
+	// The old sockets' window ends; two sweep rounds pass: a node that
+	// swept the other as dead would have written its leave and "node
+	// lost" events by then.
+	time.Sleep(11 * time.Second)
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+	msgs, err := rc.XRange(context.Background(), "socket.io:events", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, m := range msgs {
+		types = append(types, fmt.Sprint(m.Values["type"]))
+		if strings.Contains(fmt.Sprint(m.Values["event"]), "node lost") {
+			t.Errorf("a live node was swept after the restart: %v", m.Values["event"])
+		}
+	}
+	t.Logf("event stream after the restart: %v", types)
+	if got := counts(b); got != "200 2 3" {
+		_, body := do(t, "GET", b.base+"/api/v1/presence?room=room:1", "api", "")
+		_, socks := do(t, "GET", b.base+"/api/v1/sockets?room=room:1", "api", "")
+		t.Fatalf("presence after the window and the sweeps: %s\n%v\nsockets %v", got, body, socks)
+	}
+}
+
+// BenchmarkJoinLeaveRedis is what a client's join and then leave of a
+// room cost on a gateway with Redis, acks included: each saves the
+// socket's session (issue 16: the ack waits for it) and writes presence
+// (the room scripts; the first socket of a user in a room also appends
+// its join/leave events). It reports Redis commands per join+leave.
+//
+//	go test -run '^$' -bench BenchmarkJoinLeaveRedis -benchtime 500x ./gateway
+func BenchmarkJoinLeaveRedis(b *testing.B) {
+	rs := redistest.Start(b)
+	n := start(b, Config{Redis: rs.URL(), Origins: []string{"*"}, EventRate: -1, IPEventRate: -1})
+	c := sitest.Dial(b, n.wsURL)
+	c.Connect("/", authPayload(token(b, map[string]any{"sub": "u1", "join": []string{"*"}})))
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+	call := func(seq int, ev string) {
+		c.Send(fmt.Sprintf(`42%d["%s","room:1"]`, seq, ev))
+		if got := c.Read(); got != fmt.Sprintf(`43%d[{"ok":true}]`, seq) {
+			b.Fatalf("%s: %s", ev, got)
+		}
+	}
+	b.ReportAllocs()
+	_, before := commandStats(b, rc)
+	seq := 0
+	for b.Loop() {
+		seq += 2
+		call(seq, "join")
+		call(seq+1, "leave")
+	}
+	_, after := commandStats(b, rc)
+	b.ReportMetric(float64(after-before-1)/float64(b.N), "redis-cmds/op")
 }

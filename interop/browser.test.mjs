@@ -37,6 +37,16 @@ describe("chat demo in Chromium", { skip }, () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(10000);
+    // The presence reads the page sends (a `presence` event, over polling
+    // or the websocket): who is online must follow events, not polling.
+    page.presenceReads = 0;
+    const isRead = (text) => typeof text === "string" && /(^|\x1e)42\d*\["presence"/.test(text);
+    page.on("request", (req) => {
+      if (req.method() === "POST" && isRead(req.postData())) page.presenceReads++;
+    });
+    page.on("websocket", (ws) => ws.on("framesent", (f) => {
+      if (isRead(f.payload)) page.presenceReads++;
+    }));
     page.on("pageerror", (err) => problems.push(`${name}: page error: ${err.message}`));
     page.on("console", (msg) => {
       if (msg.type() === "error") problems.push(`${name}: console error: ${msg.text()}`);
@@ -111,7 +121,10 @@ describe("chat demo in Chromium", { skip }, () => {
     await shot(alice, "alice.png");
 
     // Bob joins #random: alice's list follows the gateway's roomcast:join
-    // event (the page no longer polls presence), then his leave.
+    // event (the page does not poll presence), then his leave — without
+    // alice's page reading presence again, then or while it sits idle.
+    assert.ok(alice.presenceReads >= 1, "alice's page read #random's presence once");
+    const reads = alice.presenceReads;
     await bob.fill("#join-room", "random");
     await bob.click("#join-form button");
     await alice.locator("#users li", { hasText: "bob" }).waitFor({ timeout: 3000 });
@@ -119,6 +132,8 @@ describe("chat demo in Chromium", { skip }, () => {
     await bob.locator('#rooms li[data-key="r/random"] button.leave').click();
     await alice.locator("#log li", { hasText: "bob left." }).waitFor({ timeout: 3000 });
     assert.equal(await alice.locator("#users li").count(), 1);
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(alice.presenceReads, reads, "alice's page read presence again instead of following the events");
 
     assert.deepEqual(problems, []);
   });

@@ -157,8 +157,17 @@ async function scenario({ aof }) {
     for (const r of all.filter((r) => !r.ok)) {
       assert.ok([503, "unavailable", "timeout"].includes(r.code), `#${r.n} answered ${r.code}`);
     }
-    const earlyAfter = sent.m.filter((r) => r.ok && r.at >= upAt && r.at < upAt + 300);
-    assert.ok(earlyAfter.length > 0, "no publish acked in the first 300 ms after Redis returned");
+    // The issue's variant: publishes acked right after Redis returns. Make
+    // sure the run has some. Without persistence the nodes also send every
+    // socket to recovery, the publisher's included (the log and the user
+    // streams are gone), and publishes sent meanwhile may be refused: on a
+    // loaded machine (2 shared cores, load ~30) the first ok came later
+    // than 300 ms after Redis returned in 3 of 5 runs.
+    const early = aof ? 300 : 1000;
+    const earlyAfter = sent.m.filter((r) => r.ok && r.at >= upAt && r.at < upAt + early);
+    const firstOk = sent.m.find((r) => r.ok && r.at >= upAt);
+    assert.ok(earlyAfter.length > 0, `no publish acked in the first ${early} ms after Redis returned ` +
+      `(first acked one sent ${firstOk ? firstOk.at - upAt : "-"} ms after; publisher connects ${JSON.stringify(pub.connects.map((c) => ({ at: c.at - upAt, recovered: c.recovered })))})`);
 
     const report = { aof, firstAfter: [], worstAfter: 0 };
     for (const m of members) {
@@ -192,6 +201,8 @@ async function scenario({ aof }) {
       if (first) report.firstAfter.push(first[1] - upAt);
     }
     report.told = members.map((m) => m.told());
+    report.firstAck = firstOk ? firstOk.at - upAt : null;
+    report.publisherConnects = pub.connects.length;
     report.refused = all.filter((r) => !r.ok).length;
     report.acked = Object.fromEntries(Object.entries(sent).map(([k, v]) => [k, v.filter((r) => r.ok).length + "/" + v.length]));
     console.log(`# redis restart ${JSON.stringify(report)}`);

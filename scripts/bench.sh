@@ -1,30 +1,33 @@
 #!/usr/bin/env bash
-# bench.sh — side-by-side benchmarks of Roomcast, socket.io 4.8 (Node) and Centrifugo on this machine.
+# bench.sh — side-by-side benchmarks of Roomcast and its peers on this machine: socket.io 4.8
+# (Node), the socket.io Go port (github.com/zishang520/socket.io) and Centrifugo.
 #
 # One run, the same load generator (loadtest/cmd/loadgen), loopback only:
 #   (a) rc1   Roomcast, 1 node                       bin/gateway
 #   (b) sio1  socket.io, 1 node                      node loadtest/peer/server.js
-#   (f) cf1   Centrifugo v6.9.1, 1 node              bin/peers/centrifugo -c loadtest/centrifugo/config.json
-#             (its own JSON protocol over websocket, publishes through its HTTP API:
-#             loadgen -protocol centrifugo; built by `go install` on first use, then reused)
 #   (c) rc2   Roomcast, 2 nodes + Redis              bin/gateway --redis ... (own redis-server)
 #   (d) sio2  socket.io, 2 nodes + redis-adapter     REDIS_URL=... node loadtest/peer/server.js
 #   (e) rcd   Roomcast durable, 1 node + Redis       bin/gateway --redis ... --api-token ... (own redis-server)
-# Measures fan-out at saturation and at fixed delivery rates (a-d), idle RSS per
-# connection and connects/s with a JWT (a, b, f; fan-out for f too), durable delivery through the HTTP
+#   (f) gsio1 socket.io Go port, 1 node              bin/peer-go (built from loadtest/peer-go, its own module)
+#   (g) cf1   Centrifugo v6.9.1, 1 node              bin/peers/centrifugo -c loadtest/centrifugo/config.json
+#             (its own JSON protocol over websocket, publishes through its HTTP API:
+#             loadgen -protocol centrifugo; built by `go install` on first use, then reused)
+# Measures fan-out at saturation and at fixed delivery rates (a-d, f, g), idle RSS per
+# connection and connects/s with a JWT (a, b, f, g), durable delivery through the HTTP
 # API (e: stored and delivered user-messages/s with a loss check, replay of a
 # backlog on reconnect, Redis bytes per queued message; socket.io has no
 # counterpart), then rewrites docs/BENCHMARKS.md (keeping its hand-written
 # section) through `loadgen report`.
 #
 # Needs bin/gateway (make build), node with the repo's node_modules (npm ci),
-# redis-server; builds bin/loadgen itself, and with cf1 bin/peers/centrifugo
-# (go install github.com/centrifugal/centrifugo/v6@v6.9.1, through the Go
-# module proxy; kept and reused while `go version -m` says it is v6.9.1). Every process it starts is killed on
-# exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
+# redis-server; builds bin/loadgen itself, bin/peer-go for gsio1 (its first
+# build downloads the port's module), and for cf1 bin/peers/centrifugo (go install
+# github.com/centrifugal/centrifugo/v6@v6.9.1 through the Go module proxy; kept and
+# reused while `go version -m` says it is v6.9.1). Every process it starts is killed
+# on exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
 #
 # Environment (all optional):
-#   ONLY="rc1 sio1 cf1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
+#   ONLY="rc1 sio1 gsio1 cf1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
 #   DURABLE_PUBS=8 DURABLE_BATCH=100 DURABLE_BACKLOG=10000   (rcd; SUBS users, DURATION)
 #   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
@@ -44,7 +47,7 @@ REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 LOADGEN="bin/loadgen" # relative: the script runs from the repository root, and commands are recorded as run
 PEER="$ROOT/loadtest/peer/server.js"
 BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
-ONLY="${ONLY:-rc1 sio1 cf1 rc2 sio2 rcd}"
+ONLY="${ONLY:-rc1 sio1 gsio1 cf1 rc2 sio2 rcd}"
 SUBS="${SUBS:-1000}"
 PUBS="${PUBS:-2}"
 INFLIGHT="${INFLIGHT:-64}"
@@ -205,6 +208,33 @@ start_peer() {
 	NODE_URLS+=("http://127.0.0.1:$port")
 }
 
+# The socket.io Go port peer (setup gsio1): its own module, built on first use.
+PEER_GO_DIR="$ROOT/loadtest/peer-go"
+PEER_GO_BIN="$ROOT/bin/peer-go"
+PEER_GO_VERSION="$(awk '$1 == "github.com/zishang520/socket.io/servers/socket/v3" { print $2 }' "$PEER_GO_DIR/go.mod")"
+PEER_GO_BUILT=0
+
+# start_gopeer NAME: loadtest/peer-go on a free port (single node: no Redis).
+start_gopeer() {
+	local name="$1" port
+	if ((!PEER_GO_BUILT)); then
+		log "building bin/peer-go (socket.io Go port $PEER_GO_VERSION)"
+		(cd "$PEER_GO_DIR" && go build -o "$PEER_GO_BIN" .) || die "go build in loadtest/peer-go failed"
+		PEER_GO_BUILT=1
+	fi
+	free_port port
+	PORT="$port" JWT_SECRET="$SECRET" "$PEER_GO_BIN" >"$WORK/$name.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	SERVER_PIDS+=("$LAST_PID")
+	if ! wait_until 15 grep -q '^listening ' "$WORK/$name.log"; then
+		tail -n 20 "$WORK/$name.log" >&2 || true
+		die "socket.io Go port peer $name did not start"
+	fi
+	SETUP_CMDS+="(cd loadtest/peer-go && go build -o ../../bin/peer-go .); PORT=$port JWT_SECRET=$SECRET bin/peer-go; "
+	NODE_URLS+=("http://127.0.0.1:$port")
+}
+
 # ensure_centrifugo: builds $CENTRIFUGO_BIN with go install unless it is
 # already there and of $CENTRIFUGO_VERSION (the module version go records in
 # the binary; `centrifugo version` says 0.0.0 for a go install build).
@@ -253,7 +283,7 @@ redis_flags() {
 	if gateway_has origins; then REDIS_FLAGS+=(--origins '*'); fi # required with --redis; loadgen sends no Origin
 }
 
-# up SETUP NAME: start the servers of a setup (rc1, sio1, rc2, sio2, rcd).
+# up SETUP NAME: start the servers of a setup (rc1, sio1, gsio1, cf1, rc2, sio2, rcd).
 up() {
 	SETUP_CMDS=""
 	NODE_URLS=()
@@ -261,6 +291,7 @@ up() {
 	case "$1" in
 	rc1) start_gateway rc-1 ;;
 	sio1) start_peer sio-1 ;;
+	gsio1) start_gopeer gsio-1 ;;
 	cf1) start_centrifugo cf-1 ;;
 	rc2)
 		start_redis
@@ -292,6 +323,7 @@ label_of() {
 	case "$1" in
 	rc1) echo "Roomcast, 1 node" ;;
 	sio1) echo "socket.io 4.8, 1 node" ;;
+	gsio1) echo "socket.io Go port (zishang520 $PEER_GO_VERSION), 1 node" ;;
 	cf1) echo "Centrifugo $CENTRIFUGO_VERSION, 1 node" ;;
 	rc2) echo "Roomcast, 2 nodes + Redis" ;;
 	sio2) echo "socket.io 4.8, 2 nodes + redis-adapter" ;;
@@ -301,6 +333,7 @@ label_of() {
 server_of() {
 	case "$1" in
 	rc*) echo roomcast ;;
+	gsio*) echo gosocketio ;;
 	cf*) echo centrifugo ;;
 	*) echo socketio ;;
 	esac
@@ -412,7 +445,7 @@ fanout_runs() {
 run_setup() {
 	local setup="$1"
 	case "$setup" in
-	rc1 | sio1 | cf1)
+	rc1 | sio1 | gsio1 | cf1)
 		# Idle memory on a fresh process, so earlier runs' heap does not hide growth.
 		up "$setup"
 		lg "$setup" idle -target "${NODE_URLS[0]}" -conns "$IDLE_CONNS" -pid "$LAST_PID"
@@ -451,7 +484,7 @@ run_setup() {
 			-note "no socket.io counterpart: the socket.io peer has no durable per-user queue"
 		stop_all
 		;;
-	*) die "unknown setup $setup (want rc1 sio1 cf1 rc2 sio2 rcd)" ;;
+	*) die "unknown setup $setup (want rc1 sio1 gsio1 cf1 rc2 sio2 rcd)" ;;
 	esac
 }
 

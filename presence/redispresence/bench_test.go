@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,87 +58,133 @@ func commands(b *testing.B, c *redis.Client) int64 {
 // presence Store (one pipeline and one HMGET for a page of 100, or one
 // pipeline for the counts) with today's FetchSockets across three nodes
 // (a request to every node over pub/sub, each answering with its members'
-// sockets), for rooms of 100 and 10k members spread over the nodes. It
-// reports Redis commands per query (INFO total_commands_processed, less
-// the INFO itself) and, for FetchSockets, the sockets carried back.
+// sockets), for rooms of 100, 10k and 100k members spread over the nodes.
+// It reports Redis commands per query (INFO total_commands_processed, less
+// the INFO itself), the pub/sub messages between the nodes per query (a
+// pattern subscription on every channel counts them) and, for
+// FetchSockets, the sockets carried back. Each size is set up once, in its
+// own sub-benchmark, so one size can be run alone (the 100k setup writes
+// 100k entries first, about a minute on a small box); FetchSockets gets a
+// 60 s request timeout so that its latency is measured rather than cut at
+// the default 5 s:
 //
-//	go test -run '^$' -bench BenchmarkRoomMembers -benchtime 200x ./presence/redispresence
+//	go test -run '^$' -bench 'BenchmarkRoomMembers/members=(100|10000)$' -benchtime 200x ./presence/redispresence
+//	go test -run '^$' -bench 'BenchmarkRoomMembers/members=100000$' -benchtime 5x ./presence/redispresence
 func BenchmarkRoomMembers(b *testing.B) {
 	srv := redistest.Start(b)
-	ctx := context.Background()
 	probe := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
 	b.Cleanup(func() { _ = probe.Close() })
-	for _, size := range []int{100, 10000} {
-		prefix := uniquePrefix()
-		var adapters []adapter.Adapter
-		for i := range 3 {
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
-			cl, err := redisadapter.New(ctx, redisadapter.Config{Client: c, Prefix: prefix, Node: fmt.Sprint("n", i), Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
-			a, err := cl.Factory()(benchNamespace{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			adapters = append(adapters, a)
-			b.Cleanup(func() { _ = a.Close(); _ = cl.Close(); _ = c.Close() })
-		}
-		stores := make([]*Store, 3)
-		for i := range stores {
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
-			b.Cleanup(func() { _ = c.Close() })
-			st, err := New(ctx, Config{Client: c, Prefix: prefix, Node: fmt.Sprint("n", i), Logger: quiet})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = st.Close() })
-			stores[i] = st
-		}
-		for i := range size {
-			s := benchSocket{id: fmt.Sprintf("sock%06d", i), user: fmt.Sprintf("user%06d", i)}
-			if err := adapters[i%3].AddAll(s, s.id, "big"); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := stores[i%3].Join(ctx, presence.Socket{Namespace: "/", ID: s.id, User: s.user, Info: []byte(`{"name":"User ` + s.user + `"}`)}, "big"); err != nil {
-				b.Fatal(err)
-			}
-		}
-		run := func(name string, fn func() int) {
-			b.Run(fmt.Sprintf("%s/members=%d", name, size), func(b *testing.B) {
-				b.ReportAllocs()
-				got := 0
-				before := commands(b, probe)
-				for b.Loop() {
-					got = fn()
-				}
-				after := commands(b, probe)
-				b.ReportMetric(float64(after-before-1)/float64(b.N), "redis-cmds/op")
-				b.ReportMetric(float64(got), "members")
-			})
-		}
-		run("presence-page100", func() int {
-			p, err := stores[0].Members(ctx, "/", "big", "", 100)
-			if err != nil || p.Users != size {
-				b.Fatalf("%v %+v", err, p.Users)
-			}
-			return len(p.Members)
-		})
-		run("presence-counts", func() int {
-			p, err := stores[0].Members(ctx, "/", "big", "", 0)
-			if err != nil || p.Users != size {
-				b.Fatal(err)
-			}
-			return p.Users
-		})
-		run("fetchsockets", func() int {
-			socks, err := adapters[0].FetchSockets(ctx, adapter.Options{Rooms: []string{"big"}})
-			if err != nil || len(socks) != size {
-				b.Fatalf("%v %d", err, len(socks))
-			}
-			return len(socks)
+	for _, size := range []int{100, 10000, 100000} {
+		b.Run(fmt.Sprintf("members=%d", size), func(b *testing.B) {
+			roomMembers(b, srv, probe, size)
 		})
 	}
+}
+
+// roomMembers sets up a room of size members over three nodes and runs the
+// three ways of reading it.
+func roomMembers(b *testing.B, srv *redistest.Server, probe *redis.Client, size int) {
+	ctx := context.Background()
+	prefix := uniquePrefix()
+	var adapters []adapter.Adapter
+	for i := range 3 {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
+		cl, err := redisadapter.New(ctx, redisadapter.Config{Client: c, Prefix: prefix, Node: fmt.Sprint("n", i), Logger: quiet,
+			RequestTimeout: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		a, err := cl.Factory()(benchNamespace{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		adapters = append(adapters, a)
+		b.Cleanup(func() { _ = a.Close(); _ = cl.Close(); _ = c.Close() })
+	}
+	stores := make([]*Store, 3)
+	for i := range stores {
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr(), Protocol: 2})
+		b.Cleanup(func() { _ = c.Close() })
+		st, err := New(ctx, Config{Client: c, Prefix: prefix, Node: fmt.Sprint("n", i), Logger: quiet})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = st.Close() })
+		stores[i] = st
+	}
+	const workers = 8
+	errs := make(chan error, workers)
+	for w := range workers {
+		go func() {
+			for i := w; i < size; i += workers {
+				s := benchSocket{id: fmt.Sprintf("sock%06d", i), user: fmt.Sprintf("user%06d", i)}
+				if err := adapters[i%3].AddAll(s, s.id, "big"); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := stores[i%3].Join(ctx, presence.Socket{Namespace: "/", ID: s.id, User: s.user, Info: []byte(`{"name":"User ` + s.user + `"}`)}, "big"); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The pub/sub messages between the nodes: a pattern subscription on
+	// every channel of the prefix sees each request and each answer.
+	var msgs atomic.Int64
+	sub := probe.PSubscribe(ctx, prefix+"*")
+	b.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		for range sub.Channel() {
+			msgs.Add(1)
+		}
+	}()
+	run := func(name string, fn func() int) {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			got := 0
+			msgs.Store(0)
+			before := commands(b, probe)
+			for b.Loop() {
+				got = fn()
+			}
+			after := commands(b, probe)
+			time.Sleep(50 * time.Millisecond) // the probe's last messages
+			b.ReportMetric(float64(after-before-1)/float64(b.N), "redis-cmds/op")
+			b.ReportMetric(float64(msgs.Load())/float64(b.N), "node-msgs/op")
+			b.ReportMetric(float64(got), "members")
+		})
+	}
+	run("presence-page100", func() int {
+		p, err := stores[0].Members(ctx, "/", "big", "", 100)
+		if err != nil || p.Users != size {
+			b.Fatalf("%v %+v", err, p.Users)
+		}
+		return len(p.Members)
+	})
+	run("presence-counts", func() int {
+		p, err := stores[0].Members(ctx, "/", "big", "", 0)
+		if err != nil || p.Users != size {
+			b.Fatal(err)
+		}
+		return p.Users
+	})
+	run("fetchsockets", func() int {
+		socks, err := adapters[0].FetchSockets(ctx, adapter.Options{Rooms: []string{"big"}})
+		if err != nil || len(socks) != size {
+			b.Fatalf("%v %d", err, len(socks))
+		}
+		return len(socks)
+	})
 }
 
 // BenchmarkJoinLeave is the cost of one socket joining and leaving a room

@@ -303,3 +303,79 @@ func TestLostIsReported(t *testing.T) {
 		t.Fatal("the node is not registered again")
 	}
 }
+
+// TestSweepersRace: the surviving nodes all find the dead node at once and
+// sweep it concurrently, round after round; whichever wins the lock, each
+// leave, vacated and "node lost" disconnect is decided once and is in the
+// stream once.
+func TestSweepersRace(t *testing.T) {
+	c := shared(t)
+	ctx := context.Background()
+	for round := range 10 {
+		prefix := uniquePrefix()
+		dead := newStore(t, c, prefix, "dead", Config{})
+		var rec recorder
+		sweepers := []*Store{
+			newStore(t, c, prefix, "b", Config{Listener: rec.listen}),
+			newStore(t, c, prefix, "c", Config{Listener: rec.listen}),
+			newStore(t, c, prefix, "d", Config{Listener: rec.listen}),
+		}
+		for i := range 5 {
+			s := presence.Socket{Namespace: "/", ID: fmt.Sprint("s", i), User: fmt.Sprint("u", i)}
+			if _, err := dead.Connect(ctx, s); err != nil {
+				t.Fatal(err)
+			}
+			for _, room := range []string{"r1", "r2"} {
+				if _, err := dead.Join(ctx, s, room); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		_ = dead.Close()
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var swept []presence.Event
+		for _, st := range sweepers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ev, err := st.Sweep(ctx, "dead")
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				swept = append(swept, ev...)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		// A sweeper that lost the lock to one still at it returns nothing;
+		// one that came after finds nothing left: a later round finishes.
+		for _, st := range sweepers {
+			ev, err := st.Sweep(ctx, "dead")
+			if err != nil {
+				t.Fatal(err)
+			}
+			swept = append(swept, ev...)
+		}
+		count := map[string]int{}
+		for _, e := range swept {
+			count[e.Type]++
+		}
+		if fmt.Sprint(count) != "map[disconnect:5 leave:10 vacated:2]" {
+			t.Fatalf("round %d: swept %v", round, count)
+		}
+		types, ids := streamTypes(t, c, prefix)
+		for id, n := range ids {
+			if n != 1 {
+				t.Fatalf("round %d: id %s %d times in the stream", round, id, n)
+			}
+		}
+		if strings.Count(types, "disconnect") != 5 || strings.Count(types, "leave") != 10 || strings.Count(types, "vacated") != 2 {
+			t.Fatalf("round %d: stream %s", round, types)
+		}
+		if p, err := sweepers[0].Members(ctx, "/", "r1", "", 10); err != nil || p.Users != 0 || p.Sockets != 0 {
+			t.Fatalf("round %d: r1 after the sweep %+v %v", round, p, err)
+		}
+	}
+}

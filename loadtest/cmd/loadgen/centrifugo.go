@@ -89,11 +89,12 @@ func (centrifugo) hold(c *conn, p []byte) bool {
 	return false // Centrifugo ends a websocket session with a close frame: the read fails
 }
 
-// subscriberLoop reads publications of the room; they carry no event name,
-// so every publication of the room's channel counts.
+// subscriberLoop reads publications of the subscriber's room; they carry
+// no event name, so every publication of the room's channel counts.
 func (centrifugo) subscriberLoop(f *fanout, s *subscriber) {
 	defer f.readers.Done()
 	bg := context.Background()
+	room := f.quotedRooms[s.room]
 	for {
 		p, err := s.c.read(bg)
 		if err != nil {
@@ -104,7 +105,7 @@ func (centrifugo) subscriberLoop(f *fanout, s *subscriber) {
 		for len(p) > 0 {
 			var line []byte
 			line, p = cutLine(p)
-			if d, ok := parseCFPublication(line, f.quotedRoom); ok {
+			if d, ok := parseCFPublication(line, room); ok {
 				f.received(s, now, d)
 			} else if bytes.Equal(line, cfPing) {
 				if err := s.c.send(bg, cfPing); err != nil {
@@ -142,13 +143,13 @@ func (centrifugo) newPublisher(_ context.Context, f *fanout, i int) (*publisher,
 				MaxIdleConnsPerHost: f.cfg.MaxUnacked, // one a worker
 			},
 		},
-		jobs:       make(chan cfJob),
-		quotedRoom: f.quotedRoom,
+		jobs:        make(chan cfJob),
+		quotedRooms: f.quotedRooms,
 	}
 	p := &publisher{wake: make(chan struct{}, 1), errs: map[string]int64{}}
 	cp.p = p
-	p.send = func(id uint64, t, seq int64) error {
-		j := cfJob{id: id, t: t, seq: seq}
+	p.send = func(id uint64, room int, t, seq int64) error {
+		j := cfJob{id: id, room: room, t: t, seq: seq}
 		select {
 		case cp.jobs <- j: // an idle worker takes it
 			return nil
@@ -168,18 +169,19 @@ func (centrifugo) newPublisher(_ context.Context, f *fanout, i int) (*publisher,
 
 // cfPublisher is one HTTP API publisher's shared state.
 type cfPublisher struct {
-	p          *publisher
-	api, key   string
-	client     *http.Client
-	jobs       chan cfJob // closed by p.done
-	quotedRoom []byte
-	running    atomic.Int64 // workers not yet returned; the last closes the client's connections
-	mu         sync.Mutex   // guards p.errs and p.errIDs, which every worker updates
+	p           *publisher
+	api, key    string
+	client      *http.Client
+	jobs        chan cfJob   // closed by p.done
+	quotedRooms [][]byte     // the channels, by room
+	running     atomic.Int64 // workers not yet returned; the last closes the client's connections
+	mu          sync.Mutex   // guards p.errs and p.errIDs, which every worker updates
 }
 
 // cfJob is one publish for a worker.
 type cfJob struct {
 	id     uint64
+	room   int
 	t, seq int64
 }
 
@@ -195,7 +197,7 @@ func (cp *cfPublisher) work(f *fanout) {
 	buf := make([]byte, 0, 128)
 	p := cp.p
 	for j := range cp.jobs {
-		buf = appendCFPublish(buf[:0], cp.quotedRoom, j.t, j.seq)
+		buf = appendCFPublish(buf[:0], cp.quotedRooms[j.room], j.t, j.seq)
 		if code := cp.post(buf); code != "" {
 			cp.mu.Lock()
 			p.errs[code]++

@@ -57,6 +57,7 @@ type cpuMeter struct {
 	start      []time.Duration
 	self       time.Duration
 	serverUsed time.Duration
+	perPID     []time.Duration // serverUsed by process, in pids order
 	selfUsed   time.Duration
 }
 
@@ -76,12 +77,14 @@ func (m *cpuMeter) begin() error {
 
 func (m *cpuMeter) end() error {
 	m.serverUsed = 0
+	m.perPID = m.perPID[:0]
 	for i, pid := range m.pids {
 		c, err := procCPU(pid)
 		if err != nil {
 			return err
 		}
 		m.serverUsed += c - m.start[i]
+		m.perPID = append(m.perPID, c-m.start[i])
 	}
 	self, err := procCPU(0)
 	if err != nil {
@@ -96,6 +99,9 @@ type cpuUsage struct {
 	// ServerS is the CPU time, in seconds, the processes given by -pids used
 	// during the measurement (user + system, all threads).
 	ServerS float64 `json:"server_cpu_s"`
+	// ServerPerPIDS is ServerS by process, in the order of -pids (what a
+	// script needs to tell the gateways' CPU from each Redis shard's).
+	ServerPerPIDS []float64 `json:"server_cpu_s_per_pid,omitempty"`
 	// LoadgenS is loadgen's own CPU time over the same span.
 	LoadgenS float64 `json:"loadgen_cpu_s"`
 	// ServerUSPerOp is ServerS per delivery (fanout) or per connect
@@ -109,6 +115,9 @@ func (m *cpuMeter) usage(ops int64) *cpuUsage {
 		return nil
 	}
 	u := &cpuUsage{ServerS: round3(m.serverUsed.Seconds()), LoadgenS: round3(m.selfUsed.Seconds())}
+	for _, d := range m.perPID {
+		u.ServerPerPIDS = append(u.ServerPerPIDS, round3(d.Seconds()))
+	}
 	if ops > 0 {
 		u.ServerUSPerOp = round3(float64(m.serverUsed.Microseconds()) / float64(ops))
 	}

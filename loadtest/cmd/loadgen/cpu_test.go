@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 )
@@ -23,7 +24,12 @@ func TestParseStatCPU(t *testing.T) {
 }
 
 func TestCPUMeterSelf(t *testing.T) {
-	m := cpuMeter{pids: []int{os.Getpid()}}
+	idle := exec.Command("sleep", "30") // a second process that uses no CPU
+	if err := idle.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = idle.Process.Kill(); _ = idle.Wait() })
+	m := cpuMeter{pids: []int{os.Getpid(), idle.Process.Pid}}
 	if err := m.begin(); err != nil {
 		t.Fatal(err)
 	}
@@ -43,6 +49,9 @@ func TestCPUMeterSelf(t *testing.T) {
 	u := m.usage(1000)
 	if u.ServerS < 0.09 || u.LoadgenS < 0.09 || u.ServerUSPerOp < 90 {
 		t.Fatalf("usage %+v after burning 100ms of CPU", u)
+	}
+	if len(u.ServerPerPIDS) != 2 || u.ServerPerPIDS[0] < 0.09 || u.ServerPerPIDS[1] > u.ServerPerPIDS[0]/2 {
+		t.Fatalf("per process %v after this process burnt 100ms of CPU", u.ServerPerPIDS)
 	}
 	if (&cpuMeter{}).usage(1) != nil {
 		t.Fatal("usage without pids is not nil")

@@ -20,7 +20,8 @@
 //
 // Modes (one per run; each prints one JSON line with its results):
 //
-//	loadgen fanout  -targets URL[,URL...]  N subscribers in one room, P publishers;
+//	loadgen fanout  -targets URL[,URL...]  N subscribers in one room (or spread over
+//	                                       -rooms R), P publishers;
 //	                                       deliveries/s, delivery ratio, latency
 //	loadgen idle    -target URL -pid PID   C idle connections; server RSS per connection
 //	loadgen connect -target URL            connects/s with a JWT, K at a time

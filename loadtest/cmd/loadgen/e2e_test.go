@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -30,6 +31,7 @@ type server struct {
 var servers = []server{
 	{"gateway", startGateway},
 	{"socketio-peer", startPeer},
+	{"go-socketio-peer", startGoPeer},
 }
 
 // startGateway runs a Roomcast gateway in this process (redisURL must be
@@ -110,6 +112,45 @@ func startPeer(t *testing.T, redisURL string) string {
 	}
 	cmd := exec.Command(node, filepath.Join(root, "loadtest", "peer", "server.js"))
 	cmd.Env = append(os.Environ(), "PORT=0", "JWT_SECRET="+testSecret, "REDIS_URL="+redisURL, "REDIS_PREFIX=loadgen-test")
+	return runPeer(t, cmd)
+}
+
+// goPeer is loadtest/peer-go built once per test binary (its own module:
+// the first build downloads the socket.io Go port).
+var goPeer struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+// startGoPeer runs loadtest/peer-go, the socket.io Go port, on a free port.
+func startGoPeer(t *testing.T, redisURL string) string {
+	t.Helper()
+	if redisURL != "" {
+		t.Skip("the Go port peer is single-node")
+	}
+	goPeer.once.Do(func() {
+		bin := filepath.Join(os.TempDir(), "roomcast-loadgen-test-peer-go")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Dir = filepath.Join(repoRoot(t), "loadtest", "peer-go")
+		if out, err := build.CombinedOutput(); err != nil {
+			goPeer.err = fmt.Errorf("go build in %s: %v\n%s", build.Dir, err, out)
+			return
+		}
+		goPeer.bin = bin
+	})
+	if goPeer.err != nil {
+		t.Fatal(goPeer.err)
+	}
+	cmd := exec.Command(goPeer.bin)
+	cmd.Env = append(os.Environ(), "PORT=0", "JWT_SECRET="+testSecret)
+	return runPeer(t, cmd)
+}
+
+// runPeer starts a peer command that prints "listening <port>" when ready
+// and returns its base URL; t.Cleanup interrupts it.
+func runPeer(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -647,5 +688,44 @@ func TestDurableCLI(t *testing.T) {
 		!strings.Contains(string(doc), "| Roomcast durable, 1 node | 4 users, 1 pubs × 2 users/emit |") ||
 		!strings.Contains(string(doc), "| 50 msgs in ") || !strings.Contains(string(doc), "| no socket.io counterpart |") {
 		t.Fatalf("report: %v\n%s", err, doc)
+	}
+}
+
+// With Rooms, each publish reaches only its room's subscribers: were they
+// all in one room, every publish would be delivered three times over and the
+// ratio would read 3.
+func TestFanoutRooms(t *testing.T) {
+	base := startGateway(t, "")
+	r, err := runFanout(testCtx(t), fanoutConfig{
+		Targets: []string{base}, Subscribers: 12, Publishers: 2, Rooms: 3, Inflight: 4,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Tokens: goodTokens(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rooms != 3 || r.Expected == 0 || r.Expected != r.Publishes*4 {
+		t.Fatalf("rooms %d, expected %d for %d publishes to rooms of 4", r.Rooms, r.Expected, r.Publishes)
+	}
+	if r.Delivered != r.Expected || r.DeliveryRatio != 1 || r.Disconnects != 0 {
+		t.Fatalf("expected %d, delivered %d, ratio %v, disconnects %d", r.Expected, r.Delivered, r.DeliveryRatio, r.Disconnects)
+	}
+}
+
+// At a fixed rate with rooms, a publish is worth a room's subscribers:
+// 1200 deliveries/s to rooms of 4 is 300 publishes/s.
+func TestFanoutRoomsFixedRate(t *testing.T) {
+	base := startGateway(t, "")
+	r, err := runFanout(testCtx(t), fanoutConfig{
+		Targets: []string{base}, Subscribers: 12, Publishers: 2, Rooms: 3, Rate: 1200,
+		Warmup: 200 * time.Millisecond, Duration: time.Second, Tokens: goodTokens(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Publishes < 200 || r.Publishes > 400 {
+		t.Fatalf("%d publishes in 1s at 300/s", r.Publishes)
+	}
+	if r.DeliveryRatio != 1 {
+		t.Fatalf("ratio %v (%d of %d)", r.DeliveryRatio, r.Delivered, r.Expected)
 	}
 }

@@ -19,9 +19,15 @@ type fanoutConfig struct {
 	Subscribers int
 	// Publishers publish to Room without joining it. Defaults to 2.
 	Publishers int
-	// Rate is the target of deliveries per second (publishes/s × Subscribers);
-	// 0 runs at saturation: a closed loop keeping at most Inflight publishes
-	// not yet delivered to every subscriber.
+	// Rooms spreads the subscribers over that many rooms, named Room-0,
+	// Room-1...: subscriber i joins room (i / len(Targets)) mod Rooms, so
+	// that every room has members on every target; each publisher rotates
+	// over the rooms, one publish to each in turn. Defaults to 1: every
+	// subscriber in Room itself.
+	Rooms int
+	// Rate is the target of deliveries per second (publishes/s × subscribers
+	// per room); 0 runs at saturation: a closed loop keeping at most
+	// Inflight publishes not yet delivered to every subscriber of their room.
 	Rate float64
 	// Inflight bounds, at saturation, the publishes whose deliveries are not
 	// all in. Defaults to 16.
@@ -67,6 +73,7 @@ func orDefault[T int | int64 | time.Duration](v *T, d T) {
 func (c *fanoutConfig) setDefaults() {
 	orDefault(&c.Subscribers, 1000)
 	orDefault(&c.Publishers, 2)
+	orDefault(&c.Rooms, 1)
 	orDefault(&c.Inflight, 16)
 	orDefault(&c.MaxUnacked, 4096)
 	orDefault(&c.ConnectConcurrency, 64)
@@ -92,6 +99,9 @@ type fanoutResult struct {
 	Targets     []string `json:"targets"`
 	Subscribers int      `json:"subscribers"`
 	Publishers  int      `json:"publishers"`
+	// Rooms is the number of rooms the subscribers were spread over, when
+	// more than one.
+	Rooms int `json:"rooms,omitempty"`
 	// TargetRate is the requested deliveries/s; 0 means saturation.
 	TargetRate float64 `json:"target_rate"`
 	Inflight   int     `json:"inflight,omitempty"`
@@ -102,7 +112,8 @@ type fanoutResult struct {
 	Publishes     int64            `json:"publishes"`
 	PublishesPerS float64          `json:"publishes_per_s"`
 	PublishErrors map[string]int64 `json:"publish_errors,omitempty"`
-	// Expected is Subscribers × (Publishes without an error ack).
+	// Expected is, over the Publishes without an error ack, the sum of
+	// their room's subscribers (Subscribers × those publishes in one room).
 	Expected int64 `json:"expected"`
 	// Delivered counts deliveries of the window's publishes, including
 	// those that arrived during the drain.
@@ -124,8 +135,9 @@ type fanoutResult struct {
 // fanout is one fan-out run's shared state.
 type fanout struct {
 	cfg         fanoutConfig
-	quotedRoom  []byte
+	quotedRooms [][]byte
 	quotedEvent []byte
+	roomSubs    []int64   // subscribers of each room, as set up
 	endpoints   []string  // websocket URL per target
 	dialers     []*dialer // per target
 
@@ -139,11 +151,12 @@ type fanout struct {
 	winStart, winEnd atomic.Int64
 
 	// Closed-loop accounting, in deliveries.
-	owed      atomic.Int64 // Σ over sent publishes of the live subscribers then
+	owed      atomic.Int64 // Σ over sent publishes of their room's live subscribers then
 	delivered atomic.Int64
-	pubs      atomic.Int64 // publishes sent
-	alive     atomic.Int64 // live subscribers
-	blocked   atomic.Int32 // publishers waiting for deliveries
+	roomPubs  []atomic.Int64 // publishes sent, per room
+	roomAlive []atomic.Int64 // live subscribers, per room
+	alive     atomic.Int64   // live subscribers
+	blocked   atomic.Int32   // publishers waiting for deliveries
 	wake      chan struct{}
 	maxOwed   int64
 
@@ -155,7 +168,8 @@ type fanout struct {
 }
 
 type subscriber struct {
-	c *conn
+	c    *conn
+	room int
 	// Owned by the read loop until readers.Wait returns.
 	total  int64 // deliveries
 	inWin  int64 // deliveries received inside the window
@@ -167,8 +181,9 @@ type subscriber struct {
 
 type publisher struct {
 	c *conn // nil when publishes do not go over a websocket
-	// send publishes (id, t, seq); only the write loop calls it.
-	send func(id uint64, t, seq int64) error
+	// send publishes (id, t, seq) to f.quotedRooms[room]; only the write
+	// loop calls it.
+	send func(id uint64, room int, t, seq int64) error
 	// done, when set, is called once the write loop has returned, or at
 	// shutdown when it never started; it may be called more than once.
 	done func()
@@ -195,11 +210,21 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 	}
 	f := &fanout{
 		cfg:         cfg,
-		quotedRoom:  appendJSONString(nil, cfg.Room),
+		quotedRooms: make([][]byte, cfg.Rooms),
 		quotedEvent: appendJSONString(nil, cfg.Event),
+		roomSubs:    make([]int64, cfg.Rooms),
+		roomPubs:    make([]atomic.Int64, cfg.Rooms),
+		roomAlive:   make([]atomic.Int64, cfg.Rooms),
 		stop:        make(chan struct{}),
 		wake:        make(chan struct{}, 1),
-		maxOwed:     int64(cfg.Inflight) * int64(cfg.Subscribers),
+		// Inflight publishes to a room of average size.
+		maxOwed: int64(cfg.Inflight) * ceilDiv(int64(cfg.Subscribers), int64(cfg.Rooms)),
+	}
+	for r := range cfg.Rooms {
+		f.quotedRooms[r] = appendJSONString(nil, roomName(cfg.Room, cfg.Rooms, r))
+	}
+	for i := range cfg.Subscribers {
+		f.roomSubs[subscriberRoom(i, len(cfg.Targets), cfg.Rooms)]++
 	}
 	f.winStart.Store(math.MaxInt64)
 	f.winEnd.Store(math.MaxInt64)
@@ -229,16 +254,18 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 		if err != nil {
 			return err
 		}
-		if err := cfg.Protocol.join(ctx, c, f.quotedRoom, cfg.HandshakeTimeout); err != nil {
+		room := subscriberRoom(i, len(f.endpoints), cfg.Rooms)
+		if err := cfg.Protocol.join(ctx, c, f.quotedRooms[room], cfg.HandshakeTimeout); err != nil {
 			c.close()
 			return err
 		}
-		s := &subscriber{c: c}
+		s := &subscriber{c: c, room: room}
 		f.subs[i] = s
 		if !f.conns.add(c) {
 			return errSetup
 		}
 		f.alive.Add(1)
+		f.roomAlive[room].Add(1)
 		f.readers.Add(1)
 		go cfg.Protocol.subscriberLoop(f, s)
 		return nil
@@ -298,6 +325,27 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 	r.CPU = meter.usage(int64(math.Round(r.DeliveriesPerS * cfg.Duration.Seconds())))
 	return r, nil
 }
+
+// roomName is the name of room r of n: base itself when there is one.
+func roomName(base string, n, r int) string {
+	if n == 1 {
+		return base
+	}
+	return base + "-" + strconv.Itoa(r)
+}
+
+// subscriberRoom is the room subscriber i of those spread round-robin over
+// targets joins: round-robin over the rooms within each target, so that
+// every room has members on every target.
+func subscriberRoom(i, targets, rooms int) int { return (i / targets) % rooms }
+
+// publishRoom is the room publisher idx sends its publish id (from 1) to:
+// the publishers rotate over the rooms, each starting at its own.
+func publishRoom(idx int, id uint64, rooms int) int {
+	return int((uint64(idx) + id - 1) % uint64(rooms))
+}
+
+func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
 // open dials connection i (to target i mod n), authenticates with a token
 // for sub and returns the connection.
@@ -406,17 +454,19 @@ func (f *fanout) lost(s *subscriber, err error) {
 	s.gone, s.reason = true, err
 	f.disconnects.Add(1)
 	f.alive.Add(-1)
-	if owed := f.pubs.Load() - s.total; owed > 0 {
+	f.roomAlive[s.room].Add(-1)
+	if owed := f.roomPubs[s.room].Load() - s.total; owed > 0 {
 		f.delivered.Add(owed)
 	}
 	f.signal()
 }
 
 // deliveredOne counts a delivery and wakes a waiting publisher when there is
-// room for another publish.
+// room for another publish (to a room of average size: the publisher checks
+// its own).
 func (f *fanout) deliveredOne() {
 	d := f.delivered.Add(1)
-	if f.blocked.Load() > 0 && f.owed.Load()-d <= f.maxOwed-f.alive.Load() {
+	if f.blocked.Load() > 0 && f.owed.Load()-d <= f.maxOwed-ceilDiv(f.alive.Load(), int64(f.cfg.Rooms)) {
 		f.signal()
 	}
 }
@@ -502,7 +552,8 @@ func (f *fanout) publisherWriteLoop(ctx context.Context, p *publisher, idx int, 
 	var interval time.Duration
 	next := start
 	if cfg.Rate > 0 {
-		perPub := cfg.Rate / float64(cfg.Subscribers) / float64(cfg.Publishers) // publishes/s
+		perRoom := float64(cfg.Subscribers) / float64(cfg.Rooms)
+		perPub := cfg.Rate / perRoom / float64(cfg.Publishers) // publishes/s
 		interval = time.Duration(float64(time.Second) / perPub)
 		next = start.Add(interval * time.Duration(idx) / time.Duration(cfg.Publishers)) // stagger
 	}
@@ -526,7 +577,8 @@ func (f *fanout) publisherWriteLoop(ctx context.Context, p *publisher, idx int, 
 		} else {
 			// Closed loop: room for one more publish's deliveries?
 			lastProgress, lastD := time.Now(), f.delivered.Load()
-			for f.owed.Load()-f.delivered.Load() > f.maxOwed-f.alive.Load() {
+			next := &f.roomAlive[publishRoom(idx, id+1, cfg.Rooms)]
+			for f.owed.Load()-f.delivered.Load() > f.maxOwed-next.Load() {
 				f.blocked.Add(1)
 				ok := wait(time.Millisecond, f.wake)
 				f.blocked.Add(-1)
@@ -550,10 +602,11 @@ func (f *fanout) publisherWriteLoop(ctx context.Context, p *publisher, idx int, 
 		id++
 		t := time.Now()
 		tn := t.UnixNano()
-		f.owed.Add(f.alive.Load())
-		f.pubs.Add(1)
+		room := publishRoom(idx, id, cfg.Rooms)
+		f.owed.Add(f.roomAlive[room].Load())
+		f.roomPubs[room].Add(1)
 		p.sent.Add(1)
-		err := p.send(id, tn, seq)
+		err := p.send(id, room, tn, seq)
 		seq++
 		if err != nil {
 			if !f.closing.Load() {
@@ -590,18 +643,23 @@ func (f *fanout) result(setup time.Duration) *fanoutResult {
 	if cfg.Rate == 0 {
 		r.Inflight = cfg.Inflight
 	}
-	var okPubs int64
+	if cfg.Rooms > 1 {
+		r.Rooms = cfg.Rooms
+	}
 	errs := map[string]int64{}
 	var maxLag time.Duration
-	for _, p := range f.pubz {
+	for idx, p := range f.pubz {
 		r.Publishes += p.winPubs
-		ok := p.winPubs
-		for _, id := range p.errIDs {
-			if id >= p.winFirst && id < p.winEnd {
-				ok--
+		if p.winPubs > 0 {
+			for id := p.winFirst; id < p.winEnd; id++ {
+				r.Expected += f.roomSubs[publishRoom(idx, id, cfg.Rooms)]
 			}
 		}
-		okPubs += ok
+		for _, id := range p.errIDs {
+			if id >= p.winFirst && id < p.winEnd {
+				r.Expected -= f.roomSubs[publishRoom(idx, id, cfg.Rooms)]
+			}
+		}
 		for k, v := range p.errs {
 			errs[k] += v
 		}
@@ -623,7 +681,6 @@ func (f *fanout) result(setup time.Duration) *fanoutResult {
 		h.merge(&s.hist)
 	}
 	dur := cfg.Duration.Seconds()
-	r.Expected = okPubs * int64(cfg.Subscribers)
 	if r.Expected > 0 {
 		r.DeliveryRatio = math.Round(float64(r.Delivered)/float64(r.Expected)*1e6) / 1e6
 	}

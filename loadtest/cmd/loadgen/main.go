@@ -39,7 +39,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime (exp) of minted tokens")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the result")
 	fs.StringVar(&c.note, "note", "", "free-form note copied into the result (shown by report where a table has a note column)")
-	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio, centrifugo)")
+	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio, gosocketio, centrifugo)")
 	fs.IntVar(&c.nodes, "nodes", 0, "number of server nodes, copied into the result")
 	fs.StringVar(&c.setup, "setup", "", "how the server(s) were started, copied into the result")
 	fs.StringVar(&c.out, "out", "", "also append the result line to this file")
@@ -77,7 +77,7 @@ type record struct {
 const usage = `usage: loadgen <mode> [flags]
 
 modes:
-  fanout   subscribers in one room, publishers; deliveries/s, ratio, latency
+  fanout   subscribers in one room (or -rooms), publishers; deliveries/s, ratio, latency
   idle     many idle connections; server RSS per connection
   connect  connects per second with a JWT
   durable  Roomcast durable queues via the HTTP API: stored and delivered
@@ -109,7 +109,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&targets, "targets", "http://127.0.0.1:8080", "comma-separated base URLs; connections are spread over them round-robin")
 		fs.IntVar(&cfg.Subscribers, "subs", 1000, "subscribers in the room")
 		fs.IntVar(&cfg.Publishers, "pubs", 2, "publisher connections (not in the room)")
-		fs.Float64Var(&cfg.Rate, "rate", 0, "target deliveries/s (publishes/s × subs); 0 = saturation, closed loop")
+		fs.IntVar(&cfg.Rooms, "rooms", 1, "rooms <room>-0, <room>-1... to spread the subscribers over (subscriber i joins room (i / targets) mod rooms: every room has members on every target); each publisher rotates over them; 1 = every subscriber in -room")
+		fs.Float64Var(&cfg.Rate, "rate", 0, "target deliveries/s (publishes/s × subs per room); 0 = saturation, closed loop")
 		fs.IntVar(&cfg.Inflight, "inflight", 16, "saturation: publishes not yet delivered to every subscriber, at most")
 		fs.IntVar(&cfg.MaxUnacked, "max-unacked", 4096, "publishes per publisher waiting for their ack, at most (centrifugo: HTTP requests in flight per publisher)")
 		fs.StringVar(&cfg.Room, "room", "bench", "room name")

@@ -96,8 +96,8 @@ func (socketIO) newPublisher(ctx context.Context, f *fanout, i int) (*publisher,
 	}
 	p := &publisher{c: c, wake: make(chan struct{}, 1), errs: map[string]int64{}}
 	buf := make([]byte, 0, 256) // owned by the write loop, the only caller of send
-	p.send = func(id uint64, t, seq int64) error {
-		buf = appendPublish(buf[:0], id, f.quotedRoom, f.quotedEvent, t, seq)
+	p.send = func(id uint64, room int, t, seq int64) error {
+		buf = appendPublish(buf[:0], id, f.quotedRooms[room], f.quotedEvent, t, seq)
 		return c.send(context.Background(), buf)
 	}
 	if !f.conns.add(c) {

@@ -377,64 +377,6 @@ func perConn(r *reportRecord) string {
 	return fmt.Sprintf("%s B (%d conns)", group(float64(r.idle.BytesPerConn)), r.idle.Connected)
 }
 
-// renderPeers compares every server measured on one node (Roomcast and each
-// peer, one row per setup label, in the order of the run) on the figures
-// the idle, connect and fan-out modes give.
-func renderPeers(b *strings.Builder, recs []*reportRecord) {
-	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	type row struct {
-		label           string
-		idle, conn, sat *reportRecord
-		at50k, at100k   *reportRecord
-	}
-	var rows []*row
-	byLabel := map[string]*row{}
-	for _, r := range recs {
-		if r.Nodes != 1 || (r.idle == nil && r.connect == nil && r.fanout == nil) {
-			continue
-		}
-		rw := byLabel[r.Label]
-		if rw == nil {
-			rw = &row{label: r.Label}
-			byLabel[r.Label] = rw
-			rows = append(rows, rw)
-		}
-		switch {
-		case r.idle != nil && rw.idle == nil:
-			rw.idle = r
-		case r.connect != nil && rw.conn == nil:
-			rw.conn = r
-		case r.fanout != nil && r.fanout.TargetRate == 0 && rw.sat == nil:
-			rw.sat = r
-		case r.fanout != nil && r.fanout.TargetRate == 50000 && rw.at50k == nil:
-			rw.at50k = r
-		case r.fanout != nil && r.fanout.TargetRate == 100000 && rw.at100k == nil:
-			rw.at100k = r
-		}
-	}
-	if len(rows) < 2 {
-		return
-	}
-	w("### One node, every server\n\n")
-	w("The figures of the tables below, one row per server on one node: idle RSS per connection, connects/s\n")
-	w("with a JWT, fan-out at saturation (deliveries/s and the server's CPU per delivery) and p99 latency at\n")
-	w("fixed delivery rates, under the same load whatever protocol the server speaks.\n\n")
-	w("| Setup | Idle RSS per connection | Connects/s | Saturation deliveries/s | Server CPU µs/delivery | p99 at 50k/s | p99 at 100k/s |\n")
-	w("|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, rw := range rows {
-		cps, sat, cpu := "–", "–", "–"
-		if rw.conn != nil {
-			cps = num(rw.conn.connect.ConnectsPerS, "/s")
-		}
-		if rw.sat != nil {
-			sat = num(rw.sat.fanout.DeliveriesPerS, "/s")
-			cpu = cpuPerOp(rw.sat.fanout.CPU)
-		}
-		w("| %s | %s | %s | %s | %s | %s | %s |\n", mdCell(rw.label), perConn(rw.idle), cps, sat, cpu, p99(rw.at50k), p99(rw.at100k))
-	}
-	w("\n")
-}
-
 func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Fan-out (1 room, subscribers spread over the nodes, publishers not in the room)\n\n")
