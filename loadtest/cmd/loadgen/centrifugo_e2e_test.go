@@ -116,6 +116,18 @@ func TestCentrifugoFanout(t *testing.T) {
 			t.Fatalf("%d publishes in 1s at 200/s, ratio %v", r.Publishes, r.DeliveryRatio)
 		}
 	})
+	t.Run("rooms", func(t *testing.T) {
+		// Each publish goes to one room's channel of three: 4 deliveries each.
+		r, err := runFanout(testCtx(t), cfFanout(base, fanoutConfig{
+			Subscribers: 12, Publishers: 2, Rooms: 3, Inflight: 4, Warmup: 200 * time.Millisecond, Duration: time.Second,
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Expected == 0 || r.Expected != r.Publishes*4 || r.Delivered != r.Expected || r.DeliveryRatio != 1 {
+			t.Fatalf("%d publishes, expected %d, delivered %d, ratio %v", r.Publishes, r.Expected, r.Delivered, r.DeliveryRatio)
+		}
+	})
 	t.Run("wrong api key", func(t *testing.T) {
 		cfg := cfFanout(base, fanoutConfig{Subscribers: 2, Publishers: 1, Rate: 200, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, Drain: 500 * time.Millisecond})
 		cfg.APIKey = "wrong"
