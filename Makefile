@@ -73,6 +73,7 @@ FUZZ_TARGETS := \
 	./broadcastlog/redislog:FuzzDecodeEntry \
 	./presence/redispresence:FuzzDecodeEntry \
 	./loadtest/cmd/loadgen:FuzzFrames \
+	./loadtest/cmd/loadgen:FuzzCFMessages \
 	./hook:FuzzDecodeEventResponse \
 	./hook:FuzzDecodeLifecycleRequest
 

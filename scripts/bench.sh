@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench.sh — side-by-side benchmarks of Roomcast and its peers on this machine: socket.io 4.8
-# (Node) and the socket.io Go port (github.com/zishang520/socket.io).
+# (Node), the socket.io Go port (github.com/zishang520/socket.io) and Centrifugo.
 #
 # One run, the same load generator (loadtest/cmd/loadgen), loopback only:
 #   (a) rc1   Roomcast, 1 node                       bin/gateway
@@ -9,20 +9,25 @@
 #   (d) sio2  socket.io, 2 nodes + redis-adapter     REDIS_URL=... node loadtest/peer/server.js
 #   (e) rcd   Roomcast durable, 1 node + Redis       bin/gateway --redis ... --api-token ... (own redis-server)
 #   (f) gsio1 socket.io Go port, 1 node              bin/peer-go (built from loadtest/peer-go, its own module)
-# Measures fan-out at saturation and at fixed delivery rates (a-d, f), idle RSS per
-# connection and connects/s with a JWT (a, b, f), durable delivery through the HTTP
+#   (g) cf1   Centrifugo v6.9.1, 1 node              bin/peers/centrifugo -c loadtest/centrifugo/config.json
+#             (its own JSON protocol over websocket, publishes through its HTTP API:
+#             loadgen -protocol centrifugo; built by `go install` on first use, then reused)
+# Measures fan-out at saturation and at fixed delivery rates (a-d, f, g), idle RSS per
+# connection and connects/s with a JWT (a, b, f, g), durable delivery through the HTTP
 # API (e: stored and delivered user-messages/s with a loss check, replay of a
 # backlog on reconnect, Redis bytes per queued message; socket.io has no
 # counterpart), then rewrites docs/BENCHMARKS.md (keeping its hand-written
 # section) through `loadgen report`.
 #
 # Needs bin/gateway (make build), node with the repo's node_modules (npm ci),
-# redis-server; builds bin/loadgen itself, and bin/peer-go for gsio1 (its first
-# build downloads the port's module). Every process it starts is killed on exit;
-# each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
+# redis-server; builds bin/loadgen itself, bin/peer-go for gsio1 (its first
+# build downloads the port's module), and for cf1 bin/peers/centrifugo (go install
+# github.com/centrifugal/centrifugo/v6@v6.9.1 through the Go module proxy; kept and
+# reused while `go version -m` says it is v6.9.1). Every process it starts is killed
+# on exit; each step is bounded and the run stops starting steps after BENCH_TIMEOUT.
 #
 # Environment (all optional):
-#   ONLY="rc1 sio1 gsio1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
+#   ONLY="rc1 sio1 gsio1 cf1 rc2 sio2 rcd"   setups to run      SUBS=1000 PUBS=2 INFLIGHT=64
 #   DURABLE_PUBS=8 DURABLE_BATCH=100 DURABLE_BACKLOG=10000   (rcd; SUBS users, DURATION)
 #   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
@@ -30,7 +35,7 @@
 #   PERF=1   perf-record the server during each saturation run (reports in the work dir)
 #   QUIET_WAIT=0 QUIET_BUSY=15   on a shared machine, wait up to QUIET_WAIT s before each step
 #            until other processes use less than QUIET_BUSY % of the CPUs
-#   GATEWAY_BIN NODE REDIS_SERVER   binaries to use
+#   GATEWAY_BIN NODE REDIS_SERVER CENTRIFUGO_BIN   binaries to use
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -42,7 +47,7 @@ REDIS_SERVER="${REDIS_SERVER:-redis-server}"
 LOADGEN="bin/loadgen" # relative: the script runs from the repository root, and commands are recorded as run
 PEER="$ROOT/loadtest/peer/server.js"
 BENCH_OUT="${BENCH_OUT:-$ROOT/docs/BENCHMARKS.md}"
-ONLY="${ONLY:-rc1 sio1 gsio1 rc2 sio2 rcd}"
+ONLY="${ONLY:-rc1 sio1 gsio1 cf1 rc2 sio2 rcd}"
 SUBS="${SUBS:-1000}"
 PUBS="${PUBS:-2}"
 INFLIGHT="${INFLIGHT:-64}"
@@ -58,6 +63,9 @@ DURABLE_BACKLOG="${DURABLE_BACKLOG:-10000}"
 BENCH_TIMEOUT="${BENCH_TIMEOUT:-780}"
 SECRET="bench-secret"
 API_TOKEN="bench-api-token"
+CENTRIFUGO_VERSION="v6.9.1"
+CENTRIFUGO_BIN="${CENTRIFUGO_BIN:-$ROOT/bin/peers/centrifugo}"
+CENTRIFUGO_CONFIG="$ROOT/loadtest/centrifugo/config.json"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
@@ -227,6 +235,41 @@ start_gopeer() {
 	NODE_URLS+=("http://127.0.0.1:$port")
 }
 
+# ensure_centrifugo: builds $CENTRIFUGO_BIN with go install unless it is
+# already there and of $CENTRIFUGO_VERSION (the module version go records in
+# the binary; `centrifugo version` says 0.0.0 for a go install build).
+ensure_centrifugo() {
+	local have
+	have="$(go version -m "$CENTRIFUGO_BIN" 2>/dev/null | awk '$1 == "mod" { print $3 }')" || true
+	[[ "$have" == "$CENTRIFUGO_VERSION" ]] && return 0
+	[[ "$(basename "$CENTRIFUGO_BIN")" == centrifugo ]] ||
+		die "CENTRIFUGO_BIN=$CENTRIFUGO_BIN is not Centrifugo $CENTRIFUGO_VERSION (and go install names its binary centrifugo)"
+	log "building Centrifugo $CENTRIFUGO_VERSION into $(dirname "$CENTRIFUGO_BIN") (go install; takes minutes once)"
+	mkdir -p "$(dirname "$CENTRIFUGO_BIN")"
+	GOBIN="$(dirname "$CENTRIFUGO_BIN")" go install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION" ||
+		die "go install of Centrifugo $CENTRIFUGO_VERSION failed"
+}
+
+# start_centrifugo NAME: one Centrifugo node, memory engine. The JWT secret
+# and the HTTP API key come from the environment (Centrifugo maps
+# CENTRIFUGO_<SECTION>_<KEY> onto its config), the rest from the repo's config.
+start_centrifugo() {
+	local name="$1" port
+	free_port port
+	CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY="$SECRET" CENTRIFUGO_HTTP_API_KEY="$API_TOKEN" \
+		"$CENTRIFUGO_BIN" -c "$CENTRIFUGO_CONFIG" --http_server.address 127.0.0.1 --http_server.port "$port" \
+		>"$WORK/$name.log" 2>&1 &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	SERVER_PIDS+=("$LAST_PID")
+	if ! wait_until 15 curl -fsS --max-time 1 "http://127.0.0.1:$port/health"; then
+		tail -n 20 "$WORK/$name.log" >&2 || true
+		die "Centrifugo $name did not become healthy"
+	fi
+	SETUP_CMDS+="CENTRIFUGO_CLIENT_TOKEN_HMAC_SECRET_KEY=$SECRET CENTRIFUGO_HTTP_API_KEY=$API_TOKEN ${CENTRIFUGO_BIN#"$ROOT"/} -c ${CENTRIFUGO_CONFIG#"$ROOT"/} --http_server.address 127.0.0.1 --http_server.port $port; "
+	NODE_URLS+=("http://127.0.0.1:$port")
+}
+
 # gateway_has FLAG: bin/gateway --help lists --FLAG.
 # Not grep -q: its early exit kills the writer (SIGPIPE) and, with pipefail,
 # fails the pipeline, so a flag present in a long help text read as absent.
@@ -240,7 +283,7 @@ redis_flags() {
 	if gateway_has origins; then REDIS_FLAGS+=(--origins '*'); fi # required with --redis; loadgen sends no Origin
 }
 
-# up SETUP NAME: start the servers of a setup (rc1, sio1, gsio1, rc2, sio2, rcd).
+# up SETUP NAME: start the servers of a setup (rc1, sio1, gsio1, cf1, rc2, sio2, rcd).
 up() {
 	SETUP_CMDS=""
 	NODE_URLS=()
@@ -249,6 +292,7 @@ up() {
 	rc1) start_gateway rc-1 ;;
 	sio1) start_peer sio-1 ;;
 	gsio1) start_gopeer gsio-1 ;;
+	cf1) start_centrifugo cf-1 ;;
 	rc2)
 		start_redis
 		redis_flags
@@ -280,6 +324,7 @@ label_of() {
 	rc1) echo "Roomcast, 1 node" ;;
 	sio1) echo "socket.io 4.8, 1 node" ;;
 	gsio1) echo "socket.io Go port (zishang520 $PEER_GO_VERSION), 1 node" ;;
+	cf1) echo "Centrifugo $CENTRIFUGO_VERSION, 1 node" ;;
 	rc2) echo "Roomcast, 2 nodes + Redis" ;;
 	sio2) echo "socket.io 4.8, 2 nodes + redis-adapter" ;;
 	rcd) echo "Roomcast durable, 1 node + Redis" ;;
@@ -289,6 +334,7 @@ server_of() {
 	case "$1" in
 	rc*) echo roomcast ;;
 	gsio*) echo gosocketio ;;
+	cf*) echo centrifugo ;;
 	*) echo socketio ;;
 	esac
 }
@@ -340,6 +386,11 @@ lg() {
 		log "skipping $setup $mode: BENCH_TIMEOUT (${BENCH_TIMEOUT}s) reached"
 		fail_record "$setup" "$mode" "skipped: BENCH_TIMEOUT reached"
 		return 0
+	fi
+	# Centrifugo setups speak its protocol; its fan-out publishes through the HTTP API.
+	if [[ "$setup" == cf* ]]; then
+		set -- -protocol centrifugo "$@"
+		if [[ "$mode" == fanout ]]; then set -- -api-key "$API_TOKEN" "$@"; fi
 	fi
 	wait_quiet
 	log "$setup: loadgen $mode $*"
@@ -394,7 +445,7 @@ fanout_runs() {
 run_setup() {
 	local setup="$1"
 	case "$setup" in
-	rc1 | sio1 | gsio1)
+	rc1 | sio1 | gsio1 | cf1)
 		# Idle memory on a fresh process, so earlier runs' heap does not hide growth.
 		up "$setup"
 		lg "$setup" idle -target "${NODE_URLS[0]}" -conns "$IDLE_CONNS" -pid "$LAST_PID"
@@ -433,7 +484,7 @@ run_setup() {
 			-note "no socket.io counterpart: the socket.io peer has no durable per-user queue"
 		stop_all
 		;;
-	*) die "unknown setup $setup (want rc1 sio1 gsio1 rc2 sio2 rcd)" ;;
+	*) die "unknown setup $setup (want rc1 sio1 gsio1 cf1 rc2 sio2 rcd)" ;;
 	esac
 }
 
@@ -443,6 +494,7 @@ if awk -v l="$load1" 'BEGIN { exit !(l > 1.0) }'; then
 fi
 log "building bin/loadgen"
 go build -o "$LOADGEN" ./loadtest/cmd/loadgen
+if [[ " $ONLY " == *" cf1 "* ]]; then ensure_centrifugo; fi
 log "work dir $WORK; setups: $ONLY"
 for s in $ONLY; do
 	run_setup "$s"

@@ -144,16 +144,10 @@ type conn struct {
 func (d *dialer) dial(ctx context.Context, endpoint string) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
-	client := d.clients[d.next.Add(1)%uint64(len(d.clients))]
-	ws, _, err := websocket.Dial(ctx, endpoint, &websocket.DialOptions{
-		HTTPClient:      client,
-		CompressionMode: websocket.CompressionDisabled,
-	})
+	c, err := d.dialWS(ctx, endpoint)
 	if err != nil {
 		return nil, err
 	}
-	ws.SetReadLimit(readLimit)
-	c := &conn{ws: ws, buf: make([]byte, 0, 512)}
 	p, err := c.read(ctx)
 	if err != nil {
 		c.close()
@@ -164,6 +158,20 @@ func (d *dialer) dial(ctx context.Context, endpoint string) (*conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// dialWS opens a websocket to endpoint, bounded by ctx; nothing is read.
+func (d *dialer) dialWS(ctx context.Context, endpoint string) (*conn, error) {
+	client := d.clients[d.next.Add(1)%uint64(len(d.clients))]
+	ws, _, err := websocket.Dial(ctx, endpoint, &websocket.DialOptions{
+		HTTPClient:      client,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ws.SetReadLimit(readLimit)
+	return &conn{ws: ws, buf: make([]byte, 0, 512)}, nil
 }
 
 // read returns the next text or binary message; the slice is valid until

@@ -28,6 +28,8 @@ type connectConfig struct {
 	Tokens tokens
 	// PIDs are server processes whose CPU time over the run is reported.
 	PIDs []int
+	// Protocol is the server's wire protocol. Defaults to socketIO.
+	Protocol protocol
 }
 
 func (c *connectConfig) setDefaults() {
@@ -45,6 +47,9 @@ func (c *connectConfig) setDefaults() {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.Protocol == nil {
+		c.Protocol = socketIO{}
 	}
 }
 
@@ -69,7 +74,7 @@ type connectResult struct {
 // workers for Duration.
 func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) {
 	cfg.setDefaults()
-	endpoint, err := wsURL(cfg.Target)
+	endpoint, err := cfg.Protocol.endpoint(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +86,7 @@ func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) 
 	defer d.close()
 	toks := make([]string, cfg.Users)
 	for i := range toks {
-		if toks[i], err = cfg.Tokens.mint("user-" + strconv.Itoa(i)); err != nil {
+		if toks[i], err = cfg.Protocol.token(cfg.Tokens, "user-"+strconv.Itoa(i)); err != nil {
 			return nil, err
 		}
 	}
@@ -109,7 +114,7 @@ func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) 
 			defer wg.Done()
 			for n := w; rctx.Err() == nil; n += cfg.Concurrency {
 				t0 := time.Now()
-				err := connectOnce(rctx, d, endpoint, toks[n%len(toks)], cfg.HandshakeTimeout)
+				err := connectOnce(rctx, cfg.Protocol, d, endpoint, toks[n%len(toks)], cfg.HandshakeTimeout)
 				if err != nil {
 					if rctx.Err() != nil {
 						return // the run ended mid-connect: not a server failure
@@ -146,11 +151,11 @@ func runConnect(ctx context.Context, cfg connectConfig) (*connectResult, error) 
 }
 
 // connectOnce runs one full connect and closes the connection.
-func connectOnce(ctx context.Context, d *dialer, endpoint, token string, timeout time.Duration) error {
-	c, err := d.dial(ctx, endpoint)
+func connectOnce(ctx context.Context, proto protocol, d *dialer, endpoint, token string, timeout time.Duration) error {
+	c, err := proto.open(ctx, d, endpoint, token, timeout)
 	if err != nil {
 		return err
 	}
-	defer c.close()
-	return c.connect(ctx, token, timeout)
+	c.close()
+	return nil
 }

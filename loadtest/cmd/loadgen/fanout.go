@@ -57,6 +57,10 @@ type fanoutConfig struct {
 	Tokens tokens
 	// PIDs are server processes whose CPU time over the window is reported.
 	PIDs []int
+	// Protocol is the servers' wire protocol. Defaults to socketIO.
+	Protocol protocol
+	// APIKey authenticates publishes through an HTTP API (centrifugo).
+	APIKey string
 }
 
 // orDefault sets *v to d when it is not positive.
@@ -84,6 +88,9 @@ func (c *fanoutConfig) setDefaults() {
 	orDefault(&c.Drain, 3*time.Second)
 	orDefault(&c.SetupTimeout, 60*time.Second)
 	orDefault(&c.HandshakeTimeout, 10*time.Second)
+	if c.Protocol == nil {
+		c.Protocol = socketIO{}
+	}
 }
 
 // fanoutResult is the JSON result of a fan-out run.
@@ -130,7 +137,9 @@ type fanout struct {
 	cfg         fanoutConfig
 	quotedRooms [][]byte
 	quotedEvent []byte
-	roomSubs    []int64 // subscribers of each room, as set up
+	roomSubs    []int64   // subscribers of each room, as set up
+	endpoints   []string  // websocket URL per target
+	dialers     []*dialer // per target
 
 	conns   connSet
 	readers sync.WaitGroup // subscriber and publisher read loops
@@ -171,7 +180,13 @@ type subscriber struct {
 }
 
 type publisher struct {
-	c    *conn
+	c *conn // nil when publishes do not go over a websocket
+	// send publishes (id, t, seq) to f.quotedRooms[room]; only the write
+	// loop calls it.
+	send func(id uint64, room int, t, seq int64) error
+	// done, when set, is called once the write loop has returned, or at
+	// shutdown when it never started; it may be called more than once.
+	done func()
 	wake chan struct{} // ack progress
 	sent atomic.Int64
 	acks atomic.Int64
@@ -215,19 +230,19 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 	f.winEnd.Store(math.MaxInt64)
 	defer f.shutdown()
 
-	endpoints := make([]string, len(cfg.Targets))
-	dialers := make([]*dialer, len(cfg.Targets))
+	f.endpoints = make([]string, len(cfg.Targets))
+	f.dialers = make([]*dialer, len(cfg.Targets))
 	for i, t := range cfg.Targets {
 		var err error
-		if endpoints[i], err = wsURL(t); err != nil {
+		if f.endpoints[i], err = cfg.Protocol.endpoint(t); err != nil {
 			return nil, err
 		}
 		src, err := sourceRange(t, cfg.Sources)
 		if err != nil {
 			return nil, err
 		}
-		dialers[i] = newDialer(src, cfg.HandshakeTimeout)
-		defer dialers[i].close()
+		f.dialers[i] = newDialer(src, cfg.HandshakeTimeout)
+		defer f.dialers[i].close()
 	}
 
 	setupStart := time.Now()
@@ -235,13 +250,12 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 	defer cancel()
 	f.subs = make([]*subscriber, cfg.Subscribers)
 	failed, es := parallel(sctx, cfg.Subscribers, cfg.ConnectConcurrency, func(ctx context.Context, i int) error {
-		ti := i % len(endpoints)
-		c, err := f.open(ctx, dialers[ti], endpoints[ti], "sub-"+strconv.Itoa(i))
+		c, err := f.open(ctx, i, "sub-"+strconv.Itoa(i))
 		if err != nil {
 			return err
 		}
-		room := subscriberRoom(i, len(endpoints), cfg.Rooms)
-		if err := c.join(ctx, f.quotedRooms[room], cfg.HandshakeTimeout); err != nil {
+		room := subscriberRoom(i, len(f.endpoints), cfg.Rooms)
+		if err := cfg.Protocol.join(ctx, c, f.quotedRooms[room], cfg.HandshakeTimeout); err != nil {
 			c.close()
 			return err
 		}
@@ -253,7 +267,7 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 		f.alive.Add(1)
 		f.roomAlive[room].Add(1)
 		f.readers.Add(1)
-		go f.subscriberLoop(s)
+		go cfg.Protocol.subscriberLoop(f, s)
 		return nil
 	})
 	if failed > 0 {
@@ -261,18 +275,11 @@ func runFanout(ctx context.Context, cfg fanoutConfig) (*fanoutResult, error) {
 	}
 	f.pubz = make([]*publisher, cfg.Publishers)
 	failed, es = parallel(sctx, cfg.Publishers, cfg.ConnectConcurrency, func(ctx context.Context, i int) error {
-		ti := i % len(endpoints)
-		c, err := f.open(ctx, dialers[ti], endpoints[ti], "pub-"+strconv.Itoa(i))
+		p, err := cfg.Protocol.newPublisher(ctx, f, i)
 		if err != nil {
 			return err
 		}
-		p := &publisher{c: c, wake: make(chan struct{}, 1), errs: map[string]int64{}}
 		f.pubz[i] = p
-		if !f.conns.add(c) {
-			return errSetup
-		}
-		f.readers.Add(1)
-		go f.publisherReadLoop(p)
 		return nil
 	})
 	if failed > 0 {
@@ -340,21 +347,15 @@ func publishRoom(idx int, id uint64, rooms int) int {
 
 func ceilDiv(a, b int64) int64 { return (a + b - 1) / b }
 
-// open dials, connects with a token for sub and returns the connection.
-func (f *fanout) open(ctx context.Context, d *dialer, endpoint, sub string) (*conn, error) {
-	tok, err := f.cfg.Tokens.mint(sub)
+// open dials connection i (to target i mod n), authenticates with a token
+// for sub and returns the connection.
+func (f *fanout) open(ctx context.Context, i int, sub string) (*conn, error) {
+	tok, err := f.cfg.Protocol.token(f.cfg.Tokens, sub)
 	if err != nil {
 		return nil, err
 	}
-	c, err := d.dial(ctx, endpoint)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.connect(ctx, tok, f.cfg.HandshakeTimeout); err != nil {
-		c.close()
-		return nil, err
-	}
-	return c, nil
+	ti := i % len(f.endpoints)
+	return f.cfg.Protocol.open(ctx, f.dialers[ti], f.endpoints[ti], tok, f.cfg.HandshakeTimeout)
 }
 
 // drain waits until every publish sent has been delivered to every live
@@ -391,7 +392,15 @@ func (f *fanout) shutdown() {
 	}
 	f.closing.Store(true)
 	f.conns.closeAll()
-	waitGroupTimeout(&f.writers, 10*time.Second)
+	if waitGroupTimeout(&f.writers, 10*time.Second) {
+		// Write loops that never started have not called done; no write
+		// loop may be running when it is.
+		for _, p := range f.pubz {
+			if p != nil && p.done != nil {
+				p.done()
+			}
+		}
+	}
 	waitGroupTimeout(&f.readers, 10*time.Second)
 }
 
@@ -418,15 +427,21 @@ func (f *fanout) subscriberLoop(s *subscriber) {
 			}
 			continue
 		}
-		s.total++
-		f.deliveredOne()
-		if now >= f.winStart.Load() && now < f.winEnd.Load() {
-			s.inWin++
-		}
-		if d.T >= f.winStart.Load() && d.T < f.winEnd.Load() {
-			s.ofWin++
-			s.hist.record(time.Duration(now - d.T))
-		}
+		f.received(s, now, d)
+	}
+}
+
+// received counts delivery d, read by subscriber s's loop at now (Unix
+// nanoseconds).
+func (f *fanout) received(s *subscriber, now int64, d delivery) {
+	s.total++
+	f.deliveredOne()
+	if now >= f.winStart.Load() && now < f.winEnd.Load() {
+		s.inWin++
+	}
+	if d.T >= f.winStart.Load() && d.T < f.winEnd.Load() {
+		s.ofWin++
+		s.hist.record(time.Duration(now - d.T))
 	}
 }
 
@@ -509,9 +524,10 @@ func (f *fanout) publisherReadLoop(p *publisher) {
 // as the closed loop allows.
 func (f *fanout) publisherWriteLoop(ctx context.Context, p *publisher, idx int, start time.Time) {
 	defer f.writers.Done()
+	if p.done != nil {
+		defer p.done()
+	}
 	cfg := f.cfg
-	bg := context.Background()
-	buf := make([]byte, 0, 256)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	wait := func(d time.Duration, ch <-chan struct{}) bool {
@@ -587,12 +603,12 @@ func (f *fanout) publisherWriteLoop(ctx context.Context, p *publisher, idx int, 
 		t := time.Now()
 		tn := t.UnixNano()
 		room := publishRoom(idx, id, cfg.Rooms)
-		buf = appendPublish(buf[:0], id, f.quotedRooms[room], f.quotedEvent, tn, seq)
-		seq++
 		f.owed.Add(f.roomAlive[room].Load())
 		f.roomPubs[room].Add(1)
 		p.sent.Add(1)
-		if err := p.c.send(bg, buf); err != nil {
+		err := p.send(id, room, tn, seq)
+		seq++
+		if err != nil {
 			if !f.closing.Load() {
 				p.sendErr = err
 			}

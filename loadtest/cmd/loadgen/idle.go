@@ -33,6 +33,8 @@ type idleConfig struct {
 	HandshakeTimeout time.Duration
 	// Tokens mints one JWT per connection (sub "idle-<i>").
 	Tokens tokens
+	// Protocol is the server's wire protocol. Defaults to socketIO.
+	Protocol protocol
 }
 
 func (c *idleConfig) setDefaults() {
@@ -53,6 +55,9 @@ func (c *idleConfig) setDefaults() {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 15 * time.Second
+	}
+	if c.Protocol == nil {
+		c.Protocol = socketIO{}
 	}
 }
 
@@ -81,7 +86,7 @@ type idleResult struct {
 // server's resident memory growth per connection.
 func runIdle(ctx context.Context, cfg idleConfig) (*idleResult, error) {
 	cfg.setDefaults()
-	endpoint, err := wsURL(cfg.Target)
+	endpoint, err := cfg.Protocol.endpoint(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
@@ -121,9 +126,7 @@ func runIdle(ctx context.Context, cfg idleConfig) (*idleResult, error) {
 				}
 				return
 			}
-			if len(p) == 1 && p[0] == eioPing {
-				_ = c.send(bg, pongFrame)
-			} else if isGone(p) {
+			if cfg.Protocol.hold(c, p) {
 				if !closing.Load() {
 					lost.Add(1)
 				}
@@ -136,16 +139,12 @@ func runIdle(ctx context.Context, cfg idleConfig) (*idleResult, error) {
 	sctx, cancel := context.WithTimeout(ctx, cfg.SetupTimeout)
 	defer cancel()
 	failed, es := parallel(sctx, cfg.Conns, cfg.Concurrency, func(ctx context.Context, i int) error {
-		tok, err := cfg.Tokens.mint("idle-" + strconv.Itoa(i))
+		tok, err := cfg.Protocol.token(cfg.Tokens, "idle-"+strconv.Itoa(i))
 		if err != nil {
 			return err
 		}
-		c, err := d.dial(ctx, endpoint)
+		c, err := cfg.Protocol.open(ctx, d, endpoint, tok, cfg.HandshakeTimeout)
 		if err != nil {
-			return err
-		}
-		if err := c.connect(ctx, tok, cfg.HandshakeTimeout); err != nil {
-			c.close()
 			return err
 		}
 		if !set.add(c) {

@@ -39,7 +39,7 @@ func (c *common) register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.tokenTTL, "token-ttl", time.Hour, "lifetime (exp) of minted tokens")
 	fs.StringVar(&c.label, "label", "", "free-form label copied into the result")
 	fs.StringVar(&c.note, "note", "", "free-form note copied into the result (shown by report where a table has a note column)")
-	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio, gosocketio)")
+	fs.StringVar(&c.server, "server", "", "server kind copied into the result (roomcast, socketio, gosocketio, centrifugo)")
 	fs.IntVar(&c.nodes, "nodes", 0, "number of server nodes, copied into the result")
 	fs.StringVar(&c.setup, "setup", "", "how the server(s) were started, copied into the result")
 	fs.StringVar(&c.out, "out", "", "also append the result line to this file")
@@ -48,6 +48,14 @@ func (c *common) register(fs *flag.FlagSet) {
 }
 
 func (c *common) tokens() tokens { return tokens{secret: []byte(c.secret), ttl: c.tokenTTL} }
+
+// registerProtocol adds the -protocol flag of the modes that speak more
+// than socket.io.
+func registerProtocol(fs *flag.FlagSet, name *string) {
+	fs.StringVar(name, "protocol", protoSocketIO, "the server's wire protocol: "+protoSocketIO+
+		" (Engine.IO v4 / Socket.IO v5, Roomcast's contract) or "+protoCentrifugo+
+		" (Centrifugo's JSON protocol on /connection/websocket; fanout publishes through its HTTP API)")
+}
 
 // record is one result line.
 type record struct {
@@ -104,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&cfg.Rooms, "rooms", 1, "rooms <room>-0, <room>-1... to spread the subscribers over (subscriber i joins room (i / targets) mod rooms: every room has members on every target); each publisher rotates over them; 1 = every subscriber in -room")
 		fs.Float64Var(&cfg.Rate, "rate", 0, "target deliveries/s (publishes/s × subs per room); 0 = saturation, closed loop")
 		fs.IntVar(&cfg.Inflight, "inflight", 16, "saturation: publishes not yet delivered to every subscriber, at most")
-		fs.IntVar(&cfg.MaxUnacked, "max-unacked", 4096, "publishes per publisher waiting for their ack, at most")
+		fs.IntVar(&cfg.MaxUnacked, "max-unacked", 4096, "publishes per publisher waiting for their ack, at most (centrifugo: HTTP requests in flight per publisher)")
 		fs.StringVar(&cfg.Room, "room", "bench", "room name")
 		fs.StringVar(&cfg.Event, "event", "m", "event name published")
 		fs.DurationVar(&cfg.Warmup, "warmup", 2*time.Second, "load before measuring")
@@ -115,11 +123,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections set up at once")
 		fs.IntVar(&cfg.Sources, "sources", 0, "loopback source addresses per target (127.0.0.2...)")
 		fs.Float64Var(&minRatio, "min-ratio", 0, "exit 1 when the delivery ratio is below this")
-		var pids string
+		var pids, proto string
 		fs.StringVar(&pids, "pids", "", "comma-separated server process ids whose CPU time over the window is reported")
+		registerProtocol(fs, &proto)
+		fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("API_KEY"), "centrifugo: the HTTP API key publishes are sent with (env API_KEY)")
 		exec = func(ctx context.Context) (any, error) {
 			var err error
 			if cfg.PIDs, err = parsePIDs(pids); err != nil {
+				return nil, err
+			}
+			if cfg.Protocol, err = protocolFor(proto); err != nil {
 				return nil, err
 			}
 			cfg.Targets = splitList(targets)
@@ -147,7 +160,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&cfg.Settle, "settle", 5*time.Second, "hold time before RSS is read")
 		fs.DurationVar(&cfg.SetupTimeout, "setup-timeout", 120*time.Second, "bound of opening every connection")
 		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 15*time.Second, "bound of one dial or CONNECT")
+		var proto string
+		registerProtocol(fs, &proto)
 		exec = func(ctx context.Context) (any, error) {
+			var err error
+			if cfg.Protocol, err = protocolFor(proto); err != nil {
+				return nil, err
+			}
 			cfg.Tokens = c.tokens()
 			r, err := runIdle(ctx, cfg)
 			if r == nil {
@@ -164,11 +183,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&cfg.Sources, "sources", 8, "loopback source addresses (127.0.0.2...)")
 		fs.IntVar(&cfg.Users, "users", 1000, "distinct token subjects")
 		fs.DurationVar(&cfg.HandshakeTimeout, "handshake-timeout", 10*time.Second, "bound of one connect")
-		var pids string
+		var pids, proto string
 		fs.StringVar(&pids, "pids", "", "comma-separated server process ids whose CPU time over the run is reported")
+		registerProtocol(fs, &proto)
 		exec = func(ctx context.Context) (any, error) {
 			var err error
 			if cfg.PIDs, err = parsePIDs(pids); err != nil {
+				return nil, err
+			}
+			if cfg.Protocol, err = protocolFor(proto); err != nil {
 				return nil, err
 			}
 			cfg.Tokens = c.tokens()

@@ -204,6 +204,9 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 	w("Side-by-side figures of Roomcast and socket.io %s on Node, driven by the same load generator\n", "4.8")
 	w("(`loadtest/cmd/loadgen`) on the same machine in one run. The generated part below is rewritten by\n")
 	w("`scripts/bench.sh` (`make bench`); only the hand-written section between the markers is kept.\n\n")
+	if hasServer(recs, "centrifugo") {
+		w("Centrifugo is measured alongside on one node, speaking its own protocol (`loadgen -protocol centrifugo`).\n\n")
+	}
 	w("%s\n%s", handBegin, hand)
 	if !strings.HasSuffix(hand, "\n") {
 		w("\n")
@@ -258,6 +261,11 @@ func find(recs []*reportRecord, server string, nodes int, pick func(*reportRecor
 		}
 	}
 	return nil
+}
+
+// hasServer reports whether any record is of the server kind.
+func hasServer(recs []*reportRecord, server string) bool {
+	return find(recs, server, 0, func(*reportRecord) bool { return true }) != nil
 }
 
 func isSaturation(r *reportRecord) bool { return r.fanout != nil && r.fanout.TargetRate == 0 }
@@ -377,7 +385,13 @@ func renderFanout(b *strings.Builder, recs []*reportRecord) {
 	w("publish-to-receive on one clock. At saturation a closed loop keeps a bounded number of publishes in\n")
 	w("flight, so latency there is queueing at full load, not the latency at a given rate. A ratio below 1\n")
 	w("with latencies in seconds means the server fell behind the offered rate and had not delivered the\n")
-	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n\n")
+	w("backlog when the drain bound (3 s) ended; server-side disconnects are flagged separately.\n")
+	if hasServer(recs, "centrifugo") {
+		w("Centrifugo's publishers hold no websocket: they post to its HTTP API (`POST /api/publish`), one\n")
+		w("request in flight per worker, a new worker whenever none is idle; as with socket.io, no publisher\n")
+		w("is a subscriber.\n")
+	}
+	w("\n")
 	w("| Setup | Load | Deliveries/s | Ratio | p50 ms | p90 ms | p99 ms | max ms | Publishes/s | Server CPU µs/delivery | Command |\n")
 	w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {
@@ -432,6 +446,9 @@ func renderIdle(b *strings.Builder, recs []*reportRecord) {
 func renderConnect(b *strings.Builder, recs []*reportRecord) {
 	w := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	w("### Connects with JWT (websocket + OPEN + CONNECT with token + CONNECT reply, then close)\n\n")
+	if hasServer(recs, "centrifugo") {
+		w("Centrifugo has no OPEN packet: websocket, then its connect command with the token and the reply.\n\n")
+	}
 	w("| Setup | Concurrency | Connects/s | Failed | p50 ms | p99 ms | Server CPU µs/connect | Command |\n")
 	w("|---|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range recs {

@@ -79,6 +79,9 @@ func TestReportKeepsHandWrittenSection(t *testing.T) {
 	if !strings.Contains(doc, handBegin+"\n"+hand+handEnd) {
 		t.Fatalf("hand-written section not kept:\n%s", doc)
 	}
+	if strings.Contains(doc, "Centrifugo") {
+		t.Errorf("Centrifugo notes in a report without a Centrifugo record")
+	}
 	if strings.Contains(doc, "old generated text") || strings.Contains(doc, "old tables") || strings.Count(doc, handBegin) != 1 {
 		t.Fatalf("old generated text kept or section duplicated:\n%s", doc)
 	}
@@ -94,6 +97,57 @@ func TestReportKeepsHandWrittenSection(t *testing.T) {
 		"`bin/loadgen fanout -x a\\|b`", // a pipe cannot end the cell
 		"| broken | – | failed: not run: gateway has no --redis flag |",
 		"| roomcast sat | `roomcast started` |",
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("document lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(doc)
+	}
+}
+
+// Centrifugo measured on one node gets its own column in the table against
+// every peer, under its label, its rows in the per-mode tables, and notes
+// on how its protocol is driven; it changes nothing in the targets table.
+func TestReportCentrifugo(t *testing.T) {
+	t.Parallel()
+	recs := sampleRecords()
+	cf := func(mode string, res any) record {
+		return record{Label: "Centrifugo v6.9.1, 1 node", Server: "centrifugo", Nodes: 1, Mode: mode, Command: "bin/loadgen " + mode + " -protocol centrifugo", Result: res}
+	}
+	recs = append(recs,
+		cf("idle", &idleResult{Mode: "idle", Connected: 15000, BytesPerConn: 11900}),
+		cf("connect", &connectResult{Mode: "connect", Concurrency: 64, Connects: 10, ConnectsPerS: 4200}),
+		cf("fanout", &fanoutResult{Mode: "fanout", Subscribers: 1000, Publishers: 2, Inflight: 64, DeliveriesPerS: 300000,
+			DeliveryRatio: 1, Latency: latencySummary{Count: 10, P99: 20}, CPU: &cpuUsage{ServerUSPerOp: 3.5}}),
+		cf("fanout", &fanoutResult{Mode: "fanout", TargetRate: 100000, DeliveriesPerS: 100000, DeliveryRatio: 0.9995,
+			Latency: latencySummary{Count: 10, P99: 4.5}}),
+	)
+	results := writeResults(t, recs...)
+	out := filepath.Join(t.TempDir(), "BENCHMARKS.md")
+	if err := writeReport(reportConfig{Results: results, Out: out, Machine: &machineInfo{}}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, want := range []string{
+		"Centrifugo is measured alongside on one node",
+		"| Figure | Roomcast | socketio sat | Centrifugo v6.9.1 |",
+		"| Fan-out saturation, deliveries/s | 500,000/s | 100,000/s (5.00×) | 300,000/s (1.67×) |",
+		"| Server CPU per delivery at saturation | 2.00 µs | 10.00 µs (5.00×) | 3.50 µs (1.75×) |",
+		"| p99 latency at 100,000 deliveries/s | – | – | 4.50 ms |",
+		"| Idle websocket, RSS each | 6,144 B | 15,000 B (2.44×) | 11,900 B (1.94×) |",
+		"| Centrifugo v6.9.1, 1 node | 100,000 deliveries/s (0 subs, 0 pubs) | 100,000 | 0.9995 |",
+		"| Centrifugo v6.9.1, 1 node | 64 | 4,200 | 0 |",
+		"| Centrifugo v6.9.1, 1 node | 15000 | 0 |",
+		"Centrifugo has no OPEN packet",
+		"Centrifugo's publishers hold no websocket",
+		// The targets compare Roomcast with socket.io on Node only.
+		"| Fan-out saturation, 1 node | ≥ 4× socket.io | 500,000/s | 100,000/s | yes (5.00×) |",
 	} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("document lacks %q", want)

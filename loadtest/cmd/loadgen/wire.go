@@ -204,16 +204,22 @@ func parseDelivery(p []byte, quotedEvent []byte) (delivery, bool) {
 	if i >= len(p) || p[i] != ',' {
 		return d, false
 	}
-	i = skipWS(p, i+1)
+	d, _, ok := scanTSeq(p, skipWS(p, i+1))
+	return d, ok
+}
+
+// scanTSeq reads the JSON object at p[i:] and extracts its top-level numeric
+// fields "t" and "seq"; next is the index after the object. It never panics.
+func scanTSeq(p []byte, i int) (d delivery, next int, ok bool) {
 	if i >= len(p) || p[i] != '{' {
-		return d, false
+		return d, i, false
 	}
 	i++
 	var haveT, haveSeq bool
 	for {
 		i = skipWS(p, i)
 		if i >= len(p) {
-			return d, false
+			return d, i, false
 		}
 		if p[i] == '}' {
 			break
@@ -223,12 +229,12 @@ func parseDelivery(p []byte, quotedEvent []byte) (delivery, bool) {
 		}
 		ks, ke, ok := scanString(p, i)
 		if !ok {
-			return d, false
+			return d, i, false
 		}
 		key := p[ks:ke]
 		i = skipWS(p, ke+1)
 		if i >= len(p) || p[i] != ':' {
-			return d, false
+			return d, i, false
 		}
 		i = skipWS(p, i+1)
 		switch {
@@ -242,10 +248,10 @@ func parseDelivery(p []byte, quotedEvent []byte) (delivery, bool) {
 			i, ok = skipValue(p, i)
 		}
 		if !ok {
-			return d, false
+			return d, i, false
 		}
 	}
-	return d, haveT && haveSeq
+	return d, i + 1, haveT && haveSeq
 }
 
 // scanUint reads decimal digits at p[i:]; ok is false when there are none
