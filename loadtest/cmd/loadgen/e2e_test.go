@@ -410,7 +410,9 @@ func TestConnectMode(t *testing.T) {
 				t.Fatalf("cpu reported without pids: %+v", r.CPU)
 			}
 			bad, err := runConnect(testCtx(t), connectConfig{
-				Target: base, Concurrency: 2, Duration: 300 * time.Millisecond, Tokens: tokens{secret: []byte("wrong"), ttl: time.Hour},
+				// Long enough for a refusal to come back from a busy Node
+				// peer (300ms saw none on a loaded machine).
+				Target: base, Concurrency: 2, Duration: 2 * time.Second, Tokens: tokens{secret: []byte("wrong"), ttl: time.Hour},
 			})
 			if err != nil {
 				t.Fatal(err)
