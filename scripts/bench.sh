@@ -31,7 +31,7 @@
 #   DURABLE_PUBS=8 DURABLE_BATCH=100 DURABLE_BACKLOG=10000   (rcd; SUBS users, DURATION)
 #   RATES="50000 100000"       fixed deliveries/s     WARMUP=2s DURATION=10s
 #   IDLE_CONNS=15000 CONNECT_DURATION=10s CONNECT_CONCURRENCY=64
-#   BENCH_TIMEOUT=780 (seconds)   BENCH_OUT=docs/BENCHMARKS.md   KEEP=1 keeps the work dir
+#   BENCH_TIMEOUT=1500 (seconds)   BENCH_OUT=docs/BENCHMARKS.md   KEEP=1 keeps the work dir
 #   PERF=1   perf-record the server during each saturation run (reports in the work dir)
 #   QUIET_WAIT=0 QUIET_BUSY=15   on a shared machine, wait up to QUIET_WAIT s before each step
 #            until other processes use less than QUIET_BUSY % of the CPUs
@@ -60,7 +60,7 @@ CONNECT_CONCURRENCY="${CONNECT_CONCURRENCY:-64}"
 DURABLE_PUBS="${DURABLE_PUBS:-8}"
 DURABLE_BATCH="${DURABLE_BATCH:-100}"
 DURABLE_BACKLOG="${DURABLE_BACKLOG:-10000}"
-BENCH_TIMEOUT="${BENCH_TIMEOUT:-780}"
+BENCH_TIMEOUT="${BENCH_TIMEOUT:-1500}"
 SECRET="bench-secret"
 API_TOKEN="bench-api-token"
 CENTRIFUGO_VERSION="v6.9.1"
