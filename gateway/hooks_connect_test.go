@@ -193,3 +193,21 @@ func TestConnectHookCachedForRecovery(t *testing.T) {
 		t.Fatalf("another user's recovery: %s", got)
 	}
 }
+
+// An anonymous socket's connect hook request has no claims ("claims":
+// null) and says it is anonymous.
+func TestConnectHookAnonymous(t *testing.T) {
+	t.Parallel()
+	got := make(chan *hook.ConnectRequest, 1)
+	url := backend(t, &hook.Handler{OnConnect: func(_ context.Context, req *hook.ConnectRequest) (*hook.ConnectResponse, error) {
+		got <- req
+		return &hook.ConnectResponse{Accept: true}, nil
+	}})
+	n := start(t, Config{AllowAnonymous: true, ConnectHook: url, HookSecret: hookSecret})
+	c := sitest.Dial(t, n.wsURL)
+	c.Connect("/", `{"ticket":"t"}`)
+	req := <-got
+	if req.Claims != nil || !req.Anonymous || !strings.HasPrefix(req.User, "anon:") || req.Auth["ticket"] != "t" {
+		t.Fatalf("request %+v", req)
+	}
+}
