@@ -57,6 +57,33 @@ describe("idempotent emit", () => {
     assert.equal(toRoom.events.length, 1, JSON.stringify(toRoom.events));
   });
 
+  test("a client publish repeated with its key from the same user on the other node is delivered once", async () => {
+    const pat = unique("pat");
+    const bob = unique("bob");
+    const room = unique("room");
+    const patToken = signJWT({ sub: pat, join: [room], publish: [room], dm: [bob] }, JWT_SECRET);
+    const onNode1 = await node1.connect({ auth: { token: patToken } });
+    const onNode2 = await node2.connect({ auth: { token: patToken } });
+    const member = await node2.connect({ auth: { token: signJWT({ sub: bob, join: [room] }, JWT_SECRET) } });
+    assert.deepEqual(await member.timeout(5000).emitWithAck("join", room), { ok: true });
+    const inRoom = record(member, "m");
+    const direct = record(member, "d");
+    const publish = (s, body) => s.timeout(5000).emitWithAck("publish", body);
+
+    const toRoom = { room, event: "m", data: 1, idempotencyKey: unique("p") };
+    assert.deepEqual(await publish(onNode1, toRoom), { ok: true });
+    assert.deepEqual(await publish(onNode2, toRoom), { ok: true, duplicate: true });
+    const dm = { user: bob, event: "d", data: 2, idempotencyKey: unique("p") };
+    const first = await publish(onNode2, dm);
+    assert.ok(first.id, JSON.stringify(first));
+    assert.deepEqual(await publish(onNode1, dm), { ...first, duplicate: true });
+
+    await until(() => inRoom.events.length >= 1 && direct.events.length >= 1, "the first deliveries");
+    await sleep(300);
+    assert.equal(inRoom.events.length, 1, JSON.stringify(inRoom.events));
+    assert.equal(direct.events.length, 1, JSON.stringify(direct.events));
+  });
+
   test("while Redis is away an emit with a key is refused and not delivered; after, it runs once", async () => {
     const user = unique("bob");
     const s = await node1.connect({ auth: { token: signJWT({ sub: user }, JWT_SECRET) } });
