@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -209,5 +210,43 @@ func TestConnectHookAnonymous(t *testing.T) {
 	req := <-got
 	if req.Claims != nil || !req.Anonymous || !strings.HasPrefix(req.User, "anon:") || req.Auth["ticket"] != "t" {
 		t.Fatalf("request %+v", req)
+	}
+}
+
+// The connect hook gets the handshake headers --connect-hook-headers
+// names, and the cookie only when it is named.
+func TestConnectHookHeaders(t *testing.T) {
+	t.Parallel()
+	got := make(chan map[string]string, 2)
+	url := backend(t, &hook.Handler{OnConnect: func(_ context.Context, req *hook.ConnectRequest) (*hook.ConnectResponse, error) {
+		got <- req.Headers
+		return &hook.ConnectResponse{Accept: true}, nil
+	}})
+	for _, c := range []struct {
+		names []string
+		want  string
+	}{
+		{[]string{"User-Agent", "X-Tenant"}, `{"user-agent":"test-agent","x-tenant":"acme"}`},
+		{[]string{"user-agent", "cookie"}, `{"cookie":"session=s3cret","user-agent":"test-agent"}`},
+	} {
+		n := start(t, Config{ConnectHook: url, HookSecret: hookSecret, ConnectHookHeaders: c.names})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, _, err := websocket.Dial(ctx, n.wsURL, &websocket.DialOptions{HTTPHeader: http.Header{
+			"User-Agent": {"test-agent"}, "X-Tenant": {"acme"}, "Cookie": {"session=s3cret"}, "X-Other": {"x"},
+		}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.CloseNow() })
+		cl := &sitest.Client{T: t, Conn: conn}
+		if open := cl.Read(); !strings.HasPrefix(open, "0{") {
+			t.Fatalf("first frame %s", open)
+		}
+		cl.Connect("/", authPayload(token(t, map[string]any{"sub": "h"})))
+		headers, _ := json.Marshal(<-got)
+		if string(headers) != c.want {
+			t.Fatalf("--connect-hook-headers %q: the hook got %s, want %s", c.names, headers, c.want)
+		}
 	}
 }
