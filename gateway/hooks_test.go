@@ -295,3 +295,142 @@ func TestBreaker(t *testing.T) {
 		t.Fatal("a good probe did not close it")
 	}
 }
+
+// A socket's events reach the backend one at a time, in the order the
+// client sent them, even when the backend answers them at uneven speeds;
+// their acks come back in that order.
+func TestWebhookOrder(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []any
+	var inflight, most atomic.Int32
+	url := backend(t, &hook.Handler{OnEvent: func(_ context.Context, req *hook.EventRequest) (*hook.EventResponse, error) {
+		if n := inflight.Add(1); n > most.Load() {
+			most.Store(n)
+		}
+		defer inflight.Add(-1)
+		mu.Lock()
+		seen = append(seen, req.Args[0])
+		mu.Unlock()
+		n := int(req.Args[0].(float64))
+		time.Sleep(time.Duration((n*7)%5) * time.Millisecond) // uneven
+		return &hook.EventResponse{Ack: []any{n}}, nil
+	}})
+	n := start(t, Config{Webhook: url, HookSecret: hookSecret, EventRate: -1, IPEventRate: -1})
+	c := sitest.Dial(t, n.wsURL)
+	c.Connect("/", authPayload(token(t, map[string]any{"sub": "a"})))
+	const events = 20 // within --hook-queue (32)
+	for i := range events {
+		c.Send(fmt.Sprintf(`42%d["n",%d]`, i, i))
+	}
+	for i := range events {
+		if got, want := c.Read(), fmt.Sprintf(`43%d[%d]`, i, i); got != want {
+			t.Fatalf("ack %d: %s, want %s", i, got, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, v := range seen {
+		if v != float64(i) {
+			t.Fatalf("the backend saw %v", seen)
+		}
+	}
+	if len(seen) != events || most.Load() != 1 {
+		t.Fatalf("the backend saw %d events, at most %d at once", len(seen), most.Load())
+	}
+}
+
+// Beyond --hook-concurrency requests in flight on the node, a client's
+// event is refused at once (busy), not queued behind the slow ones.
+func TestWebhookConcurrencyBound(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	url := backend(t, &hook.Handler{OnEvent: func(ctx context.Context, req *hook.EventRequest) (*hook.EventResponse, error) {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &hook.EventResponse{Ack: []any{"late"}}, nil
+	}})
+	t.Cleanup(func() { close(release) })
+	n := start(t, Config{Webhook: url, HookSecret: hookSecret, HookConcurrency: 1, HookTimeout: 5 * time.Second, HookBreakerFailures: -1})
+	a := sitest.Dial(t, n.wsURL)
+	a.Connect("/", authPayload(token(t, map[string]any{"sub": "a"})))
+	b := sitest.Dial(t, n.wsURL)
+	b.Connect("/", authPayload(token(t, map[string]any{"sub": "b"})))
+	a.Send(`421["slow"]`)
+	waitFor(t, "a's request in flight", func() bool { return testutil.ToFloat64(n.g.hooks.m.inflight) == 1 })
+	t0 := time.Now()
+	b.Send(`421["x"]`)
+	if got := b.Read(); got != `431[{"error":{"code":"unavailable","message":"backend: backend busy: too many requests in flight"}}]` {
+		t.Fatalf("got %s", got)
+	}
+	if d := time.Since(t0); d > time.Second {
+		t.Fatalf("the busy answer took %v", d)
+	}
+	if v := testutil.ToFloat64(n.g.hooks.m.requests.WithLabelValues(hookEvent, hookBusy)); v != 1 {
+		t.Fatalf("busy %v", v)
+	}
+}
+
+// A webhook answer's leave takes the socket out of a room, and its emit to
+// users reaches the user's sockets (durably, as POST /api/v1/emit).
+func TestWebhookLeaveAndEmitToUsers(t *testing.T) {
+	t.Parallel()
+	url := backend(t, &hook.Handler{OnEvent: func(_ context.Context, req *hook.EventRequest) (*hook.EventResponse, error) {
+		return &hook.EventResponse{
+			Leave: []string{"lobby"},
+			Emit:  []hook.Emit{{Users: []string{"bob"}, Event: "dm", Args: []any{"from " + req.User}}},
+			Ack:   []any{req.Rooms},
+		}, nil
+	}})
+	n := start(t, Config{Webhook: url, HookSecret: hookSecret})
+	alice := sitest.Dial(t, n.wsURL)
+	aliceID := alice.Connect("/", authPayload(token(t, map[string]any{"sub": "alice", "join": []string{"lobby"}})))
+	bob := sitest.Dial(t, n.wsURL)
+	bob.Connect("/", authPayload(token(t, map[string]any{"sub": "bob"})))
+	alice.Send(`421["join","lobby"]`)
+	if got := alice.Read(); got != `431[{"ok":true}]` {
+		t.Fatalf("join: %s", got)
+	}
+	alice.Send(`422["part"]`)
+	if got := alice.Read(); got != `432[["lobby"]]` { // the request lists the rooms before the actions
+		t.Fatalf("ack %s", got)
+	}
+	if s, ok := n.g.Server().Sockets().Socket(aliceID); !ok || s.InRoom("lobby") {
+		t.Fatalf("alice still in lobby (socket found %v)", ok)
+	}
+	if got, offset := readEvent(t, bob); got != `42["dm","from alice"]` || offset == "" {
+		t.Fatalf("bob got %s (offset %q)", got, offset)
+	}
+}
+
+// A namespace's own webhook (--namespace-webhooks) takes that namespace's
+// events; the others go to --webhook.
+func TestNamespaceWebhooks(t *testing.T) {
+	t.Parallel()
+	answer := func(who string) string {
+		return backend(t, &hook.Handler{OnEvent: func(_ context.Context, req *hook.EventRequest) (*hook.EventResponse, error) {
+			return &hook.EventResponse{Ack: []any{who, req.Namespace}}, nil
+		}})
+	}
+	n := start(t, Config{
+		Namespaces: []string{"/chat", "/admin"}, HookSecret: hookSecret,
+		Webhook: answer("default"), NamespaceWebhooks: []string{"/chat=" + answer("chat")},
+	})
+	c := sitest.Dial(t, n.wsURL)
+	tok := authPayload(token(t, map[string]any{"sub": "a"}))
+	c.Connect("/", tok)
+	c.Connect("/chat", tok)
+	c.Connect("/admin", tok)
+	for _, tc := range []struct{ send, want string }{
+		{`421["x"]`, `431["default","/"]`},
+		{`42/chat,2["x"]`, `43/chat,2["chat","/chat"]`},
+		{`42/admin,3["x"]`, `43/admin,3["default","/admin"]`},
+	} {
+		c.Send(tc.send)
+		if got := c.Read(); got != tc.want {
+			t.Fatalf("%s: %s, want %s", tc.send, got, tc.want)
+		}
+	}
+}

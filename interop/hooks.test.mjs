@@ -149,7 +149,7 @@ describe("webhook and connect hook", () => {
     }
   });
 
-  test("a client event without a webhook answer never goes silent, and costs no goroutines", async () => {
+  test("a hanging or failing backend, under load: every event answered, no goroutines or heap kept", async (t) => {
     const metric = async (name) => {
       const text = await (await fetch(ctx.gw.adminUrl + "/metrics")).text();
       const line = text.split("\n").find((l) => l.startsWith(name + " "));
@@ -161,18 +161,23 @@ describe("webhook and connect hook", () => {
     const g0 = await metric("go_goroutines");
     const h0 = await metric("go_memstats_heap_inuse_bytes");
     for (let round = 0; round < 3; round++) {
-      // 10 clients x 20 events to a hanging backend: every one gets an
-      // error ack (the queue, the timeout) and nothing piles up.
-      const acks = await Promise.all(clients.flatMap((c) => Array.from({ length: 20 }, () => request(c, "slow"))));
-      for (const ack of acks) assert.equal(ack.error.code, "unavailable");
+      // 10 clients x 20 events to a hanging backend, then as many to one
+      // that answers 500: every one gets an error ack (the queue, the
+      // timeout, the status) and nothing piles up.
+      for (const event of ["slow", "broken"]) {
+        const acks = await Promise.all(clients.flatMap((c) => Array.from({ length: 20 }, () => request(c, event))));
+        for (const ack of acks) assert.equal(ack.error.code, "unavailable", `${event}: ${JSON.stringify(ack)}`);
+      }
     }
     await settle();
     const g1 = await metric("go_goroutines");
     const h1 = await metric("go_memstats_heap_inuse_bytes");
+    t.diagnostic(`after 1200 failed events: goroutines ${g0} -> ${g1}, heap in use ${(h0 / 1048576).toFixed(1)} -> ${(h1 / 1048576).toFixed(1)} MiB`);
     assert.ok(g1 <= g0 + 10, `goroutines ${g0} -> ${g1}`);
     assert.ok(h1 < h0 + 8 * 1024 * 1024, `heap in use ${h0} -> ${h1}`);
     const text = await (await fetch(ctx.gw.adminUrl + "/metrics")).text();
     assert.match(text, /roomcast_hook_requests_total\{hook="event",result="timeout"\} [1-9]/);
+    assert.match(text, /roomcast_hook_requests_total\{hook="event",result="error"\} [1-9]/);
   });
 });
 

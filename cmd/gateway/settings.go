@@ -137,7 +137,7 @@ func settings(o *options) []setting {
 		{name: "events-maxlen", group: groupPresence, value: int64Var(&c.EventsMaxLen),
 			help: "approximate length bound of the lifecycle event stream <redis-prefix>:events (with --redis)"},
 		{name: "idempotency-window", group: groupDurable, value: durationVar(&c.IdempotencyWindow),
-			help: "how long an idempotencyKey of POST /api/v1/emit is remembered (in Redis with --redis, cluster-wide): a repeat within it gets the first answer with \"duplicate\": true and delivers nothing; messages to users are deduplicated per user in the same Redis step as their append"},
+			help: "how long an idempotencyKey of POST /api/v1/emit or of a client publish is remembered (in Redis with --redis, cluster-wide): a repeat within it gets the first answer with \"duplicate\": true and delivers nothing; messages to users are deduplicated per user in the same Redis step as their append"},
 
 		{name: "jwt-issuer", group: groupLimits, value: stringVar(&c.JWTIssuer), unset: "not checked",
 			help: "required \"iss\" of client tokens"},

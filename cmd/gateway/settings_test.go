@@ -155,6 +155,7 @@ recovery-window: 90s
 api-timeout: 3s
 log-level: debug
 namespaces: [/chat, /admin]
+namespace-webhooks: [/chat=http://chat-backend/hook]
 `)
 	cfg, level, err := parseConfig([]string{"--config", file, "--allow-anonymous"}, env(nil), io.Discard)
 	if err != nil {
@@ -168,6 +169,10 @@ namespaces: [/chat, /admin]
 		!slices.Equal(cfg.DurableRooms, []string{"team:*", "orders:*"}) ||
 		!slices.Equal(cfg.Namespaces, []string{"/chat", "/admin"}) {
 		t.Fatalf("lists = %q %q %q", cfg.Origins, cfg.DurableRooms, cfg.Namespaces)
+	}
+	// A namespace's webhook, as docs/HOOKS.md writes it in the file.
+	if !slices.Equal(cfg.NamespaceWebhooks, []string{"/chat=http://chat-backend/hook"}) {
+		t.Fatalf("namespace-webhooks = %q", cfg.NamespaceWebhooks)
 	}
 	// The file can be named by the environment too.
 	cfg, _, err = parseConfig(nil, env(map[string]string{"ROOMCAST_CONFIG": file}), io.Discard)
