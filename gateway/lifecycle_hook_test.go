@@ -345,12 +345,14 @@ func TestLifecycleHookGetsASweptNodesEvents(t *testing.T) {
 	}
 	watcher, _ := dial(a, "w", "room:1")
 	lost := map[string]string{} // socket id -> user, of b's sockets
+	var onB []*sitest.Client
 	for _, s := range []struct {
 		user  string
 		rooms []string
 	}{{"u1", []string{"room:1", "room:2"}}, {"u1", []string{"room:1"}}, {"u2", []string{"room:1", "room:2"}}} {
-		_, sid := dial(b, s.user, s.rooms...)
+		c, sid := dial(b, s.user, s.rooms...)
 		lost[sid] = s.user
+		onB = append(onB, c)
 	}
 	// Everything so far is delivered and acknowledged before b dies.
 	waitFor(t, "the connects and joins delivered", func() bool {
@@ -359,10 +361,25 @@ func TestLifecycleHookGetsASweptNodesEvents(t *testing.T) {
 		return len(ids) > 0 && bk.has(ids...) && err == nil && p.Count == 0
 	})
 	before := len(streamIDs(t, rc, "socket.io:events"))
+	// b's clients read on, so its Shutdown need not wait for their close
+	// handshakes.
+	var readers sync.WaitGroup
+	for _, c := range onB {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				if _, _, err := c.Conn.Read(ctx); err != nil {
+					return
+				}
+			}
+		}()
+	}
 	killed := time.Now()
 	if err := b.g.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	readers.Wait()
 	stopped := time.Now()
 	t.Logf("b stopped in %v", stopped.Sub(killed).Round(10*time.Millisecond))
 	// a sweeps b at its next sweep round (every 5 s).
