@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -30,13 +31,15 @@ type lifecycleBackend struct {
 	mu        sync.Mutex
 	failures  int
 	requests  int
-	failed    map[string]string // event id -> batch id of a failed request
-	delivered map[string]int    // event id -> times delivered
-	batches   map[string]string // event id -> batch id of its delivery
+	failed    map[string]string              // event id -> batch id of a failed request
+	delivered map[string]int                 // event id -> times delivered
+	batches   map[string]string              // event id -> batch id of its delivery
+	events    map[string]hook.LifecycleEvent // event id -> the event delivered
 }
 
 func newLifecycleBackend(t testing.TB, failures int) (*lifecycleBackend, string) {
-	b := &lifecycleBackend{failures: failures, failed: map[string]string{}, delivered: map[string]int{}, batches: map[string]string{}}
+	b := &lifecycleBackend{failures: failures, failed: map[string]string{}, delivered: map[string]int{}, batches: map[string]string{},
+		events: map[string]hook.LifecycleEvent{}}
 	url := backend(t, &hook.Handler{OnLifecycle: func(_ context.Context, req *hook.LifecycleRequest) error {
 		b.mu.Lock()
 		defer b.mu.Unlock()
@@ -50,6 +53,7 @@ func newLifecycleBackend(t testing.TB, failures int) (*lifecycleBackend, string)
 		for _, e := range req.Events {
 			b.delivered[e.ID]++
 			b.batches[e.ID] = req.ID
+			b.events[e.ID] = e
 		}
 		return nil
 	}})
@@ -298,5 +302,157 @@ func TestLifecycleHookConfig(t *testing.T) {
 		if err := c.cfg.validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.cfg.LifecycleHook, err, c.want)
 		}
+	}
+}
+
+// TestLifecycleHookGetsASweptNodesEvents: node b stops as if killed (its
+// presence entries stay in Redis, its lease is gone); node a sweeps it and
+// the events b owed — a "node lost" disconnect per socket b held, the
+// leaves of its users, the vacated room — reach the --lifecycle-hook
+// backend (its hook.Handler verifies each request's signature), are the
+// stream's own events, and end acknowledged in the consumer group. The
+// room's member on a is told of the leaves.
+func TestLifecycleHookGetsASweptNodesEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server, waits for a sweep")
+	}
+	t.Parallel()
+	rs := redistest.Start(t)
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+	ctx := context.Background()
+	bk, url := newLifecycleBackend(t, 0)
+	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api", PresenceRooms: []string{"room:*"},
+		LifecycleHook: url, HookSecret: hookSecret}
+	a, b := start(t, withNode(cfg, "a")), start(t, withNode(cfg, "b"))
+	dial := func(n *node, sub string, rooms ...string) (*sitest.Client, string) {
+		t.Helper()
+		c := sitest.Dial(t, n.wsURL)
+		sid := c.Connect("/", authPayload(token(t, map[string]any{"sub": sub, "join": []string{"*"}})))
+		for i, r := range rooms {
+			c.Send(fmt.Sprintf(`42%d["join",%q]`, i, r))
+			for {
+				got := c.Read()
+				if got == fmt.Sprintf(`43%d[{"ok":true}]`, i) {
+					break
+				}
+				if !strings.HasPrefix(got, `42["roomcast:`) {
+					t.Fatalf("join %s: %s", r, got)
+				}
+			}
+		}
+		return c, sid
+	}
+	watcher, _ := dial(a, "w", "room:1")
+	lost := map[string]string{} // socket id -> user, of b's sockets
+	var onB []*sitest.Client
+	for _, s := range []struct {
+		user  string
+		rooms []string
+	}{{"u1", []string{"room:1", "room:2"}}, {"u1", []string{"room:1"}}, {"u2", []string{"room:1", "room:2"}}} {
+		c, sid := dial(b, s.user, s.rooms...)
+		lost[sid] = s.user
+		onB = append(onB, c)
+	}
+	// Everything so far is delivered and acknowledged before b dies.
+	waitFor(t, "the connects and joins delivered", func() bool {
+		ids := streamIDs(t, rc, "socket.io:events")
+		p, err := rc.XPending(ctx, "socket.io:events", lifecycleGroup).Result()
+		return len(ids) > 0 && bk.has(ids...) && err == nil && p.Count == 0
+	})
+	before := len(streamIDs(t, rc, "socket.io:events"))
+	// b's clients read on, so its Shutdown need not wait for their close
+	// handshakes.
+	var readers sync.WaitGroup
+	for _, c := range onB {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				if _, _, err := c.Conn.Read(ctx); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	killed := time.Now()
+	if err := b.g.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	readers.Wait()
+	stopped := time.Now()
+	t.Logf("b stopped in %v", stopped.Sub(killed).Round(10*time.Millisecond))
+	// a sweeps b at its next sweep round (every 5 s).
+	type key struct{ typ, room, socket, user, reason string }
+	want := map[key]bool{
+		{"leave", "room:1", "", "u1", ""}: true, {"leave", "room:1", "", "u2", ""}: true,
+		{"leave", "room:2", "", "u1", ""}: true, {"leave", "room:2", "", "u2", ""}: true,
+		{"vacated", "room:2", "", "", ""}: true,
+	}
+	for sid, user := range lost {
+		want[key{"disconnect", "", sid, user, presence.ReasonNodeLost}] = true
+	}
+	got := func() map[key][]hook.LifecycleEvent {
+		bk.mu.Lock()
+		defer bk.mu.Unlock()
+		m := map[key][]hook.LifecycleEvent{}
+		for _, e := range bk.events {
+			k := key{e.Type, e.Room, e.Socket, e.User, e.Reason}
+			if e.Type == "leave" || e.Type == "vacated" {
+				k.socket = ""
+			}
+			if want[k] {
+				m[k] = append(m[k], e)
+			}
+		}
+		return m
+	}
+	deadline := time.Now().Add(12 * time.Second)
+	for len(got()) < len(want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("12s after b stopped the backend has %d of the %d events the sweep owed: %v", len(got()), len(want), got())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("the sweep's events reached the backend %v after b stopped", time.Since(stopped).Round(10*time.Millisecond))
+	// Each is the stream's one event of its kind.
+	inStream := map[string]int{}
+	for _, id := range streamIDs(t, rc, "socket.io:events") {
+		inStream[id]++
+	}
+	for k, evs := range got() {
+		if len(evs) != 1 {
+			t.Fatalf("%v delivered as %d different events", k, len(evs))
+		}
+		// node: the node the socket or room entry was on (the lost one).
+		if e := evs[0]; inStream[e.ID] != 1 || e.Node != "b" || e.Namespace != "/" {
+			t.Fatalf("%v: event %+v, %d times in the stream", k, e, inStream[e.ID])
+		}
+	}
+	if n := len(inStream) - before; n != len(want) {
+		t.Fatalf("the sweep added %d events to the stream, want %d", n, len(want))
+	}
+	waitFor(t, "the acknowledgements", func() bool {
+		p, err := rc.XPending(ctx, "socket.io:events", lifecycleGroup).Result()
+		return err == nil && p.Count == 0
+	})
+	// The member on a is told that u1 and u2 left room:1, one after the
+	// other (members 2, then 1), in either order.
+	var leaves []string
+	for len(leaves) < 2 {
+		got, _ := readEvent(t, watcher)
+		if !strings.HasPrefix(got, `42["roomcast:join"`) { // u1's and u2's, before b stopped
+			leaves = append(leaves, got)
+		}
+	}
+	if s := strings.Join(leaves, " "); s != `42["roomcast:leave",{"members":2,"room":"room:1","user":"u1"}] `+
+		`42["roomcast:leave",{"members":1,"room":"room:1","user":"u2"}]` &&
+		s != `42["roomcast:leave",{"members":2,"room":"room:1","user":"u2"}] `+
+			`42["roomcast:leave",{"members":1,"room":"room:1","user":"u1"}]` {
+		t.Fatalf("watcher got %s", s)
+	}
+	if code, body := do(t, "GET", a.base+"/api/v1/presence?room=room:1", "api", ""); code != http.StatusOK ||
+		fmt.Sprint(body["count"], " ", body["sockets"]) != "1 1" {
+		t.Fatalf("presence after the sweep %d %v", code, body)
 	}
 }

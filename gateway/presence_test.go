@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -544,4 +545,118 @@ func BenchmarkJoinLeaveRedis(b *testing.B) {
 	}
 	_, after := commandStats(b, rc)
 	b.ReportMetric(float64(after-before-1)/float64(b.N), "redis-cmds/op")
+}
+
+// TestPresenceRecoveredOnAnotherNode: a socket whose transport is cut on
+// node b and that recovers on node a within the recovery window keeps its
+// presence (docs/PROTOCOL.md, "Recovery keeps presence honest"): the room's
+// other member sees it neither leave nor join again, not even once b's
+// window for the old connection ends; presence lists it once, with one
+// socket; the event stream has no disconnect, no leave and no second
+// connect or join for it.
+func TestPresenceRecoveredOnAnotherNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts redis-server")
+	}
+	t.Parallel()
+	const window = time.Second
+	rs := redistest.Start(t)
+	cfg := Config{Redis: rs.URL(), Origins: []string{"*"}, APIToken: "api", PresenceRooms: []string{"room:*"},
+		RecoveryWindow: window}
+	a, b := start(t, withNode(cfg, "a")), start(t, withNode(cfg, "b"))
+	tok := func(sub string) string {
+		return authPayload(token(t, map[string]any{"sub": sub, "join": []string{"*"}}))
+	}
+	join := func(c *sitest.Client) {
+		t.Helper()
+		c.Send(`421["join","room:1"]`)
+		if got := c.Read(); got != `431[{"ok":true}]` {
+			t.Fatalf("join %s", got)
+		}
+	}
+	emit := func(n *node, data int) {
+		t.Helper()
+		body := fmt.Sprintf(`{"event":"msg","rooms":["room:1"],"args":[%d]}`, data)
+		if code, resp := do(t, "POST", n.base+"/api/v1/emit", "api", body); code != http.StatusOK {
+			t.Fatalf("emit %d %v", code, resp)
+		}
+	}
+	watcher := sitest.Dial(t, a.wsURL)
+	watcher.Connect("/", tok("w"))
+	join(watcher)
+	x := sitest.Dial(t, b.wsURL)
+	x.Send("40" + tok("x"))
+	var first struct{ SID, PID string }
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(x.Read(), "40")), &first); err != nil || first.PID == "" {
+		t.Fatalf("CONNECT reply without pid: %+v %v", first, err)
+	}
+	join(x)
+	if got, _ := readEvent(t, watcher); got != `42["roomcast:join",{"members":2,"room":"room:1","user":"x"}]` {
+		t.Fatalf("watcher got %s", got)
+	}
+	emit(a, 1)
+	if got, _ := readEvent(t, watcher); got != `42["msg",1]` {
+		t.Fatalf("watcher got %s", got)
+	}
+	got, offset := readEvent(t, x)
+	if got != `42["msg",1]` {
+		t.Fatalf("x got %s", got)
+	}
+
+	// x's transport is cut (not a namespace disconnect): b keeps its
+	// presence for the window. x reconnects to a with its pid and offset.
+	_ = x.Conn.CloseNow()
+	waitFor(t, "b to see x gone", func() bool { _, ok := b.g.Server().Sockets().Socket(first.SID); return !ok })
+	back := sitest.Dial(t, a.wsURL)
+	back.Send("40" + strings.TrimSuffix(tok("x"), "}") + fmt.Sprintf(`,"pid":%q,"offset":%q}`, first.PID, offset))
+	if got := back.Read(); got != fmt.Sprintf(`40{"pid":%q,"sid":%q}`, first.PID, first.SID) {
+		t.Fatalf("CONNECT reply %s, want the old session (recovered)", got)
+	}
+	// b's window for the old connection ends: it must leave nothing.
+	key := "/\x00" + first.SID
+	waitFor(t, "the end of b's recovery window for x", func() bool {
+		b.g.tracker.mu.Lock()
+		defer b.g.tracker.mu.Unlock()
+		_, ok := b.g.tracker.socks[key]
+		return !ok
+	})
+	time.Sleep(window / 2) // what b decided at its window's end is delivered by now
+
+	// The next event the watcher reads is a broadcast emitted now: a
+	// roomcast:leave or roomcast:join of x decided before it (both are
+	// logged broadcasts, delivered in log order) would come first.
+	emit(b, 2)
+	if got, _ := readEvent(t, watcher); got != `42["msg",2]` {
+		t.Fatalf("watcher got %s, want no leave or join of the recovered x", got)
+	}
+	if got, _ := readEvent(t, back); got != `42["msg",2]` {
+		t.Fatalf("recovered x got %s, want the room's broadcast", got)
+	}
+	for _, n := range []*node{a, b} {
+		code, body := do(t, "GET", n.base+"/api/v1/presence?room=room:1", "api", "")
+		if got := fmt.Sprint(code, " ", body["count"], " ", body["sockets"], " ", body["users"]); got !=
+			"200 2 2 [map[sockets:1 user:w] map[sockets:1 user:x]]" {
+			t.Fatalf("presence on %s: %s", n.g.cfg.NodeID, got)
+		}
+	}
+	// The stream: x connected and joined once, and nothing ended.
+	rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rc.Close()
+	msgs, err := rc.XRange(context.Background(), "socket.io:events", "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ofX []string
+	for _, m := range msgs {
+		var e struct{ Type, Socket, User, Room string }
+		if err := json.Unmarshal([]byte(fmt.Sprint(m.Values["event"])), &e); err != nil {
+			t.Fatal(err)
+		}
+		if e.Socket == first.SID || e.User == "x" {
+			ofX = append(ofX, e.Type+" "+e.Room)
+		}
+	}
+	if s := fmt.Sprint(ofX); s != "[connect  join room:1]" {
+		t.Fatalf("events of x in the stream %s, want its connect and join only", s)
+	}
 }

@@ -216,7 +216,9 @@ type LifecycleEvent struct {
 	User string `json:"user,omitempty"`
 	// Info is the user's public info (join, leave): {name?, info?}.
 	Info json.RawMessage `json:"info,omitempty"`
-	// Node is the node that decided the event (the sweeper, for a node lost).
+	// Node is the node that held the socket (or, for occupied and vacated,
+	// the room entry) the event is about: for the events of a lost node's
+	// sweep, the lost node, not the sweeper.
 	Node string `json:"node"`
 	// Reason is a disconnect's socket.io reason, or "node lost".
 	Reason string `json:"reason,omitempty"`
