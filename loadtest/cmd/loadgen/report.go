@@ -221,7 +221,7 @@ func renderReport(recs []*reportRecord, hand string, m machineInfo, now time.Tim
 		w("- Produced by: `%s`\n", mdCode(command))
 	}
 	w("- Load generator and servers share the machine's CPUs (loopback only), so every figure is a\n")
-	w("  lower bound for the server alone; both servers are measured the same way.\n")
+	w("  lower bound for the server alone; every server is measured the same way.\n")
 	if lo, hi, ok := loadRange(recs); ok {
 		w("- 1-minute load average when the runs started: %.2f to %.2f (anything else running skews the figures)\n", lo, hi)
 	}
