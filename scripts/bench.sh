@@ -69,6 +69,8 @@ CENTRIFUGO_CONFIG="$ROOT/loadtest/centrifugo/config.json"
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 [[ -x "$GATEWAY_BIN" ]] || die "$GATEWAY_BIN not found: run 'make build' first"
 command -v "$NODE" >/dev/null || die "node not found"
@@ -80,20 +82,6 @@ WORK="$(mktemp -d -t roomcast-bench.XXXXXX)"
 RESULTS="$WORK/results.jsonl"
 : >"$RESULTS"
 PIDS=()
-
-# stop_pids PID...: TERM, then KILL after 5s; waits for each.
-stop_pids() {
-	local p i
-	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "$@"; do
-		for i in $(seq 1 50); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
 
 stop_all() {
 	if ((${#PIDS[@]})); then
@@ -119,34 +107,6 @@ trap 'exit 143' TERM
 
 ulimit -n 20000 2>/dev/null || true
 (($(ulimit -n) >= IDLE_CONNS + 100)) || log "warning: ulimit -n is $(ulimit -n), below $IDLE_CONNS connections"
-
-# free_port VAR: sets VAR to a loopback TCP port nobody listens on, below the
-# ephemeral range, and not handed out before in this run (a global, not a
-# subshell, so two ports picked before either is bound never collide).
-USED_PORTS=" "
-free_port() {
-	local p i
-	for i in $(seq 1 500); do
-		p=$((20000 + RANDOM % 12000))
-		[[ "$USED_PORTS" == *" $p "* ]] && continue
-		if [[ -z "$(ss -Htln "( sport = :$p )" 2>/dev/null)" ]]; then
-			USED_PORTS+="$p "
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-# wait_until SECONDS CMD...: retry CMD every 0.1s.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.1
-	done
-}
 
 SETUP_CMDS=""   # how the current setup's servers were started (for the report)
 LAST_PID=""     # pid of the most recently started server

@@ -55,6 +55,8 @@ PREFIX="capacity"
 
 log() { printf 'capacity: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 2; }
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 [[ -x "$GATEWAY_BIN" ]] || die "$GATEWAY_BIN not found: run 'make build' first"
 command -v "$REDIS_SERVER" >/dev/null || die "redis-server not found: run scripts/install-deps.sh"
@@ -68,20 +70,6 @@ REDIS_PORTS=()
 GW_PIDS=()      # the current step's gateways
 GW_URLS=()
 BG_PIDS=()      # a step's samplers and background loadgen, while they run
-
-# stop_pids PID...: TERM, then KILL after 5s; waits for each.
-stop_pids() {
-	local p i
-	for p in "$@"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "$@"; do
-		for i in $(seq 1 50); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-}
 
 stop_gateways() {
 	if ((${#GW_PIDS[@]})); then stop_pids "${GW_PIDS[@]}"; fi
@@ -105,33 +93,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# free_port VAR: sets VAR to a loopback TCP port nobody listens on, below the
-# ephemeral range, not handed out before in this run.
-USED_PORTS=" "
-free_port() {
-	local p i
-	for i in $(seq 1 500); do
-		p=$((20000 + RANDOM % 12000))
-		[[ "$USED_PORTS" == *" $p "* ]] && continue
-		if [[ -z "$(ss -Htln "( sport = :$p )" 2>/dev/null)" ]]; then
-			USED_PORTS+="$p "
-			printf -v "$1" '%s' "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-# wait_until SECONDS CMD...: retry CMD every 0.1s.
-wait_until() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		((SECONDS < deadline)) || return 1
-		sleep 0.1
-	done
-}
 
 rcli() { local port="$1"; shift; "$REDIS_CLI" -h 127.0.0.1 -p "$port" "$@"; }
 
