@@ -147,30 +147,10 @@ func startGoPeer(t *testing.T, redisURL string) string {
 	return runPeer(t, cmd)
 }
 
-// runPeer starts a peer command that prints "listening <port>" when ready
-// and returns its base URL; t.Cleanup interrupts it.
-func runPeer(t *testing.T, cmd *exec.Cmd) string {
-	t.Helper()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+// stopAtCleanup waits for a started cmd and interrupts it in t.Cleanup
+// (killed after 5s); the channel is closed once it exited.
+func stopAtCleanup(t *testing.T, cmd *exec.Cmd) <-chan struct{} {
 	exited := make(chan struct{})
-	portc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
-				portc <- p
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
 	go func() {
 		_ = cmd.Wait()
 		close(exited)
@@ -184,6 +164,33 @@ func runPeer(t *testing.T, cmd *exec.Cmd) string {
 			<-exited
 		}
 	})
+	return exited
+}
+
+// runPeer starts a peer command that prints "listening <port>" when ready
+// and returns its base URL; t.Cleanup interrupts it.
+func runPeer(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	portc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if p, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				portc <- p
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	exited := stopAtCleanup(t, cmd)
 	select {
 	case p := <-portc:
 		return "http://127.0.0.1:" + p
