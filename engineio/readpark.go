@@ -18,7 +18,7 @@ import (
 // read would otherwise keep a goroutine and its stack (4–8 KB) per idle
 // connection, the largest part of what one costs.
 //
-// The states of a websocket's read, in parkState:
+// The states of a websocket's read, in readPark.state:
 //
 //	parkReading: a goroutine reads (or is about to); it holds the session's
 //	             count of readers
@@ -34,9 +34,11 @@ import (
 // client sending a stream of messages would pay for each; its reader
 // waits instead, and parks after the first packet that follows a quiet
 // spell (at the latest the pong of the next heartbeat).
-// The check and the park run under parkMu, which the close sequence also
-// holds while the library's Close reads the peer's close frame through
-// that reader, so the two never touch it at once.
+//
+// The check and the park run under readPark.mu, which the close sequence
+// also holds while the library's Close reads the peer's close frame
+// through that reader, so the two never touch it at once.
+
 // parkQuiet is how long before a packet the previous one must have come
 // for the read to park after it (at most half the ping interval, so that
 // heartbeats alone never count as busy).
@@ -58,7 +60,7 @@ type readPark struct {
 	state atomic.Int32
 	last  time.Time // when the previous packet was read (by the reading goroutine only)
 
-	// Set while parkMu is held, before the state becomes parkParked; read
+	// Set while mu is held, before the state becomes parkParked; read
 	// by the poller after it moved the state back to parkReading.
 	owner *Conn
 	ws    *websocket.Conn

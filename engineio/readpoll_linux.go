@@ -37,7 +37,6 @@ type pollSlot struct {
 type readPoller struct {
 	ep   *os.File // the epoll instance, non-blocking, in the runtime's poller
 	raw  syscall.RawConn
-	epfd int
 	done chan struct{}
 	gens atomic.Uint32
 
@@ -62,7 +61,7 @@ func newReadPoller() *readPoller {
 		_ = ep.Close()
 		return nil
 	}
-	r := &readPoller{ep: ep, raw: raw, epfd: epfd, done: make(chan struct{})}
+	r := &readPoller{ep: ep, raw: raw, done: make(chan struct{})}
 	go r.run()
 	return r
 }
@@ -76,29 +75,34 @@ func (r *readPoller) stop() {
 	<-r.done
 }
 
-// arm registers p's descriptor for one wake-up when it is readable.
+// arm registers p's descriptor for one wake-up when it is readable. Both
+// descriptors are used only through Control, so neither is touched after
+// it was closed (a closed number may already belong to something else).
 func (r *readPoller) arm(p *readPark) error {
 	var err error
 	cerr := p.raw.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT}
-		if p.slot.gen != 0 {
-			ev.Fd, ev.Pad = p.slot.fd, int32(p.slot.gen)
-			err = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
-			return
+		op := syscall.EPOLL_CTL_MOD
+		if p.slot.gen == 0 {
+			op = syscall.EPOLL_CTL_ADD
+			gen := r.gens.Add(1)
+			if gen == 0 {
+				gen = r.gens.Add(1)
+			}
+			p.slot = pollSlot{fd: int32(fd), gen: gen}
+			r.mu.Lock()
+			for len(r.slots) <= int(fd) {
+				r.slots = append(r.slots, nil)
+			}
+			r.slots[fd] = p
+			r.mu.Unlock()
 		}
-		gen := r.gens.Add(1)
-		if gen == 0 {
-			gen = r.gens.Add(1)
+		ev.Fd, ev.Pad = p.slot.fd, int32(p.slot.gen)
+		if cerr := r.raw.Control(func(epfd uintptr) {
+			err = syscall.EpollCtl(int(epfd), op, int(fd), &ev)
+		}); cerr != nil {
+			err = cerr
 		}
-		p.slot = pollSlot{fd: int32(fd), gen: gen}
-		r.mu.Lock()
-		for len(r.slots) <= int(fd) {
-			r.slots = append(r.slots, nil)
-		}
-		r.slots[fd] = p
-		r.mu.Unlock()
-		ev.Fd, ev.Pad = p.slot.fd, int32(gen)
-		err = syscall.EpollCtl(r.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
 	})
 	if cerr != nil {
 		return cerr
