@@ -158,19 +158,5 @@ func TestCentrifugoIdleAndConnect(t *testing.T) {
 	if c.Connects == 0 || c.Failed != 0 || c.Latency.Count != uint64(c.Connects) {
 		t.Fatalf("connect %+v", c)
 	}
-	bad, err := runConnect(testCtx(t), connectConfig{
-		Target: base, Concurrency: 2, Duration: 300 * time.Millisecond,
-		Tokens: tokens{secret: []byte("wrong"), ttl: time.Hour}, Protocol: centrifugo{},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bad.Connects != 0 || bad.Failed == 0 {
-		t.Fatalf("wrong secret: %+v", bad)
-	}
-	for msg := range bad.Errors {
-		if !strings.Contains(msg, "connect refused") {
-			t.Fatalf("wrong secret error %q", msg)
-		}
-	}
+	checkWrongSecretRefused(t, base, centrifugo{})
 }

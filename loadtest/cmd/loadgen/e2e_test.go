@@ -416,23 +416,31 @@ func TestConnectMode(t *testing.T) {
 			if r.CPU != nil {
 				t.Fatalf("cpu reported without pids: %+v", r.CPU)
 			}
-			bad, err := runConnect(testCtx(t), connectConfig{
-				// Long enough for a refusal to come back from a busy Node
-				// peer (300ms saw none on a loaded machine).
-				Target: base, Concurrency: 2, Duration: 2 * time.Second, Tokens: tokens{secret: []byte("wrong"), ttl: time.Hour},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if bad.Connects != 0 || bad.Failed == 0 {
-				t.Fatalf("wrong secret: %+v", bad)
-			}
-			for msg := range bad.Errors {
-				if !strings.Contains(msg, "connect refused") {
-					t.Fatalf("wrong secret error %q", msg)
-				}
-			}
+			checkWrongSecretRefused(t, base, nil)
 		})
+	}
+}
+
+// checkWrongSecretRefused runs connect mode with tokens of the wrong secret
+// against base: every attempt must fail as a refused connect.
+func checkWrongSecretRefused(t *testing.T, base string, proto protocol) {
+	t.Helper()
+	bad, err := runConnect(testCtx(t), connectConfig{
+		// Long enough for a refusal to come back from a busy server
+		// (300ms saw none from the Node peer on a loaded machine).
+		Target: base, Concurrency: 2, Duration: 2 * time.Second,
+		Tokens: tokens{secret: []byte("wrong"), ttl: time.Hour}, Protocol: proto,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad.Connects != 0 || bad.Failed == 0 {
+		t.Fatalf("wrong secret: %+v", bad)
+	}
+	for msg := range bad.Errors {
+		if !strings.Contains(msg, "connect refused") {
+			t.Fatalf("wrong secret error %q", msg)
+		}
 	}
 }
 
