@@ -34,10 +34,13 @@
 // read is parked in the server's read poller (Linux: one epoll instance
 // and one goroutine per server, from its first websocket to Shutdown),
 // which starts a fresh read goroutine when bytes arrive; it parks again
-// after the packets it read were handled. A TLS connection, or one whose
-// client sent bytes with its handshake, keeps a goroutine waiting in its
-// read, as every websocket does on other systems. A writer goroutine (Conn.writeLoop) exists only while the connection is
-// being sent to: Send starts it when none runs, wakes it otherwise, and it
+// after the packets it read were handled, unless the client is busy (its
+// previous packet came less than a second before: a waiting read costs it
+// less than a hand-off through the poller per message). A TLS
+// connection, or one whose client sent bytes with its handshake, keeps a
+// goroutine waiting in its read, as every websocket does on other
+// systems. A writer goroutine (Conn.writeLoop) exists only while the
+// connection is being sent to: Send starts it when none runs, wakes it otherwise, and it
 // ends after about a second with nothing to write (for polling the pending
 // GET writes the queue). Closing starts the close
 // sequence on a goroutine of its own (Conn.teardown), which takes over the
